@@ -1,0 +1,82 @@
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+
+/** Where AWS is: a custom endpoint (emulator, LocalStack) or the real thing through the default chain. */
+export interface AwsTarget {
+  endpoint?: string | undefined;
+  region?: string | undefined;
+  /** Sockets per client; sized to the number of requests kept in flight. */
+  maxSockets?: number | undefined;
+}
+
+export interface AwsClients {
+  s3: S3Client;
+  sqs: SQSClient;
+  dynamo: DynamoDBDocumentClient;
+  target: AwsTarget;
+}
+
+/** Resolves the endpoint from an option or AWS_ENDPOINT_URL; undefined means real AWS. */
+export function resolveTarget(
+  options: { endpoint?: string | undefined; region?: string | undefined; maxSockets?: number | undefined },
+  env: NodeJS.ProcessEnv = process.env,
+): AwsTarget {
+  return {
+    endpoint: options.endpoint ?? (env.AWS_ENDPOINT_URL || undefined),
+    region: options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1",
+    maxSockets: options.maxSockets,
+  };
+}
+
+export function createClients(target: AwsTarget, env: NodeJS.ProcessEnv = process.env): AwsClients {
+  const common = commonConfig(target, env);
+  const s3 = new S3Client({
+    ...common,
+    forcePathStyle: target.endpoint !== undefined,
+    requestHandler: httpHandler(target.maxSockets ?? 256),
+    // Adaptive mode slows the client down on 503 SlowDown instead of hammering a hot prefix.
+    retryMode: "adaptive",
+    maxAttempts: 6,
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+  });
+  const sqs = new SQSClient({ ...common, requestHandler: httpHandler(64), retryMode: "standard", maxAttempts: 6 });
+  const dynamo = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ ...common, requestHandler: httpHandler(64), retryMode: "standard", maxAttempts: 8 }),
+    { marshallOptions: { removeUndefinedValues: true } },
+  );
+  return { s3, sqs, dynamo, target };
+}
+
+export function destroyClients(clients: AwsClients): void {
+  clients.s3.destroy();
+  clients.sqs.destroy();
+  clients.dynamo.destroy();
+}
+
+function commonConfig(target: AwsTarget, env: NodeJS.ProcessEnv) {
+  const config: { region: string; endpoint?: string; credentials?: { accessKeyId: string; secretAccessKey: string } } =
+    { region: target.region ?? "us-east-1" };
+  if (target.endpoint !== undefined) {
+    config.endpoint = target.endpoint;
+    // Emulators accept any key; a user without AWS credentials set should still reach one.
+    if (!env.AWS_ACCESS_KEY_ID && !env.AWS_PROFILE) {
+      config.credentials = { accessKeyId: "test", secretAccessKey: "test" };
+    }
+  }
+  return config;
+}
+
+function httpHandler(maxSockets: number): NodeHttpHandler {
+  return new NodeHttpHandler({
+    httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
+    httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
+    connectionTimeout: 5_000,
+    requestTimeout: 60_000,
+  });
+}

@@ -1,0 +1,151 @@
+import { Command, InvalidArgumentError, Option } from "commander";
+import { createClients, destroyClients, resolveTarget } from "../aws/clients.ts";
+import { MoverError } from "../errors.ts";
+import { startEmulator } from "../emulator/emulator.ts";
+import { seedBucket } from "../images/seed.ts";
+import { createLocalApp } from "../local/localApp.ts";
+import { runLocalMove } from "../local/localMove.ts";
+import { runDemo } from "./demo.ts";
+import { createProgressReporter, formatProgressLine } from "./progress.ts";
+
+export function buildCli(): Command {
+  const program = new Command("s3-image-mover")
+    .description("Move every object from one S3 bucket to another: copy, verify, delete. Resumes where it stopped.")
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command("demo")
+    .description("Start the embedded emulator, generate JPEGs in a source bucket, move them, verify, print a summary")
+    .addOption(new Option("--objects <n>", "images to generate").default(1000).argParser(positiveInt("--objects")))
+    .addOption(new Option("--concurrency <n>", "copies in flight").default(256).argParser(positiveInt("--concurrency")))
+    .option("--quiet", "no progress display")
+    .action(async (opts: { objects: number; concurrency: number; quiet?: boolean }) => {
+      const summary = await runDemo({ objects: opts.objects, concurrency: opts.concurrency, quiet: opts.quiet === true });
+      process.exitCode = summary.ok ? 0 : 1;
+    });
+
+  program
+    .command("emulator")
+    .description("Run the embedded S3 + SQS + DynamoDB emulator on 127.0.0.1 until stopped (Ctrl-C)")
+    .addOption(new Option("--port <n>", "port").default(4566).argParser(portNumber))
+    .option("--data-dir <dir>", "keep state on disk here (survives restarts)")
+    .action(async (opts: { port: number; dataDir?: string }) => {
+      const emulator = await startEmulator({ port: opts.port, ...(opts.dataDir ? { dataDir: opts.dataDir } : {}) });
+      console.log(`Emulator listening on ${emulator.endpoint} (S3, SQS, DynamoDB)${opts.dataDir ? `, state in ${opts.dataDir}` : ""}`);
+      console.log(`Use it with: AWS_ENDPOINT_URL=${emulator.endpoint} npx s3-image-mover move --from A --to B`);
+      await new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+      await emulator.stop();
+    });
+
+  program
+    .command("seed")
+    .description("Create a bucket if missing and upload N generated JPEGs")
+    .requiredOption("--bucket <name>", "bucket")
+    .addOption(new Option("--objects <n>", "images").default(1000).argParser(positiveInt("--objects")))
+    .option("--prefix <prefix>", "key prefix", "")
+    .addOption(new Option("--size-kb <n>", "approximate image size").default(20).argParser(positiveInt("--size-kb")))
+    .option("--endpoint <url>", "S3 endpoint (default: AWS_ENDPOINT_URL, else AWS)")
+    .action(async (opts: { bucket: string; objects: number; prefix: string; sizeKb: number; endpoint?: string }) => {
+      const clients = createClients(resolveTarget({ endpoint: opts.endpoint }));
+      try {
+        const out = await seedBucket(clients.s3, {
+          bucket: opts.bucket,
+          objects: opts.objects,
+          prefix: opts.prefix,
+          bytes: opts.sizeKb * 1024,
+        });
+        console.log(`Seeded ${out.objects} JPEGs (${(out.bytes / 1e6).toFixed(1)} MB) into s3://${opts.bucket}/${opts.prefix}`);
+      } finally {
+        destroyClients(clients);
+      }
+    });
+
+  program
+    .command("move")
+    .description("Move every object under --prefix from --from to --to, with workers in this process")
+    .requiredOption("--from <bucket>", "source bucket")
+    .requiredOption("--to <bucket>", "destination bucket")
+    .option("--prefix <prefix>", "only keys starting with this", "")
+    .option("--endpoint <url>", "S3/SQS/DynamoDB endpoint (default: AWS_ENDPOINT_URL, else AWS)")
+    .addOption(new Option("--concurrency <n>", "copies in flight").default(256).argParser(positiveInt("--concurrency")))
+    .option("--no-overwrite", "skip keys that already exist in the destination with other content")
+    .option("--dry-run", "list and estimate only; move nothing")
+    .option("--quiet", "no progress display")
+    .action(
+      async (opts: {
+        from: string;
+        to: string;
+        prefix: string;
+        endpoint?: string;
+        concurrency: number;
+        overwrite: boolean;
+        dryRun?: boolean;
+        quiet?: boolean;
+      }) => {
+        const app = await createLocalApp({ endpoint: opts.endpoint, copyConcurrency: opts.concurrency });
+        const reporter = createProgressReporter({ quiet: opts.quiet === true });
+        try {
+          const result = await runLocalMove(
+            app,
+            app.stack,
+            { from: opts.from, to: opts.to, prefix: opts.prefix, overwrite: opts.overwrite, dryRun: opts.dryRun === true },
+            { onProgress: (p) => reporter.update(p) },
+          );
+          reporter.stop();
+          console.log(formatProgressLine(result, Date.parse(result.job.createdAt)));
+          const allMoved = result.job.state === "done" && result.counts.moved === result.job.listed;
+          if (!allMoved) {
+            console.error(
+              `Job ${result.job.id} did not move every key: ${result.counts.failed} failed, ${result.counts.skipped} skipped, ` +
+                `${result.job.listed - result.counts.moved - result.counts.failed - result.counts.skipped} unresolved. ` +
+                `See \`s3-image-mover status --job ${result.job.id}\`; after fixing the cause run \`s3-image-mover redrive\` and move again.`,
+            );
+          }
+          process.exitCode = allMoved ? 0 : 1;
+        } finally {
+          reporter.stop();
+          destroyClients(app.clients);
+        }
+      },
+    );
+
+  return program;
+}
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
+    return n;
+  };
+}
+
+function portNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`must be a port (0-65535), got "${value}"`);
+  return n;
+}
+
+/** Runs the CLI; errors we raise on purpose print as one clear line, with exit code 2. */
+export async function main(argv = process.argv): Promise<void> {
+  const program = buildCli();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    const e = error as { code?: string; exitCode?: number };
+    if (typeof e.code === "string" && e.code.startsWith("commander.")) {
+      process.exitCode = e.exitCode ?? 2;
+      return;
+    }
+    if (error instanceof MoverError) {
+      console.error(`Error: ${error.message}`);
+      process.exitCode = 2;
+      return;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,72 @@
+import cliProgress from "cli-progress";
+import type { MoveProgress } from "../local/localMove.ts";
+
+export interface ProgressReporter {
+  update(progress: MoveProgress): void;
+  stop(): void;
+}
+
+/**
+ * A live bar on a terminal (objects, bytes, rate, ETA, failures); plain lines every few seconds otherwise;
+ * nothing with --quiet.
+ */
+export function createProgressReporter(options: { quiet: boolean; stream?: NodeJS.WriteStream }): ProgressReporter {
+  const stream = options.stream ?? process.stderr;
+  if (options.quiet) return { update: () => undefined, stop: () => undefined };
+  const started = Date.now();
+  if (stream.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      {
+        stream,
+        format:
+          "{bar} {percentage}% | {value}/{total} objects | {mb} MB | {rate} obj/s | ETA {eta_formatted} | failed {failed} | {state}",
+        hideCursor: true,
+        etaBuffer: 20,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    let started_ = false;
+    return {
+      update(p) {
+        const total = Math.max(p.job.listed, p.counts.listed, 1);
+        const done = p.counts.moved + p.counts.skipped + p.counts.failed;
+        const payload = {
+          mb: (p.counts.movedBytes / 1e6).toFixed(1),
+          rate: rate(p.counts.moved, started),
+          failed: p.counts.failed,
+          state: p.job.listingDone ? p.job.state : `${p.job.state} (${p.job.listed} listed)`,
+        };
+        if (!started_) {
+          bar.start(total, done, payload);
+          started_ = true;
+        } else {
+          bar.setTotal(total);
+          bar.update(done, payload);
+        }
+      },
+      stop: () => bar.stop(),
+    };
+  }
+  let lastLine = 0;
+  return {
+    update(p) {
+      if (Date.now() - lastLine < 2000 && p.job.state !== "done") return;
+      lastLine = Date.now();
+      stream.write(`${formatProgressLine(p, started)}\n`);
+    },
+    stop: () => undefined,
+  };
+}
+
+export function formatProgressLine(p: MoveProgress, started: number): string {
+  return (
+    `[${p.job.state}] listed ${p.job.listed}${p.job.listingDone ? "" : "+"}, moved ${p.counts.moved}, ` +
+    `skipped ${p.counts.skipped}, failed ${p.counts.failed}, ${rate(p.counts.moved, started)} obj/s, ` +
+    `queued ${p.queued}, in flight ${p.inFlight}, dead letters ${p.deadLetters}`
+  );
+}
+
+function rate(count: number, since: number): string {
+  const seconds = (Date.now() - since) / 1000;
+  return seconds > 0 ? Math.round(count / seconds).toString() : "0";
+}

@@ -1,0 +1,146 @@
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+import { ConfigError } from "./errors.ts";
+
+/** How an SQS event source feeds one function: the same numbers on Lambda and in the local runtime. */
+export interface ConsumerSettings {
+  functionName: "lister" | "mover";
+  batchSize: number;
+  batchingWindowSeconds: number;
+  timeoutSeconds: number;
+  maximumConcurrency: number | undefined;
+  visibilityTimeoutSeconds: number;
+  maxReceiveCount: number;
+  environment: Record<string, string>;
+}
+
+export interface StackSettings {
+  lister: ConsumerSettings;
+  mover: ConsumerSettings;
+}
+
+const SERVERLESS_YML = new URL("../serverless.yml", import.meta.url);
+
+/** Reads the event-source settings the local runtime needs from serverless.yml. */
+export function loadStackSettings(path: URL | string = SERVERLESS_YML): StackSettings {
+  const doc = parse(readFileSync(path, "utf8")) as ServerlessDoc;
+  return {
+    lister: consumerSettings(doc, "lister", "ListQueue"),
+    mover: consumerSettings(doc, "mover", "MoveQueue"),
+  };
+}
+
+interface ServerlessDoc {
+  functions: Record<
+    string,
+    {
+      timeout?: number;
+      environment?: Record<string, string>;
+      events?: Array<{
+        sqs?: { batchSize?: number; maximumBatchingWindow?: number; maximumConcurrency?: number };
+      }>;
+    }
+  >;
+  resources: {
+    Resources: Record<
+      string,
+      { Properties: { VisibilityTimeout?: number; RedrivePolicy?: { maxReceiveCount?: number } } }
+    >;
+  };
+}
+
+function consumerSettings(
+  doc: ServerlessDoc,
+  functionName: ConsumerSettings["functionName"],
+  queueResource: string,
+): ConsumerSettings {
+  const fn = doc.functions[functionName];
+  const sqs = fn?.events?.find((event) => event.sqs)?.sqs;
+  const queue = doc.resources.Resources[queueResource]?.Properties;
+  if (!fn || !sqs || !queue) {
+    throw new ConfigError(`serverless.yml must declare function "${functionName}" with an sqs event on ${queueResource}`);
+  }
+  return {
+    functionName,
+    batchSize: sqs.batchSize ?? 10,
+    batchingWindowSeconds: sqs.maximumBatchingWindow ?? 0,
+    timeoutSeconds: fn.timeout ?? 6,
+    maximumConcurrency: sqs.maximumConcurrency,
+    visibilityTimeoutSeconds: queue.VisibilityTimeout ?? 30,
+    maxReceiveCount: queue.RedrivePolicy?.maxReceiveCount ?? 10,
+    environment: fn.environment ?? {},
+  };
+}
+
+/** Names of the stack's resources when the local runtime creates them itself. */
+export const LOCAL_RESOURCES = {
+  table: "s3-image-mover-jobs",
+  listQueue: "s3-image-mover-list.fifo",
+  listDeadLetterQueue: "s3-image-mover-list-dlq.fifo",
+  moveQueue: "s3-image-mover-move",
+  moveDeadLetterQueue: "s3-image-mover-move-dlq",
+} as const;
+
+/** Where a running process finds its table and queues. */
+export interface Resources {
+  table: string;
+  listQueueUrl: string;
+  listDeadLetterQueueUrl: string;
+  moveQueueUrl: string;
+  moveDeadLetterQueueUrl: string;
+}
+
+/** Reads a required environment variable, or says which one is missing. */
+export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const value = env[name];
+  if (value === undefined || value === "") {
+    throw new ConfigError(`Environment variable ${name} is required`);
+  }
+  return value;
+}
+
+/** The stack's resources as Lambda sees them (serverless.yml sets these variables). */
+export function resourcesFromEnv(env: NodeJS.ProcessEnv = process.env): Resources {
+  return {
+    table: requireEnv("TABLE_NAME", env),
+    listQueueUrl: requireEnv("LIST_QUEUE_URL", env),
+    listDeadLetterQueueUrl: requireEnv("LIST_DLQ_URL", env),
+    moveQueueUrl: requireEnv("MOVE_QUEUE_URL", env),
+    moveDeadLetterQueueUrl: requireEnv("MOVE_DLQ_URL", env),
+  };
+}
+
+/** Tuning of the move path. */
+export interface MoverSettings {
+  /** Copies in flight per process. */
+  copyConcurrency: number;
+  /** At this receive count a key that keeps failing is marked failed and sent to the DLQ with its reason. */
+  poisonAfterAttempts: number;
+  /** Objects larger than this are copied with parallel UploadPartCopy; always above 5 GiB. */
+  multipartThresholdBytes: number;
+  partSizeBytes: number;
+}
+
+export const MAX_SINGLE_COPY_BYTES = 5 * 1024 ** 3; // CopyObject limit: 5 GB
+
+export function moverSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): MoverSettings {
+  return {
+    copyConcurrency: positiveInt(env, "COPY_CONCURRENCY", 256),
+    poisonAfterAttempts: positiveInt(env, "POISON_AFTER_ATTEMPTS", 5),
+    multipartThresholdBytes: Math.min(
+      positiveInt(env, "MULTIPART_THRESHOLD_BYTES", 1024 ** 3),
+      MAX_SINGLE_COPY_BYTES,
+    ),
+    partSizeBytes: positiveInt(env, "PART_SIZE_BYTES", 256 * 1024 ** 2),
+  };
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new ConfigError(`Environment variable ${name} must be a positive integer, got "${raw}"`);
+  }
+  return value;
+}

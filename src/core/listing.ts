@@ -1,0 +1,145 @@
+import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import type { SQSClient } from "@aws-sdk/client-sqs";
+import { sendMessages } from "../aws/queues.ts";
+import type { JobStore, PageRecord } from "../jobs/jobStore.ts";
+import type { Job, ListedObject } from "../types.ts";
+import { DEFAULT_BATCH_LIMITS, fitPageRecord, splitIntoBatches } from "./batching.ts";
+import { buildMoveMessage } from "./messages.ts";
+
+export interface ListingDeps {
+  s3: S3Client;
+  sqs: SQSClient;
+  store: JobStore;
+  listQueueUrl: string;
+  moveQueueUrl: string;
+}
+
+export interface ListingProgress {
+  pages: number;
+  keys: number;
+  /** The listing reached the end of the source. */
+  finished: boolean;
+  /** Another lister moved the cursor first: this one stopped. */
+  superseded: boolean;
+}
+
+/**
+ * Continues a job's listing from its cursor until the source is exhausted or `shouldStop()` says the time budget
+ * is spent, then hands the rest on with a new list token.
+ *
+ * Per page: record it (exact keys, ETags, sizes) with a conditional put, send its batches from the record (the same
+ * messages on every repeat), then advance the cursor conditionally. A crash anywhere leaves the list token in flight,
+ * and its retry resumes from the cursor: no key is skipped, and a page is never rebuilt from a later listing.
+ * One message group per job on a FIFO queue keeps one lister per job at a time.
+ */
+export async function continueListing(
+  deps: ListingDeps,
+  jobId: string,
+  shouldStop: () => boolean,
+): Promise<ListingProgress> {
+  const progress: ListingProgress = { pages: 0, keys: 0, finished: false, superseded: false };
+  let job = await deps.store.getJob(jobId);
+  if (job.listingDone || job.dryRun) return { ...progress, finished: job.listingDone };
+  let prefetched: Promise<SourcePage> | undefined;
+  for (;;) {
+    const seq = job.seq;
+    const page = (await deps.store.getPage(jobId, seq)) ?? (await recordPage(deps, job, await (prefetched ?? listSourcePage(deps.s3, job))));
+    prefetched = undefined;
+    const lastKey = page.objects.at(-1)?.k;
+    // Pipelining: list the next page while this one's batches go out.
+    if (!page.last && lastKey !== undefined) {
+      prefetched = listSourcePage(deps.s3, { ...job, startAfter: lastKey });
+      prefetched.catch(() => undefined); // awaited (and its error raised) on the next round, if there is one
+    }
+    await sendPageBatches(deps, job, page);
+    if (!(await deps.store.advanceCursor(jobId, seq, page, page.last))) {
+      return { ...progress, superseded: true };
+    }
+    progress.pages += 1;
+    progress.keys += page.objects.length;
+    if (page.last) {
+      await deps.store.completeIfResolved(jobId);
+      return { ...progress, finished: true };
+    }
+    job = { ...job, seq: seq + 1, startAfter: lastKey ?? job.startAfter };
+    if (shouldStop()) {
+      // Hand-on before this token is deleted: the chain can repeat, never die.
+      await sendListToken(deps.sqs, deps.listQueueUrl, jobId, job.seq);
+      return progress;
+    }
+  }
+}
+
+/** A token asking a lister to continue `jobId` from its cursor. One message group per job: one lister at a time. */
+export async function sendListToken(sqs: SQSClient, listQueueUrl: string, jobId: string, seq: number): Promise<void> {
+  await sendMessages(sqs, listQueueUrl, [
+    {
+      id: "token",
+      body: JSON.stringify({ job: jobId }),
+      groupId: jobId,
+      // Collapses repeated hand-ons within SQS's 5-minute window; correctness does not depend on it.
+      deduplicationId: `${jobId}-${seq}`,
+    },
+  ]);
+}
+
+export interface SourcePage {
+  objects: ListedObject[];
+  /** The source has no keys after these. */
+  last: boolean;
+}
+
+/** One ListObjectsV2 page (up to 1,000 keys) after the job's cursor, cut to fit a page record. */
+export async function listSourcePage(
+  s3: S3Client,
+  job: Pick<Job, "from" | "prefix" | "startAfter">,
+): Promise<SourcePage> {
+  const out = await s3.send(
+    new ListObjectsV2Command({
+      Bucket: job.from,
+      MaxKeys: 1000,
+      ...(job.prefix ? { Prefix: job.prefix } : {}),
+      ...(job.startAfter ? { StartAfter: job.startAfter } : {}),
+    }),
+  );
+  const objects: ListedObject[] = (out.Contents ?? []).flatMap((item) =>
+    item.Key === undefined
+      ? []
+      : [
+          {
+            k: item.Key,
+            e: item.ETag ?? "",
+            s: item.Size ?? 0,
+            ...(item.StorageClass && item.StorageClass !== "STANDARD" ? { c: item.StorageClass } : {}),
+          },
+        ],
+  );
+  const fit = fitPageRecord(objects);
+  return { objects: objects.slice(0, fit), last: fit === objects.length && !out.IsTruncated };
+}
+
+async function recordPage(deps: ListingDeps, job: Job, source: SourcePage): Promise<PageRecord> {
+  const page: PageRecord = {
+    seq: job.seq,
+    objects: source.objects,
+    last: source.last,
+    batches: splitIntoBatches(source.objects, DEFAULT_BATCH_LIMITS),
+  };
+  return deps.store.putPageIfAbsent(job.id, page);
+}
+
+/** Sends every batch of a page to the move queue; ids are stable, so a repeat sends the same messages. */
+export async function sendPageBatches(deps: ListingDeps, job: Job, page: PageRecord): Promise<void> {
+  const messages = page.batches.map(([start, end], batch) => ({
+    id: `b${batch}`,
+    body: JSON.stringify(
+      buildMoveMessage(
+        job,
+        page.seq,
+        batch,
+        page.objects.slice(start, end).map((object, i) => ({ i, object })),
+      ),
+    ),
+  }));
+  await sendMessages(deps.sqs, deps.moveQueueUrl, messages);
+}

@@ -1,0 +1,63 @@
+import { ValidationError } from "../errors.ts";
+import type { ListedObject, ListMessage, MoveMessage } from "../types.ts";
+
+// SQS bodies reject XML-invalid characters (U+FFFE, lone surrogates, most controls) that S3 keys may hold:
+// keys travel as base64url. https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
+export const encodeKey = (key: string): string => Buffer.from(key, "utf8").toString("base64url");
+export const decodeKey = (encoded: string): string => Buffer.from(encoded, "base64url").toString("utf8");
+
+/** The move message for one batch of a page; item positions are the ledger's. */
+export function buildMoveMessage(
+  job: { id: string; from: string; to: string; overwrite: boolean },
+  page: number,
+  batch: number,
+  objects: ReadonlyArray<{ i: number; object: ListedObject }>,
+): MoveMessage {
+  return {
+    job: job.id,
+    from: job.from,
+    to: job.to,
+    overwrite: job.overwrite,
+    page,
+    batch,
+    items: objects.map(({ i, object }) => ({
+      i,
+      k: encodeKey(object.k),
+      e: object.e,
+      s: object.s,
+      ...(object.c ? { c: object.c } : {}),
+    })),
+  };
+}
+
+/** Parses a move message body, or says what is wrong with it. */
+export function parseMoveMessage(body: string): MoveMessage {
+  const value = parseJson(body, "move message");
+  if (
+    typeof value.job !== "string" ||
+    typeof value.from !== "string" ||
+    typeof value.to !== "string" ||
+    typeof value.page !== "number" ||
+    typeof value.batch !== "number" ||
+    !Array.isArray(value.items)
+  ) {
+    throw new ValidationError(`Not a move message: ${body.slice(0, 200)}`);
+  }
+  return value as unknown as MoveMessage;
+}
+
+export function parseListMessage(body: string): ListMessage {
+  const value = parseJson(body, "list message");
+  if (typeof value.job !== "string") throw new ValidationError(`Not a list message: ${body.slice(0, 200)}`);
+  return { job: value.job };
+}
+
+function parseJson(body: string, what: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(body);
+    if (value && typeof value === "object" && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // fall through to the error below
+  }
+  throw new ValidationError(`Malformed ${what}: ${body.slice(0, 200)}`);
+}

@@ -1,0 +1,282 @@
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { LimitFunction } from "p-limit";
+import type { MoverSettings } from "../config.ts";
+import { ConflictError, describeError, S3CallError } from "../errors.ts";
+import { isPageResolved, type JobStore, type Ledger } from "../jobs/jobStore.ts";
+import { multipartCopy } from "../s3/multipartCopy.ts";
+import { MAX_KEYS_PER_DELETE, type ObjectClient } from "../s3/objectClient.ts";
+import type { BatchCounts, MoveMessage, Outcome } from "../types.ts";
+import { decodeKey } from "./messages.ts";
+
+export interface MovingDeps {
+  objects: ObjectClient;
+  /** For the rare multipart copy; the hot path goes through `objects`. */
+  s3: S3Client;
+  store: JobStore;
+  settings: MoverSettings;
+  /** Shared by every batch of the process: caps copies in flight. */
+  copyLimit: LimitFunction;
+}
+
+export interface MoveBatchResult {
+  counts: BatchCounts;
+  /** Items still unresolved after this attempt, with their last error: the batch is retried for them. */
+  retry: Array<{ i: number; reason: string }>;
+  /** Items marked failed by this attempt (poison): they go to the DLQ with their reasons. */
+  failed: Array<{ i: number; reason: string }>;
+  /** The job's state when this batch resolved the last key of its page after listing finished, else undefined. */
+  jobState?: string;
+}
+
+/** Storage classes whose objects need a restore before they can be copied. */
+const ARCHIVED = new Set(["GLACIER", "DEEP_ARCHIVE"]);
+/** A plain MD5 ETag: single-part, not SSE-KMS/SSE-C. Only then does an equal ETag prove equal bytes. */
+const MD5_ETAG = /^"[0-9a-f]{32}"$/;
+
+/**
+ * Moves one batch: for every key not yet resolved in the batch's ledger, copy it (conditional on the listed ETag),
+ * verify the copy, then delete the verified sources with one conditional DeleteObjects. Outcomes are written to the
+ * ledger with compare-and-set and rolled into the page totals idempotently, so a repeat, a duplicate delivery or a
+ * crash at any line neither loses nor double-counts a key.
+ *
+ * `attempt` is the message's receive count: at `settings.poisonAfterAttempts` keys that still fail are marked failed.
+ */
+export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt: number): Promise<MoveBatchResult> {
+  const ledger = await deps.store.getLedger(message.job, message.page, message.batch);
+  const todo = message.items.filter((item) => needsWork(ledger.outcomes[item.i], message.retryFailed === true));
+
+  const results = new Map<number, KeyResult>();
+  const verified: Array<{ i: number; key: string; etag: string; size: number }> = [];
+  await Promise.all(
+    todo.map((item) =>
+      deps.copyLimit(async () => {
+        const key = decodeKey(item.k);
+        const pending = ledger.outcomes[item.i];
+        const source = pending?.o === "p" ? { etag: pending.e, size: pending.s } : { etag: item.e, size: item.s };
+        const result = await copyAndVerify(deps, message, key, source, item.c);
+        if (result.kind === "verified") verified.push({ i: item.i, key, etag: result.etag, size: result.size });
+        else results.set(item.i, result);
+      }),
+    ),
+  );
+  for (const [i, result] of await deleteVerifiedSources(deps, message, verified)) results.set(i, result);
+
+  const poison = attempt >= deps.settings.poisonAfterAttempts;
+  const ours: Record<string, Outcome> = {};
+  const retry: MoveBatchResult["retry"] = [];
+  const failed: MoveBatchResult["failed"] = [];
+  for (const [i, result] of results) {
+    if (result.kind === "resolved") ours[i] = result.outcome;
+    else if (result.kind === "verified") continue; // never stored: deleteVerifiedSources resolves every verified key
+    else if (poison) {
+      ours[i] = { o: "f", r: result.reason };
+      failed.push({ i, reason: result.reason });
+    } else retry.push({ i, reason: result.reason });
+  }
+
+  const written = await writeOutcomes(deps.store, message, ledger, ours, retry.map((r) => r.reason));
+  const counts = countOutcomes(written.outcomes);
+  const totals = await deps.store.rollUpBatch(message.job, message.page, message.batch, counts);
+  const jobState = isPageResolved(totals) ? await deps.store.completeIfResolved(message.job) : undefined;
+  return { counts, retry, failed, ...(jobState ? { jobState } : {}) };
+}
+
+type KeyResult =
+  | { kind: "verified"; etag: string; size: number }
+  | { kind: "resolved"; outcome: Outcome }
+  | { kind: "error"; reason: string };
+
+function needsWork(outcome: Outcome | undefined, retryFailed: boolean): boolean {
+  if (outcome === undefined || outcome.o === "p") return true;
+  return outcome.o === "f" && retryFailed;
+}
+
+/**
+ * Copies one key and checks the copy. Handles the source changing or vanishing since it was listed:
+ * a newer version is recorded as pending and moved instead; a vanished source whose copy is already in place
+ * (an earlier attempt got that far) counts as moved.
+ */
+async function copyAndVerify(
+  deps: MovingDeps,
+  message: MoveMessage,
+  key: string,
+  listed: { etag: string; size: number },
+  storageClass: string | undefined,
+): Promise<KeyResult> {
+  if (storageClass && ARCHIVED.has(storageClass)) {
+    return { kind: "resolved", outcome: { o: "s", r: `archived in ${storageClass}: restore it first, then redrive` } };
+  }
+  let source = listed;
+  for (let round = 0; round < 3; round++) {
+    try {
+      if (!message.overwrite) {
+        const existing = await deps.objects.headObject(message.to, key);
+        if (existing && existing.etag !== source.etag) {
+          return { kind: "resolved", outcome: { o: "s", r: "destination exists with other content (overwrite off)" } };
+        }
+        if (existing) return { kind: "verified", etag: source.etag, size: source.size };
+      }
+      const copy =
+        source.size > deps.settings.multipartThresholdBytes
+          ? await multipartCopy(deps.s3, {
+              fromBucket: message.from,
+              toBucket: message.to,
+              key,
+              ifMatch: source.etag,
+              size: source.size,
+              partSizeBytes: deps.settings.partSizeBytes,
+            })
+          : await deps.objects.copyObject({ fromBucket: message.from, toBucket: message.to, key, ifMatch: source.etag });
+      return await verifyCopy(deps, message.to, key, source, copy.etag);
+    } catch (error) {
+      const e = error instanceof S3CallError ? error : new S3CallError("UnknownError", describeError(error), undefined);
+      if (e.code === "PreconditionFailed" || e.status === 412) {
+        const now = await deps.objects.headObject(message.from, key);
+        if (!now) return resolveVanishedSource(deps, message, key, source);
+        source = { etag: now.etag, size: now.size }; // the source changed after listing: move the newer version
+        continue;
+      }
+      if (e.code === "NoSuchKey") return resolveVanishedSource(deps, message, key, source);
+      if (e.code === "InvalidObjectState") {
+        return { kind: "resolved", outcome: { o: "s", r: "archived: restore it first, then redrive" } };
+      }
+      return { kind: "error", reason: e.message };
+    }
+  }
+  return { kind: "resolved", outcome: { o: "p", e: source.etag, s: source.size } };
+}
+
+/**
+ * What a copy is checked against: for a plain MD5 ETag, the destination's ETag must equal the source's (same bytes);
+ * otherwise (multipart source, SSE-KMS) the destination's size must equal the source's, read with HeadObject.
+ */
+async function verifyCopy(
+  deps: MovingDeps,
+  bucket: string,
+  key: string,
+  source: { etag: string; size: number },
+  copiedEtag: string,
+): Promise<KeyResult> {
+  if (MD5_ETAG.test(source.etag) && copiedEtag === source.etag) {
+    return { kind: "verified", etag: source.etag, size: source.size };
+  }
+  const head = await deps.objects.headObject(bucket, key);
+  if (head && head.size === source.size && (!MD5_ETAG.test(source.etag) || !MD5_ETAG.test(head.etag))) {
+    return { kind: "verified", etag: source.etag, size: source.size };
+  }
+  return {
+    kind: "error",
+    reason: `VerificationFailed: copy of ${key} has ETag ${head?.etag ?? copiedEtag} and ${head?.size ?? "?"} bytes, source ${source.etag} and ${source.size} bytes`,
+  };
+}
+
+/** The source is gone: moved if the destination holds what we were moving, else someone else deleted it. */
+async function resolveVanishedSource(
+  deps: MovingDeps,
+  message: MoveMessage,
+  key: string,
+  source: { etag: string; size: number },
+): Promise<KeyResult> {
+  const destination = await deps.objects.headObject(message.to, key);
+  const same =
+    destination !== undefined &&
+    (MD5_ETAG.test(source.etag) ? destination.etag === source.etag : destination.size === source.size);
+  if (same) return { kind: "resolved", outcome: { o: "m", b: source.size } };
+  return { kind: "resolved", outcome: { o: "s", r: "source deleted by someone else before it was moved" } };
+}
+
+/**
+ * Deletes verified sources, each conditional on the ETag that was copied, 1,000 keys a call. A key already gone
+ * counts as moved (its copy is verified); a key changed since the copy becomes pending with its new ETag.
+ */
+async function deleteVerifiedSources(
+  deps: MovingDeps,
+  message: MoveMessage,
+  verified: ReadonlyArray<{ i: number; key: string; etag: string; size: number }>,
+): Promise<Map<number, KeyResult>> {
+  const results = new Map<number, KeyResult>();
+  for (let start = 0; start < verified.length; start += MAX_KEYS_PER_DELETE) {
+    const chunk = verified.slice(start, start + MAX_KEYS_PER_DELETE);
+    const byKey = new Map(chunk.map((v) => [v.key, v]));
+    try {
+      const out = await deps.objects.deleteObjects(
+        message.from,
+        chunk.map((v) => ({ key: v.key, etag: v.etag })),
+      );
+      for (const key of out.deleted) {
+        const v = byKey.get(key);
+        if (v) results.set(v.i, { kind: "resolved", outcome: { o: "m", b: v.size } });
+      }
+      for (const error of out.errors) {
+        const v = byKey.get(error.key);
+        if (!v) continue;
+        results.set(v.i, await resolveDeleteError(deps, message, v, error));
+      }
+      // Anything the answer did not mention is retried rather than assumed.
+      for (const v of chunk) {
+        if (!results.has(v.i)) results.set(v.i, { kind: "error", reason: "DeleteObjects did not report this key" });
+      }
+    } catch (error) {
+      for (const v of chunk) results.set(v.i, { kind: "error", reason: describeError(error) });
+    }
+  }
+  return results;
+}
+
+async function resolveDeleteError(
+  deps: MovingDeps,
+  message: MoveMessage,
+  v: { key: string; etag: string; size: number },
+  error: { code: string; message: string },
+): Promise<KeyResult> {
+  if (error.code === "NoSuchKey") return { kind: "resolved", outcome: { o: "m", b: v.size } };
+  if (error.code === "PreconditionFailed") {
+    const now = await deps.objects.headObject(message.from, v.key).catch(() => undefined);
+    if (!now) return { kind: "resolved", outcome: { o: "m", b: v.size } };
+    return { kind: "resolved", outcome: { o: "p", e: now.etag, s: now.size } };
+  }
+  return { kind: "error", reason: `${error.code}: ${error.message}` };
+}
+
+/** Merges our outcomes into the ledger with compare-and-set; "moved" wins over everything and is never overridden. */
+async function writeOutcomes(
+  store: JobStore,
+  message: MoveMessage,
+  read: Ledger,
+  ours: Record<string, Outcome>,
+  lastErrors: string[],
+): Promise<Ledger> {
+  let ledger = read;
+  for (;;) {
+    const merged: Record<string, Outcome> = { ...ledger.outcomes };
+    for (const [i, outcome] of Object.entries(ours)) merged[i] = mergeOutcome(merged[i], outcome);
+    const changed = Object.entries(merged).some(([i, o]) => JSON.stringify(ledger.outcomes[i]) !== JSON.stringify(o));
+    if (!changed && (ledger.ver > 0 || lastErrors.length === 0)) return ledger;
+    try {
+      return await store.writeLedger(message.job, message.page, message.batch, { outcomes: merged, ver: ledger.ver }, lastErrors);
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      ledger = await store.getLedger(message.job, message.page, message.batch);
+    }
+  }
+}
+
+export function mergeOutcome(stored: Outcome | undefined, ours: Outcome): Outcome {
+  if (stored?.o === "m") return stored;
+  if (ours.o === "m") return ours;
+  if (stored?.o === "s") return stored;
+  return ours;
+}
+
+/** A batch's counts, derived from its ledger: the only source of truth for counting. */
+export function countOutcomes(outcomes: Record<string, Outcome>): BatchCounts {
+  const counts: BatchCounts = { moved: 0, movedBytes: 0, skipped: 0, failed: 0 };
+  for (const outcome of Object.values(outcomes)) {
+    if (outcome.o === "m") {
+      counts.moved += 1;
+      counts.movedBytes += outcome.b;
+    } else if (outcome.o === "s") counts.skipped += 1;
+    else if (outcome.o === "f") counts.failed += 1;
+  }
+  return counts;
+}

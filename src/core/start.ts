@@ -1,0 +1,58 @@
+import { HeadBucketCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { App } from "../app.ts";
+import { BucketError } from "../errors.ts";
+import type { Job, MoveRequest } from "../types.ts";
+import { sendListToken } from "./listing.ts";
+import { validateMoveRequest } from "./validation.ts";
+
+export interface StartResult {
+  jobId: string;
+  /** true: an unfinished job for the same from/to/prefix existed and this start continues it. */
+  attached: boolean;
+  job: Job;
+  next: string;
+}
+
+/**
+ * Validates a move request, checks both buckets exist, then opens its job (or attaches to the unfinished one) and
+ * sends a list token. Starting again is how a stopped job resumes: the token continues the listing from its cursor,
+ * and an extra token is harmless.
+ */
+export async function startMove(app: App, input: unknown): Promise<StartResult> {
+  const request = validateMoveRequest(input, app.allowedBuckets);
+  await checkBuckets(app.clients.s3, request);
+  const { job, attached } = request.dryRun
+    ? { job: await app.store.openDryRun(request), attached: false }
+    : await app.store.openJob(request);
+  if (!request.dryRun) await sendListToken(app.clients.sqs, app.resources.listQueueUrl, job.id, job.seq);
+  return {
+    jobId: job.id,
+    attached,
+    job,
+    next: `${attached ? "Continuing" : "Started"} job ${job.id}; follow it with: serverless invoke -f status --data '{"job":"${job.id}"}'`,
+  };
+}
+
+/** Both buckets must exist and be reachable before anything is written. */
+export async function checkBuckets(s3: S3Client, request: Pick<MoveRequest, "from" | "to">): Promise<void> {
+  await Promise.all(
+    (["from", "to"] as const).map(async (field) => {
+      const bucket = request[field];
+      try {
+        await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+      } catch (error) {
+        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        const role = field === "from" ? "source" : "destination";
+        if (status === 404) throw new BucketError(bucket, `The ${role} bucket "${bucket}" does not exist`, { cause: error });
+        if (status === 403) {
+          throw new BucketError(bucket, `Access to the ${role} bucket "${bucket}" is denied for these credentials`, {
+            cause: error,
+          });
+        }
+        throw new BucketError(bucket, `Could not reach the ${role} bucket "${bucket}": ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+    }),
+  );
+}

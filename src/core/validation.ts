@@ -1,0 +1,74 @@
+import { ValidationError } from "../errors.ts";
+import type { MoveRequest } from "../types.ts";
+
+const FIELDS = new Set(["from", "to", "prefix", "overwrite", "dryRun"]);
+// https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/**
+ * Checks a move request (`{"from","to","prefix"?,"overwrite"?,"dryRun"?}`, as an object or JSON text) and returns it
+ * with defaults, or throws ValidationError saying exactly what to fix.
+ *
+ * @example validateMoveRequest('{"from":"old","to":"new"}') // → { from: "old", to: "new", prefix: "", overwrite: true, dryRun: false }
+ */
+export function validateMoveRequest(input: unknown, allowedBuckets?: readonly string[]): MoveRequest {
+  const value = typeof input === "string" ? parseJson(input) : input;
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new ValidationError('Expected a JSON object like {"from":"old-bucket","to":"new-bucket"}');
+  }
+  const fields = value as Record<string, unknown>;
+  const unknown = Object.keys(fields).filter((k) => !FIELDS.has(k));
+  if (unknown.length > 0) {
+    throw new ValidationError(`Unknown field(s) ${unknown.map((k) => `"${k}"`).join(", ")}; allowed: ${[...FIELDS].join(", ")}`);
+  }
+  const from = bucketName(fields.from, "from");
+  const to = bucketName(fields.to, "to");
+  if (from === to) throw new ValidationError(`"from" and "to" are the same bucket ("${from}"): nothing to move`);
+  const prefix = fields.prefix ?? "";
+  if (typeof prefix !== "string") throw new ValidationError(`"prefix" must be a string, got ${typeof prefix}`);
+  if (Buffer.byteLength(prefix) > 1024) throw new ValidationError(`"prefix" is longer than S3's 1,024-byte key limit`);
+  const overwrite = optionalBoolean(fields.overwrite, "overwrite", true);
+  const dryRun = optionalBoolean(fields.dryRun, "dryRun", false);
+  if (allowedBuckets) {
+    for (const [field, bucket] of [["from", from], ["to", to]] as const) {
+      if (!allowedBuckets.some((pattern) => matchesBucketPattern(bucket, pattern))) {
+        throw new ValidationError(
+          `"${field}" bucket "${bucket}" is not one this deployment may touch (${allowedBuckets.join(", ")}); ` +
+            `redeploy with --param="buckets=..." including it`,
+        );
+      }
+    }
+  }
+  return { from, to, prefix, overwrite, dryRun };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ValidationError(`Malformed JSON (${(error as Error).message}); expected {"from":"old-bucket","to":"new-bucket"}`);
+  }
+}
+
+function bucketName(value: unknown, field: string): string {
+  if (value === undefined || value === null || value === "") {
+    throw new ValidationError(`"${field}" is required: the name of the ${field === "from" ? "source" : "destination"} bucket`);
+  }
+  if (typeof value !== "string") throw new ValidationError(`"${field}" must be a bucket name (a string), got ${typeof value}`);
+  if (!BUCKET_NAME.test(value) || value.includes("..")) {
+    throw new ValidationError(`"${field}" is not a valid S3 bucket name: "${value}" (3-63 characters: a-z, 0-9, ".", "-")`);
+  }
+  return value;
+}
+
+function optionalBoolean(value: unknown, field: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") throw new ValidationError(`"${field}" must be true or false, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** S3 ARN-style wildcards: "*" any run of characters, "?" one character. */
+export function matchesBucketPattern(bucket: string, pattern: string): boolean {
+  const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
+  return regex.test(bucket);
+}

@@ -1,0 +1,161 @@
+import { mkdirSync } from "node:fs";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { type BuildAppOptions, buildApp } from "fauxqs";
+import { MoverError } from "../errors.ts";
+
+/** The local emulator could not start (port taken, data directory unusable...). */
+export class EmulatorError extends MoverError {}
+
+export interface EmulatorOptions {
+  /** Port on 127.0.0.1; 0 picks a free one. Default 4566, where LocalStack-style tools look. */
+  port?: number;
+  /** Keep state here across restarts (`<dataDir>/fauxqs`, `<dataDir>/dynamodb`); in memory when absent. */
+  dataDir?: string;
+}
+
+export interface Emulator {
+  /** `http://127.0.0.1:<port>`: give it as `endpoint` to the S3 (with `forcePathStyle`), SQS and DynamoDB clients. */
+  endpoint: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+type Stores = NonNullable<BuildAppOptions["stores"]>;
+type PersistenceManager = NonNullable<Stores["sqsStore"]["persistence"]>;
+type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+interface DynaliteStore {
+  db: { close(callback: (err?: Error | null) => void): void };
+}
+
+// fauxqs's package `exports` map only exposes dist/app.js, so its stores and persistence load by file URL beside it.
+async function importFauxqsInternals() {
+  const entry = import.meta.resolve("fauxqs");
+  const load = (path: string): Promise<Record<string, unknown>> => import(new URL(path, entry).href);
+  const [sqs, sns, s3, persistence] = await Promise.all([
+    load("./sqs/sqsStore.js"),
+    load("./sns/snsStore.js"),
+    load("./s3/s3Store.js"),
+    load("./persistence.js"),
+  ]);
+  return {
+    SqsStore: sqs.SqsStore as new () => Stores["sqsStore"],
+    SnsStore: sns.SnsStore as new () => Stores["snsStore"],
+    S3Store: s3.S3Store as new () => Stores["s3Store"],
+    PersistenceManager: persistence.PersistenceManager as new (dataDir: string) => PersistenceManager,
+  };
+}
+
+/**
+ * Starts S3 + SQS (fauxqs) and DynamoDB (dynalite) on one port of 127.0.0.1.
+ *
+ * @example
+ * const emulator = await startEmulator({ port: 0 });
+ * const s3 = new S3Client({ endpoint: emulator.endpoint, forcePathStyle: true, region: "us-east-1" });
+ */
+export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const port = options.port ?? 4566;
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new TypeError(`Expected \`port\` to be an integer from 0 to 65535, got ${port}.`);
+  }
+  const fauxqsDir = options.dataDir && join(options.dataDir, "fauxqs");
+  const dynamoDir = options.dataDir && join(options.dataDir, "dynamodb");
+  try {
+    if (fauxqsDir && dynamoDir) {
+      mkdirSync(fauxqsDir, { recursive: true });
+      mkdirSync(dynamoDir, { recursive: true });
+    }
+  } catch (cause) {
+    throw new EmulatorError(`Cannot create the emulator data directory "${options.dataDir}": pick a writable path.`, {
+      cause,
+    });
+  }
+
+  const { SqsStore, SnsStore, S3Store, PersistenceManager } = await importFauxqsInternals();
+  const stores = { sqsStore: new SqsStore(), snsStore: new SnsStore(), s3Store: new S3Store() };
+  // Empty host: queue URLs take the address the client called (http://127.0.0.1:<port>/000000000000/<name>);
+  // fauxqs's default names them sqs.<region>.localhost:<port>, which may resolve to ::1, where nothing listens.
+  stores.sqsStore.host = "";
+  const persistence = fauxqsDir ? new PersistenceManager(fauxqsDir) : undefined;
+  if (persistence) {
+    // Load before wiring persistence into the stores, as fauxqs's startFauxqs does: loading must not write back.
+    persistence.load(stores.sqsStore, stores.snsStore, stores.s3Store);
+    stores.sqsStore.persistence = persistence;
+    stores.snsStore.persistence = persistence;
+    stores.s3Store.persistence = persistence;
+    for (const queue of stores.sqsStore.allQueues()) queue.persistence = persistence;
+  }
+
+  const dynamo = createDynalite(dynamoDir);
+  const app = buildApp({
+    logger: false,
+    stores,
+    // Multipart copies in tests use parts far below S3's 5 MiB minimum.
+    relaxedRules: { disableMinCopySourceSize: true },
+  });
+  // DynamoDB shares the port: its requests name their operation in x-amz-target ("DynamoDB_20120810.PutItem").
+  app.addHook("onRequest", async (request, reply) => {
+    const target = request.headers["x-amz-target"];
+    if (typeof target === "string" && target.startsWith("DynamoDB_")) {
+      reply.hijack();
+      dynamo.handle(request.raw, reply.raw);
+    }
+  });
+
+  const closeStores = async () => {
+    persistence?.close();
+    await dynamo.close();
+  };
+  try {
+    await app.listen({ port, host: "127.0.0.1" });
+  } catch (cause) {
+    await app.close();
+    await closeStores();
+    const inUse = (cause as NodeJS.ErrnoException).code === "EADDRINUSE";
+    throw new EmulatorError(
+      inUse
+        ? `Port ${port} on 127.0.0.1 is already in use: stop whatever holds it, or pass port 0 for a free one.`
+        : `The emulator could not listen on 127.0.0.1:${port}.`,
+      { cause },
+    );
+  }
+  const address = app.server.address();
+  const actualPort = typeof address === "object" && address ? address.port : port;
+  return {
+    endpoint: `http://127.0.0.1:${actualPort}`,
+    port: actualPort,
+    async stop() {
+      await app.close();
+      await closeStores();
+    },
+  };
+}
+
+/** A dynalite server that never listens: we only borrow its request handler, and close its store ourselves. */
+function createDynalite(path: string | undefined): { handle: RequestListener; close(): Promise<void> } {
+  const require = createRequire(import.meta.url);
+  const dynalite = require("dynalite") as (options: Record<string, unknown>) => Server;
+  const dynaliteDb = require("dynalite/db") as { create(options: Record<string, unknown>): DynaliteStore };
+  // dynalite keeps its store private and closes it only from server.close(), which fails on a server that never
+  // listened; catch the store as dynalite creates it.
+  const create = dynaliteDb.create;
+  let store: DynaliteStore | undefined;
+  dynaliteDb.create = (options) => {
+    store = create(options);
+    return store;
+  };
+  let server: Server;
+  try {
+    server = dynalite({ ...(path ? { path } : {}), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  } finally {
+    dynaliteDb.create = create;
+  }
+  const handle = server.listeners("request")[0] as RequestListener | undefined;
+  const db = store?.db;
+  if (!handle || !db) throw new EmulatorError("dynalite changed shape: this emulator expects dynalite 4.x.");
+  return {
+    handle,
+    close: () => new Promise((resolve, reject) => db.close((err) => (err ? reject(err) : resolve()))),
+  };
+}

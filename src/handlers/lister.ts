@@ -1,0 +1,43 @@
+import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import { type App, appFromEnv } from "../app.ts";
+import { backOffFailedRecords } from "../aws/queues.ts";
+import { continueListing } from "../core/listing.ts";
+import { parseListMessage } from "../core/messages.ts";
+
+/** Stop listing with this much time left, so the hand-on is sent well before the function times out. */
+const RESERVE_MS = 20_000;
+
+/** The lister: continue a job's listing from its cursor, one page record at a time. */
+export function createListerHandler(app: App) {
+  const processor = new BatchProcessor(EventType.SQS);
+  return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+    const recordHandler = async (record: SQSRecord): Promise<void> => {
+      const { job } = parseListMessage(record.body);
+      const progress = await continueListing(
+        {
+          s3: app.clients.s3,
+          sqs: app.clients.sqs,
+          store: app.store,
+          listQueueUrl: app.resources.listQueueUrl,
+          moveQueueUrl: app.resources.moveQueueUrl,
+        },
+        job,
+        () => context.getRemainingTimeInMillis() < RESERVE_MS,
+      );
+      app.logger.info("listing progressed", { jobId: job, ...progress });
+    };
+    const response = await processPartialResponse(event, recordHandler, processor, {
+      context,
+      throwOnFullBatchFailure: false,
+    });
+    await backOffFailedRecords(app.clients.sqs, app.resources.listQueueUrl, event, response);
+    return response;
+  };
+}
+
+let lambdaHandler: ReturnType<typeof createListerHandler> | undefined;
+export const handler = (event: SQSEvent, context: Context) => {
+  lambdaHandler ??= createListerHandler(appFromEnv());
+  return lambdaHandler(event, context);
+};

@@ -1,0 +1,472 @@
+import { createHash, randomBytes } from "node:crypto";
+import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  DeleteCommand,
+} from "@aws-sdk/lib-dynamodb";
+import { ConflictError, JobNotFoundError } from "../errors.ts";
+import type { BatchCounts, Job, JobCounts, JobState, ListedObject, MoveRequest, Outcome } from "../types.ts";
+
+/**
+ * The job table. One partition per job holds the job record (cursor included), its page records, one totals item
+ * per page and one ledger item per key batch. Every write is conditional, so repeats and races change nothing.
+ */
+export class JobStore {
+  readonly #db: DynamoDBDocumentClient;
+  readonly #table: string;
+
+  constructor(db: DynamoDBDocumentClient, table: string) {
+    this.#db = db;
+    this.#table = table;
+  }
+
+  /**
+   * Opens a job for `request`, or attaches to the unfinished job with the same from/to/prefix:
+   * a conditional put on one "active job" item per (from, to, prefix) decides, so two starts never open two jobs.
+   */
+  async openJob(request: MoveRequest, now = new Date()): Promise<{ job: Job; attached: boolean }> {
+    const activeKey = { pk: activeJobKey(request), sk: "ACTIVE" };
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const active = await this.#get(activeKey);
+      if (active) {
+        const job = await this.getJob(String(active.jobId)).catch(() => undefined);
+        // Attach to anything not cleanly done: a job done with failures continues once its failures are redriven.
+        if (job && job.state !== "done") return { job, attached: true };
+        if (!job) {
+          // The active item was written but the job record was not (a crash between the two): write it now.
+          const created = await this.#createJobRecord(String(active.jobId), request, now);
+          return { job: created, attached: true };
+        }
+      }
+      const id = newJobId(now);
+      try {
+        await this.#db.send(
+          new PutCommand({
+            TableName: this.#table,
+            Item: { ...activeKey, jobId: id },
+            ConditionExpression: active ? "jobId = :old" : "attribute_not_exists(pk)",
+            ...(active ? { ExpressionAttributeValues: { ":old": active.jobId } } : {}),
+          }),
+        );
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) continue; // another start won: attach to its job
+        throw error;
+      }
+      return { job: await this.#createJobRecord(id, request, now), attached: false };
+    }
+    throw new ConflictError(`Could not open a job for ${request.from} → ${request.to}: too many concurrent starts`);
+  }
+
+  async #createJobRecord(id: string, request: MoveRequest, now: Date): Promise<Job> {
+    const job: Job = {
+      ...request,
+      id,
+      state: "listing",
+      seq: 0,
+      startAfter: "",
+      listed: 0,
+      listedBytes: 0,
+      listingDone: false,
+      createdAt: now.toISOString(),
+      updatedAt: now.toISOString(),
+    };
+    try {
+      await this.#db.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { pk: jobPk(id), sk: "JOB", ...job },
+          ConditionExpression: "attribute_not_exists(pk)",
+        }),
+      );
+      await this.#db.send(
+        new PutCommand({ TableName: this.#table, Item: { pk: "JOBS", sk: `${job.createdAt}#${id}`, jobId: id } }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return this.getJob(id);
+    }
+    return job;
+  }
+
+  /** Opens a dry-run job: recorded for status, never attached to, never moved. */
+  async openDryRun(request: MoveRequest, now = new Date()): Promise<Job> {
+    return this.#createJobRecord(newJobId(now), request, now);
+  }
+
+  async getJob(id: string): Promise<Job> {
+    const item = await this.#get({ pk: jobPk(id), sk: "JOB" });
+    if (!item) throw new JobNotFoundError(id);
+    return toJob(item);
+  }
+
+  /** The most recent jobs, newest first. */
+  async listJobs(limit = 20): Promise<Job[]> {
+    const out = await this.#db.send(
+      new QueryCommand({
+        TableName: this.#table,
+        KeyConditionExpression: "pk = :pk",
+        ExpressionAttributeValues: { ":pk": "JOBS" },
+        ScanIndexForward: false,
+        Limit: limit,
+      }),
+    );
+    const jobs = await Promise.all((out.Items ?? []).map((item) => this.getJob(String(item.jobId)).catch(() => undefined)));
+    return jobs.filter((job): job is Job => job !== undefined);
+  }
+
+  /** The page record for `seq`, if the lister has written it. */
+  async getPage(jobId: string, seq: number): Promise<PageRecord | undefined> {
+    const item = await this.#get({ pk: jobPk(jobId), sk: pageSk(seq) });
+    return item
+      ? {
+          seq,
+          objects: item.objects as ListedObject[],
+          batches: item.batches as Array<[number, number]>,
+          last: item.last === true,
+        }
+      : undefined;
+  }
+
+  /**
+   * Records a page: its exact objects and how they split into batches, plus a totals item with every batch's
+   * rolled counts at zero. The first writer wins; a repeat returns what was recorded first.
+   */
+  async putPageIfAbsent(jobId: string, page: PageRecord): Promise<PageRecord> {
+    const totals: Record<string, number> = {
+      keys: page.objects.length,
+      bytes: page.objects.reduce((sum, o) => sum + o.s, 0),
+      moved: 0,
+      movedBytes: 0,
+      skipped: 0,
+      failed: 0,
+    };
+    page.batches.forEach((_, i) => Object.assign(totals, zeroBatchCounts(i)));
+    try {
+      await this.#db.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { pk: jobPk(jobId), sk: totalsSk(page.seq), seq: page.seq, ...totals },
+          ConditionExpression: "attribute_not_exists(pk)",
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+    try {
+      await this.#db.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { pk: jobPk(jobId), sk: pageSk(page.seq), objects: page.objects, batches: page.batches, last: page.last },
+          ConditionExpression: "attribute_not_exists(pk)",
+        }),
+      );
+      return page;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const existing = await this.getPage(jobId, page.seq);
+      if (!existing) throw error;
+      return existing;
+    }
+  }
+
+  /**
+   * Moves the listing cursor past page `seq`, only if it still points at `seq`: a repeated or late lister
+   * cannot move it twice. Returns false when another lister already did.
+   */
+  async advanceCursor(jobId: string, seq: number, page: PageRecord, last: boolean, now = new Date()): Promise<boolean> {
+    const lastKey = page.objects.at(-1)?.k;
+    try {
+      await this.#db.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: jobPk(jobId), sk: "JOB" },
+          UpdateExpression:
+            "SET #seq = :next, #startAfter = :startAfter, #listingDone = :last, #state = :state, #updatedAt = :now ADD #listed :n, #listedBytes :bytes",
+          ConditionExpression: "#seq = :seq",
+          ExpressionAttributeNames: {
+            "#seq": "seq",
+            "#startAfter": "startAfter",
+            "#listingDone": "listingDone",
+            "#state": "state",
+            "#updatedAt": "updatedAt",
+            "#listed": "listed",
+            "#listedBytes": "listedBytes",
+          },
+          ExpressionAttributeValues: {
+            ":seq": seq,
+            ":next": seq + 1,
+            ":startAfter": lastKey ?? "",
+            ":last": last,
+            ":state": last ? "moving" : "listing",
+            ":now": now.toISOString(),
+            ":n": page.objects.length,
+            ":bytes": page.objects.reduce((sum, o) => sum + o.s, 0),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /** The outcomes recorded for one batch, by item position, with the version to write against. */
+  async getLedger(jobId: string, page: number, batch: number): Promise<Ledger> {
+    const item = await this.#get({ pk: jobPk(jobId), sk: ledgerSk(page, batch) });
+    return { outcomes: (item?.outcomes as Record<string, Outcome> | undefined) ?? {}, ver: Number(item?.ver ?? 0) };
+  }
+
+  /**
+   * Writes a batch's outcomes whole, only if nobody wrote since `ledger.ver` was read.
+   * Throws ConflictError otherwise: re-read, merge, write again.
+   */
+  async writeLedger(jobId: string, page: number, batch: number, ledger: Ledger, lastErrors?: string[]): Promise<Ledger> {
+    const next = { outcomes: ledger.outcomes, ver: ledger.ver + 1 };
+    try {
+      await this.#db.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { pk: jobPk(jobId), sk: ledgerSk(page, batch), ...next, ...(lastErrors?.length ? { lastErrors } : {}) },
+          ConditionExpression: ledger.ver === 0 ? "attribute_not_exists(pk)" : "ver = :ver",
+          ...(ledger.ver === 0 ? {} : { ExpressionAttributeValues: { ":ver": ledger.ver } }),
+        }),
+      );
+      return next;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new ConflictError(`Ledger ${page}.${batch} of job ${jobId} changed under us`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Rolls a batch's current counts into its page's totals, idempotently: the totals item records what it already
+   * holds for this batch, and the update only adds the difference if that record is unchanged.
+   * Returns the page's totals after the roll-up.
+   */
+  async rollUpBatch(jobId: string, page: number, batch: number, counts: BatchCounts): Promise<PageTotals> {
+    const key = { pk: jobPk(jobId), sk: totalsSk(page) };
+    for (;;) {
+      const item = await this.#get(key);
+      if (!item) throw new ConflictError(`Totals for page ${page} of job ${jobId} are missing`);
+      const old = readBatchCounts(item, batch);
+      const diff = {
+        moved: counts.moved - old.moved,
+        movedBytes: counts.movedBytes - old.movedBytes,
+        skipped: counts.skipped - old.skipped,
+        failed: counts.failed - old.failed,
+      };
+      if (Object.values(diff).every((d) => d === 0)) return toPageTotals(item);
+      const names = batchAttributeNames(batch);
+      try {
+        const out = await this.#db.send(
+          new UpdateCommand({
+            TableName: this.#table,
+            Key: key,
+            UpdateExpression:
+              "SET #m = :m, #mb = :mb, #s = :s, #f = :f ADD moved :dm, movedBytes :dmb, skipped :ds, failed :df",
+            ConditionExpression: "#m = :om AND #mb = :omb AND #s = :os AND #f = :of",
+            ExpressionAttributeNames: { "#m": names.m, "#mb": names.mb, "#s": names.s, "#f": names.f },
+            ExpressionAttributeValues: {
+              ":m": counts.moved,
+              ":mb": counts.movedBytes,
+              ":s": counts.skipped,
+              ":f": counts.failed,
+              ":om": old.moved,
+              ":omb": old.movedBytes,
+              ":os": old.skipped,
+              ":of": old.failed,
+              ":dm": diff.moved,
+              ":dmb": diff.movedBytes,
+              ":ds": diff.skipped,
+              ":df": diff.failed,
+            },
+            ReturnValues: "ALL_NEW",
+          }),
+        );
+        return toPageTotals(out.Attributes ?? {});
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        // Another mover rolled this batch meanwhile: re-read and add only what is still missing.
+      }
+    }
+  }
+
+  /** The job's counts: the sum of its page totals (one small item per 1,000 keys). */
+  async sumTotals(jobId: string): Promise<JobCounts & { pages: number; completePages: number }> {
+    const sum = { listed: 0, listedBytes: 0, moved: 0, movedBytes: 0, skipped: 0, failed: 0, pages: 0, completePages: 0 };
+    let exclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const out = await this.#db.send(
+        new QueryCommand({
+          TableName: this.#table,
+          KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+          ExpressionAttributeValues: { ":pk": jobPk(jobId), ":prefix": "TOTALS#" },
+          ProjectionExpression: "#keys, #bytes, moved, movedBytes, skipped, failed",
+          ExpressionAttributeNames: { "#keys": "keys", "#bytes": "bytes" },
+          ConsistentRead: true,
+          ExclusiveStartKey: exclusiveStartKey,
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        const totals = toPageTotals(item);
+        sum.listed += totals.keys;
+        sum.listedBytes += totals.bytes;
+        sum.moved += totals.moved;
+        sum.movedBytes += totals.movedBytes;
+        sum.skipped += totals.skipped;
+        sum.failed += totals.failed;
+        sum.pages += 1;
+        if (isPageResolved(totals)) sum.completePages += 1;
+      }
+      exclusiveStartKey = out.LastEvaluatedKey;
+    } while (exclusiveStartKey);
+    return sum;
+  }
+
+  /**
+   * Marks the job done when its listing has finished and every listed key is resolved; otherwise changes nothing.
+   * Idempotent: run it as often as convenient. Returns the job's state afterwards.
+   */
+  async completeIfResolved(jobId: string, now = new Date()): Promise<JobState> {
+    const job = await this.getJob(jobId);
+    if (!job.listingDone) return job.state;
+    const counts = await this.sumTotals(jobId);
+    const resolved = counts.moved + counts.skipped + counts.failed;
+    if (resolved < job.listed) {
+      if (isFinished(job.state)) await this.#setState(jobId, "moving", now); // redriven keys reopen it
+      return isFinished(job.state) ? "moving" : job.state;
+    }
+    const state: JobState = counts.failed > 0 ? "done-with-failures" : "done";
+    if (job.state !== state || !job.finishedAt) await this.#setState(jobId, state, now);
+    if (state === "done") await this.#releaseActive(job);
+    return state;
+  }
+
+  /** Puts a finished job back to moving, e.g. when its failed keys are redriven. */
+  async reopen(jobId: string, now = new Date()): Promise<void> {
+    const job = await this.getJob(jobId);
+    if (isFinished(job.state)) await this.#setState(jobId, "moving", now);
+  }
+
+  async #setState(jobId: string, state: JobState, now: Date): Promise<void> {
+    await this.#db.send(
+      new UpdateCommand({
+        TableName: this.#table,
+        Key: { pk: jobPk(jobId), sk: "JOB" },
+        UpdateExpression: isFinished(state)
+          ? "SET #state = :state, updatedAt = :now, finishedAt = :now"
+          : "SET #state = :state, updatedAt = :now REMOVE finishedAt",
+        ExpressionAttributeNames: { "#state": "state" },
+        ExpressionAttributeValues: { ":state": state, ":now": now.toISOString() },
+      }),
+    );
+  }
+
+  /** A finished job no longer holds its (from, to, prefix): the next start opens a new one. */
+  async #releaseActive(job: Job): Promise<void> {
+    try {
+      await this.#db.send(
+        new DeleteCommand({
+          TableName: this.#table,
+          Key: { pk: activeJobKey(job), sk: "ACTIVE" },
+          ConditionExpression: "jobId = :id",
+          ExpressionAttributeValues: { ":id": job.id },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  async #get(key: { pk: string; sk: string }): Promise<Record<string, unknown> | undefined> {
+    const out = await this.#db.send(new GetCommand({ TableName: this.#table, Key: key, ConsistentRead: true }));
+    return out.Item;
+  }
+}
+
+export interface PageRecord {
+  seq: number;
+  objects: ListedObject[];
+  /** [start, end) positions of each batch within `objects`. */
+  batches: Array<[number, number]>;
+  /** No keys come after this page. */
+  last: boolean;
+}
+
+export interface Ledger {
+  /** Outcome by item position within the batch. */
+  outcomes: Record<string, Outcome>;
+  ver: number;
+}
+
+export interface PageTotals extends BatchCounts {
+  keys: number;
+  bytes: number;
+}
+
+export function isPageResolved(totals: PageTotals): boolean {
+  return totals.moved + totals.skipped + totals.failed >= totals.keys;
+}
+
+export function isFinished(state: JobState): boolean {
+  return state === "done" || state === "done-with-failures";
+}
+
+function activeJobKey(request: Pick<MoveRequest, "from" | "to" | "prefix">): string {
+  const digest = createHash("sha256").update(JSON.stringify([request.from, request.to, request.prefix])).digest("hex");
+  return `ACTIVE#${digest}`;
+}
+
+/** Sortable, readable ids: 20261125-023512-3fa9c1. */
+function newJobId(now: Date): string {
+  const stamp = now.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  return `${stamp}-${randomBytes(3).toString("hex")}`;
+}
+
+const jobPk = (id: string) => `JOB#${id}`;
+const pad = (n: number) => String(n).padStart(9, "0");
+const pageSk = (seq: number) => `PAGE#${pad(seq)}`;
+const totalsSk = (seq: number) => `TOTALS#${pad(seq)}`;
+const ledgerSk = (page: number, batch: number) => `LEDGER#${pad(page)}#${batch}`;
+
+function batchAttributeNames(batch: number) {
+  return { m: `m_${batch}`, mb: `mb_${batch}`, s: `s_${batch}`, f: `f_${batch}` };
+}
+
+function zeroBatchCounts(batch: number): Record<string, number> {
+  const names = batchAttributeNames(batch);
+  return { [names.m]: 0, [names.mb]: 0, [names.s]: 0, [names.f]: 0 };
+}
+
+function readBatchCounts(item: Record<string, unknown>, batch: number): BatchCounts {
+  const names = batchAttributeNames(batch);
+  return {
+    moved: Number(item[names.m] ?? 0),
+    movedBytes: Number(item[names.mb] ?? 0),
+    skipped: Number(item[names.s] ?? 0),
+    failed: Number(item[names.f] ?? 0),
+  };
+}
+
+function toPageTotals(item: Record<string, unknown>): PageTotals {
+  return {
+    keys: Number(item.keys ?? 0),
+    bytes: Number(item.bytes ?? 0),
+    moved: Number(item.moved ?? 0),
+    movedBytes: Number(item.movedBytes ?? 0),
+    skipped: Number(item.skipped ?? 0),
+    failed: Number(item.failed ?? 0),
+  };
+}
+
+function toJob(item: Record<string, unknown>): Job {
+  const { pk: _pk, sk: _sk, ...rest } = item;
+  return rest as unknown as Job;
+}

@@ -1,0 +1,38 @@
+import { type App, createApp } from "../app.ts";
+import { createClients, resolveTarget } from "../aws/clients.ts";
+import { loadStackSettings, type MoverSettings, moverSettingsFromEnv, type StackSettings } from "../config.ts";
+import type { ObjectClient } from "../s3/objectClient.ts";
+import { ensureResources, type LocalResources } from "./resources.ts";
+
+export interface LocalAppOptions {
+  endpoint?: string | undefined;
+  region?: string | undefined;
+  /** Copies in flight in this process. */
+  copyConcurrency?: number | undefined;
+  settings?: Partial<MoverSettings>;
+  /** Replace the per-object S3 client (tests, or the lean client). */
+  objects?: (app: Omit<App, "objects">) => ObjectClient;
+}
+
+export type LocalApp = App & { resources: LocalResources; stack: StackSettings };
+
+/**
+ * Builds the same App a Lambda function builds, for this process: clients for the endpoint (or AWS), the table and
+ * queues created where missing, and the stack settings read from serverless.yml.
+ */
+export async function createLocalApp(options: LocalAppOptions = {}): Promise<LocalApp> {
+  const base = moverSettingsFromEnv();
+  const settings: MoverSettings = {
+    ...base,
+    ...options.settings,
+    ...(options.copyConcurrency ? { copyConcurrency: options.copyConcurrency } : {}),
+  };
+  const clients = createClients(
+    resolveTarget({ endpoint: options.endpoint, region: options.region, maxSockets: settings.copyConcurrency }),
+  );
+  const stack = loadStackSettings();
+  const resources = await ensureResources(clients, stack);
+  const app = createApp({ clients, resources, settings });
+  if (options.objects) app.objects = options.objects(app);
+  return { ...app, resources, stack };
+}

@@ -1,0 +1,107 @@
+import type { App } from "../app.ts";
+import { queueDepth, sleep } from "../aws/queues.ts";
+import type { StackSettings } from "../config.ts";
+import { sendListToken } from "../core/listing.ts";
+import { startMove } from "../core/start.ts";
+import { createListerHandler } from "../handlers/lister.ts";
+import { createMoverHandler } from "../handlers/mover.ts";
+import { isFinished } from "../jobs/jobStore.ts";
+import type { Job, JobCounts } from "../types.ts";
+import type { LocalResources } from "./resources.ts";
+import { QueueConsumer } from "./runtime.ts";
+
+export interface LocalMoveOptions {
+  /** Mover invocations in flight (each up to batchSize messages). */
+  moverConcurrency?: number;
+  /** Local visibility timeout, extended by heartbeat while working. */
+  visibilitySeconds?: number;
+  onProgress?: (progress: MoveProgress) => void;
+  onError?: (error: unknown) => void;
+  progressEveryMs?: number;
+}
+
+export interface MoveProgress {
+  job: Job;
+  counts: JobCounts;
+  queued: number;
+  inFlight: number;
+  deadLetters: number;
+}
+
+/**
+ * Runs a move in this process: opens (or attaches to) the job, then runs the lister and mover handlers on a local
+ * runtime polling the same queues as Lambda would, until the job is finished, or nothing is left to work on.
+ * Several processes may run this for the same job at once: they share the work through the queues.
+ */
+export async function runLocalMove(
+  app: App & { resources: LocalResources },
+  settings: StackSettings,
+  input: unknown,
+  options: LocalMoveOptions = {},
+): Promise<MoveProgress> {
+  const started = await startMove(app, input);
+  const jobId = started.jobId;
+  if (started.job.dryRun) return progressOf(app, jobId);
+  const consumers = [
+    new QueueConsumer({
+      sqs: app.clients.sqs,
+      queueUrl: app.resources.listQueueUrl,
+      queueArn: app.resources.listQueueArn,
+      handler: createListerHandler(app),
+      settings: settings.lister,
+      concurrency: 1,
+      ...(options.visibilitySeconds ? { visibilitySeconds: options.visibilitySeconds } : {}),
+      ...(options.onError ? { onError: options.onError } : {}),
+    }),
+    new QueueConsumer({
+      sqs: app.clients.sqs,
+      queueUrl: app.resources.moveQueueUrl,
+      queueArn: app.resources.moveQueueArn,
+      handler: createMoverHandler(app),
+      settings: settings.mover,
+      concurrency: options.moverConcurrency ?? 8,
+      ...(options.visibilitySeconds ? { visibilitySeconds: options.visibilitySeconds } : {}),
+      ...(options.onError ? { onError: options.onError } : {}),
+    }),
+  ];
+  for (const consumer of consumers) consumer.start();
+  try {
+    let idleChecks = 0;
+    for (;;) {
+      await sleep(options.progressEveryMs ?? 500);
+      const progress = await progressOf(app, jobId);
+      options.onProgress?.(progress);
+      if (isFinished(progress.job.state)) return progress;
+      if (progress.queued + progress.inFlight > 0) {
+        idleChecks = 0;
+        continue;
+      }
+      // Queues drained but the job is not finished: settle it, or restart a listing whose token was lost.
+      idleChecks += 1;
+      const state = await app.store.completeIfResolved(jobId);
+      if (isFinished(state)) return progressOf(app, jobId);
+      if (!progress.job.listingDone) await sendListToken(app.clients.sqs, app.resources.listQueueUrl, jobId, progress.job.seq);
+      else if (idleChecks >= 3) return progress; // keys left only in the DLQ: redrive them, then run again
+    }
+  } finally {
+    await Promise.all(consumers.map((c) => c.stop()));
+  }
+}
+
+export async function progressOf(app: App, jobId: string): Promise<MoveProgress> {
+  const [job, counts, list, move, dead] = await Promise.all([
+    app.store.getJob(jobId),
+    app.store.sumTotals(jobId),
+    queueDepth(app.clients.sqs, app.resources.listQueueUrl),
+    queueDepth(app.clients.sqs, app.resources.moveQueueUrl),
+    queueDepth(app.clients.sqs, app.resources.moveDeadLetterQueueUrl),
+  ]);
+  return {
+    job,
+    counts,
+    queued: list.visible + move.visible,
+    inFlight: list.inFlight + move.inFlight,
+    deadLetters: dead.visible + dead.inFlight,
+  };
+}
+

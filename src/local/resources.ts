@@ -1,0 +1,79 @@
+import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException } from "@aws-sdk/client-dynamodb";
+import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import type { AwsClients } from "../aws/clients.ts";
+import { LOCAL_RESOURCES, type Resources, type StackSettings } from "../config.ts";
+
+export interface LocalResources extends Resources {
+  listQueueArn: string;
+  moveQueueArn: string;
+}
+
+/**
+ * Creates the job table and the four queues where they are missing (the same shape serverless.yml deploys:
+ * a FIFO list queue and a standard move queue, each with its dead-letter queue), and returns where they are.
+ */
+export async function ensureResources(clients: AwsClients, settings: StackSettings): Promise<LocalResources> {
+  await ensureTable(clients);
+  const fifo = { FifoQueue: "true", ContentBasedDeduplication: "false" };
+  const retention = { MessageRetentionPeriod: "1209600" };
+  const listDlq = await ensureQueue(clients.sqs, LOCAL_RESOURCES.listDeadLetterQueue, { ...fifo, ...retention });
+  const moveDlq = await ensureQueue(clients.sqs, LOCAL_RESOURCES.moveDeadLetterQueue, retention);
+  const list = await ensureQueue(clients.sqs, LOCAL_RESOURCES.listQueue, {
+    ...fifo,
+    VisibilityTimeout: String(settings.lister.visibilityTimeoutSeconds),
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: listDlq.arn, maxReceiveCount: settings.lister.maxReceiveCount }),
+  });
+  const move = await ensureQueue(clients.sqs, LOCAL_RESOURCES.moveQueue, {
+    VisibilityTimeout: String(settings.mover.visibilityTimeoutSeconds),
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: moveDlq.arn, maxReceiveCount: settings.mover.maxReceiveCount }),
+  });
+  return {
+    table: LOCAL_RESOURCES.table,
+    listQueueUrl: list.url,
+    listQueueArn: list.arn,
+    listDeadLetterQueueUrl: listDlq.url,
+    moveQueueUrl: move.url,
+    moveQueueArn: move.arn,
+    moveDeadLetterQueueUrl: moveDlq.url,
+  };
+}
+
+async function ensureQueue(sqs: SQSClient, name: string, attributes: Record<string, string>) {
+  const created = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+  const url = created.QueueUrl as string;
+  const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["QueueArn"] }));
+  return { url, arn: out.Attributes?.QueueArn as string };
+}
+
+async function ensureTable(clients: AwsClients): Promise<void> {
+  const TableName = LOCAL_RESOURCES.table;
+  try {
+    await clients.dynamo.send(new DescribeTableCommand({ TableName }));
+    return;
+  } catch (error) {
+    if (!(error instanceof ResourceNotFoundException)) throw error;
+  }
+  await clients.dynamo
+    .send(
+      new CreateTableCommand({
+        TableName,
+        BillingMode: "PAY_PER_REQUEST",
+        AttributeDefinitions: [
+          { AttributeName: "pk", AttributeType: "S" },
+          { AttributeName: "sk", AttributeType: "S" },
+        ],
+        KeySchema: [
+          { AttributeName: "pk", KeyType: "HASH" },
+          { AttributeName: "sk", KeyType: "RANGE" },
+        ],
+      }),
+    )
+    .catch((error: unknown) => {
+      if ((error as Error).name !== "ResourceInUseException") throw error; // another process created it first
+    });
+  for (let i = 0; i < 50; i++) {
+    const out = await clients.dynamo.send(new DescribeTableCommand({ TableName }));
+    if (out.Table?.TableStatus === "ACTIVE") return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,0 +1,237 @@
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from "@aws-sdk/client-sqs";
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { ConsumerSettings } from "../config.ts";
+import { backOffRecords, sleep } from "../aws/queues.ts";
+
+export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+
+export interface ConsumerOptions {
+  sqs: SQSClient;
+  queueUrl: string;
+  queueArn: string;
+  handler: SqsHandler;
+  settings: ConsumerSettings;
+  /** Invocations in flight at once (Lambda's concurrency). */
+  concurrency: number;
+  /**
+   * Visibility timeout used locally, kept short and extended by a heartbeat while a batch is worked on, so that
+   * after a crash the work comes back within seconds rather than after the production timeout.
+   */
+  visibilitySeconds?: number;
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Polls one queue the way Lambda's SQS event source mapping does: batches of up to `batchSize` records gathered
+ * within the batching window, up to `concurrency` invocations in flight, records named in `batchItemFailures`
+ * left for retry and the rest deleted. The handler is the Lambda handler itself.
+ */
+export class QueueConsumer {
+  readonly #options: Required<Omit<ConsumerOptions, "onError">> & Pick<ConsumerOptions, "onError">;
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #heartbeats = new Map<string, string>(); // messageId → receiptHandle of records being worked on
+  #running = false;
+  #loops: Promise<void>[] = [];
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #invocations = 0;
+
+  constructor(options: ConsumerOptions) {
+    this.#options = { visibilitySeconds: 10, ...options };
+  }
+
+  get invocations(): number {
+    return this.#invocations;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    const pollers = Math.max(1, Math.min(4, this.#options.concurrency));
+    this.#loops = Array.from({ length: pollers }, () => this.#poll());
+    const every = Math.max(1, this.#options.visibilitySeconds / 3) * 1000;
+    this.#heartbeatTimer = setInterval(() => void this.#extendVisibility(), every);
+  }
+
+  /** Stops polling and waits for the invocations in flight to finish. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    await Promise.all(this.#loops);
+    await Promise.all(this.#inFlight);
+    clearInterval(this.#heartbeatTimer);
+  }
+
+  async #poll(): Promise<void> {
+    while (this.#running) {
+      if (this.#inFlight.size >= this.#options.concurrency) {
+        await Promise.race(this.#inFlight);
+        continue;
+      }
+      try {
+        const messages = await this.#receiveBatch();
+        if (messages.length > 0 && this.#running) this.#invoke(messages);
+        else if (messages.length > 0) await this.#release(messages);
+      } catch (error) {
+        this.#options.onError?.(error);
+        await sleep(500);
+      }
+    }
+  }
+
+  /** Gathers up to batchSize messages, waiting at most the batching window once the first has arrived. */
+  async #receiveBatch(): Promise<Message[]> {
+    const { settings, sqs, queueUrl, visibilitySeconds } = this.#options;
+    const messages: Message[] = [];
+    const windowEnds = Date.now() + settings.batchingWindowSeconds * 1000;
+    do {
+      const out = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: Math.min(10, settings.batchSize - messages.length),
+          // Short long-polls so that stop() returns promptly; messages still arrive the moment they exist.
+          WaitTimeSeconds: messages.length === 0 ? 1 : 0,
+          VisibilityTimeout: visibilitySeconds,
+          MessageSystemAttributeNames: ["All"],
+          MessageAttributeNames: ["All"],
+        }),
+      );
+      const received = out.Messages ?? [];
+      for (const message of received) {
+        if (message.MessageId && message.ReceiptHandle) this.#heartbeats.set(message.MessageId, message.ReceiptHandle);
+      }
+      messages.push(...received);
+      if (received.length === 0) break;
+    } while (messages.length < settings.batchSize && Date.now() < windowEnds && this.#running);
+    return messages;
+  }
+
+  #invoke(messages: Message[]): void {
+    const run = this.#handle(messages).finally(() => this.#inFlight.delete(run));
+    this.#inFlight.add(run);
+  }
+
+  async #handle(messages: Message[]): Promise<void> {
+    const { handler, settings, sqs, queueUrl } = this.#options;
+    const event: SQSEvent = { Records: messages.map((m) => this.#toRecord(m)) };
+    this.#invocations += 1;
+    let failedIds: Set<string>;
+    try {
+      const response = await handler(event, lambdaContext(settings));
+      failedIds = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+    } catch (error) {
+      // A thrown invocation fails the whole batch, as on Lambda; back it off so it is retried soon.
+      this.#options.onError?.(error);
+      failedIds = new Set(event.Records.map((r) => r.messageId));
+      await backOffRecords(
+        sqs,
+        queueUrl,
+        event.Records.map((r) => ({
+          receiptHandle: r.receiptHandle,
+          receiveCount: Number(r.attributes.ApproximateReceiveCount ?? 1),
+        })),
+      );
+    } finally {
+      for (const record of event.Records) this.#heartbeats.delete(record.messageId);
+    }
+    const done = event.Records.filter((r) => !failedIds.has(r.messageId));
+    await this.#delete(done);
+  }
+
+  async #delete(records: readonly SQSRecord[]): Promise<void> {
+    for (let i = 0; i < records.length; i += 10) {
+      let pending = records.slice(i, i + 10);
+      for (let attempt = 0; pending.length > 0 && attempt < 5; attempt++) {
+        try {
+          const out = await this.#options.sqs.send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: this.#options.queueUrl,
+              Entries: pending.map((r, j) => ({ Id: String(j), ReceiptHandle: r.receiptHandle })),
+            }),
+          );
+          // Partial success is normal: retry only the entries that failed.
+          const failed = new Set((out.Failed ?? []).map((f) => Number(f.Id)));
+          pending = pending.filter((_, j) => failed.has(j));
+        } catch (error) {
+          this.#options.onError?.(error);
+          await sleep(200 * 2 ** attempt);
+        }
+      }
+      // Still undeleted: the record comes back after its visibility timeout and the handler skips what is done.
+    }
+  }
+
+  /** Gives messages received after stop() back to the queue at once. */
+  async #release(messages: Message[]): Promise<void> {
+    for (const m of messages) if (m.MessageId) this.#heartbeats.delete(m.MessageId);
+    await backOffRecords(
+      this.#options.sqs,
+      this.#options.queueUrl,
+      messages.map((m) => ({ receiptHandle: m.ReceiptHandle ?? "", receiveCount: 0 })),
+    );
+  }
+
+  async #extendVisibility(): Promise<void> {
+    const entries = [...this.#heartbeats.values()];
+    for (let i = 0; i < entries.length; i += 10) {
+      await this.#options.sqs
+        .send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: this.#options.queueUrl,
+            Entries: entries.slice(i, i + 10).map((receiptHandle, j) => ({
+              Id: String(j),
+              ReceiptHandle: receiptHandle,
+              VisibilityTimeout: this.#options.visibilitySeconds,
+            })),
+          }),
+        )
+        .catch((error: unknown) => this.#options.onError?.(error));
+    }
+  }
+
+  #toRecord(message: Message): SQSRecord {
+    const attributes = message.Attributes ?? {};
+    return {
+      messageId: message.MessageId ?? "",
+      receiptHandle: message.ReceiptHandle ?? "",
+      body: message.Body ?? "",
+      attributes: {
+        ApproximateReceiveCount: attributes.ApproximateReceiveCount ?? "1",
+        SentTimestamp: attributes.SentTimestamp ?? String(Date.now()),
+        SenderId: attributes.SenderId ?? "local",
+        ApproximateFirstReceiveTimestamp: attributes.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+        ...(attributes.MessageGroupId ? { MessageGroupId: attributes.MessageGroupId } : {}),
+        ...(attributes.MessageDeduplicationId ? { MessageDeduplicationId: attributes.MessageDeduplicationId } : {}),
+        ...(attributes.SequenceNumber ? { SequenceNumber: attributes.SequenceNumber } : {}),
+      },
+      messageAttributes: {},
+      md5OfBody: message.MD5OfBody ?? "",
+      eventSource: "aws:sqs",
+      eventSourceARN: this.#options.queueArn,
+      awsRegion: "us-east-1",
+    };
+  }
+}
+
+/** A Lambda context for a local invocation: the function's timeout drives getRemainingTimeInMillis. */
+export function lambdaContext(settings: Pick<ConsumerSettings, "functionName" | "timeoutSeconds">): Context {
+  const deadline = Date.now() + settings.timeoutSeconds * 1000;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: settings.functionName,
+    functionVersion: "$LOCAL",
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${settings.functionName}`,
+    memoryLimitInMB: "1024",
+    awsRequestId: crypto.randomUUID(),
+    logGroupName: `/local/${settings.functionName}`,
+    logStreamName: "local",
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}

@@ -1,0 +1,88 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  type S3Client,
+  UploadPartCopyCommand,
+} from "@aws-sdk/client-s3";
+import pLimit from "p-limit";
+import { toS3CallError } from "./sdkObjectClient.ts";
+import { type CopyInput, type CopyResult, encodeCopySource } from "./objectClient.ts";
+
+const MAX_PARTS = 10_000; // https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html
+const MIN_PART_BYTES = 5 * 1024 ** 2;
+
+/**
+ * Copies one large object with parallel UploadPartCopy. Multipart copy does not carry metadata or tags by itself,
+ * so they are read from the source (HeadObject, GetObjectTagging) and given to CreateMultipartUpload. Every part is
+ * conditional on the listed ETag. On any failure the upload is aborted, so no billable parts are left behind.
+ */
+export async function multipartCopy(
+  s3: S3Client,
+  input: CopyInput & { size: number; partSizeBytes: number; partConcurrency?: number },
+): Promise<CopyResult> {
+  const copySource = encodeCopySource(input.fromBucket, input.key);
+  const partSize = Math.max(input.partSizeBytes, Math.ceil(input.size / MAX_PARTS), MIN_PART_BYTES);
+  let uploadId: string | undefined;
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: input.fromBucket, Key: input.key, IfMatch: input.ifMatch }));
+    const tags = await s3.send(new GetObjectTaggingCommand({ Bucket: input.fromBucket, Key: input.key }));
+    const tagging = new URLSearchParams((tags.TagSet ?? []).map((t): [string, string] => [t.Key ?? "", t.Value ?? ""])).toString();
+    const created = await s3.send(
+      new CreateMultipartUploadCommand({
+        Bucket: input.toBucket,
+        Key: input.key,
+        ContentType: head.ContentType,
+        ContentEncoding: head.ContentEncoding,
+        ContentDisposition: head.ContentDisposition,
+        ContentLanguage: head.ContentLanguage,
+        CacheControl: head.CacheControl,
+        Expires: head.Expires,
+        Metadata: head.Metadata,
+        ...(tagging ? { Tagging: tagging } : {}),
+      }),
+    );
+    uploadId = created.UploadId;
+    const parts: Array<{ start: number; end: number; number: number }> = [];
+    for (let start = 0, number = 1; start < input.size; start += partSize, number++) {
+      parts.push({ start, end: Math.min(start + partSize, input.size) - 1, number });
+    }
+    const limit = pLimit(input.partConcurrency ?? 16);
+    const copied = await Promise.all(
+      parts.map((part) =>
+        limit(async () => {
+          const out = await s3.send(
+            new UploadPartCopyCommand({
+              Bucket: input.toBucket,
+              Key: input.key,
+              UploadId: uploadId,
+              PartNumber: part.number,
+              CopySource: copySource,
+              CopySourceIfMatch: input.ifMatch,
+              CopySourceRange: `bytes=${part.start}-${part.end}`,
+            }),
+          );
+          return { PartNumber: part.number, ETag: out.CopyPartResult?.ETag };
+        }),
+      ),
+    );
+    const done = await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: input.toBucket,
+        Key: input.key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: copied },
+      }),
+    );
+    return { etag: done.ETag ?? "" };
+  } catch (error) {
+    if (uploadId) {
+      await s3
+        .send(new AbortMultipartUploadCommand({ Bucket: input.toBucket, Key: input.key, UploadId: uploadId }))
+        .catch(() => undefined); // a bucket lifecycle rule (AbortIncompleteMultipartUpload) catches the rest
+    }
+    throw toS3CallError(error);
+  }
+}

@@ -1,0 +1,81 @@
+import { CopyObjectCommand, DeleteObjectsCommand, HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { S3CallError } from "../errors.ts";
+import type { CopyInput, CopyResult, DeleteResult, HeadResult, ObjectClient } from "./objectClient.ts";
+import { encodeCopySource } from "./objectClient.ts";
+
+/** ObjectClient over the AWS SDK v3: its retries, credentials and error parsing, at ~1 ms of CPU per call. */
+export class SdkObjectClient implements ObjectClient {
+  readonly #s3: S3Client;
+
+  constructor(s3: S3Client) {
+    this.#s3 = s3;
+  }
+
+  async copyObject(input: CopyInput): Promise<CopyResult> {
+    try {
+      const out = await this.#s3.send(
+        new CopyObjectCommand({
+          Bucket: input.toBucket,
+          Key: input.key,
+          CopySource: encodeCopySource(input.fromBucket, input.key),
+          CopySourceIfMatch: input.ifMatch,
+          // COPY is S3's default for both; stated so that no future change replaces metadata or tags by accident.
+          MetadataDirective: "COPY",
+          TaggingDirective: "COPY",
+        }),
+      );
+      const etag = out.CopyObjectResult?.ETag;
+      if (!etag) throw new S3CallError("InvalidResponse", "CopyObject answered without an ETag", 200);
+      return { etag };
+    } catch (error) {
+      throw toS3CallError(error);
+    }
+  }
+
+  async deleteObjects(bucket: string, items: ReadonlyArray<{ key: string; etag?: string }>): Promise<DeleteResult> {
+    if (items.length === 0) return { deleted: [], errors: [] };
+    try {
+      const out = await this.#s3.send(
+        new DeleteObjectsCommand({
+          Bucket: bucket,
+          Delete: {
+            Quiet: false,
+            Objects: items.map((item) => (item.etag ? { Key: item.key, ETag: item.etag } : { Key: item.key })),
+          },
+        }),
+      );
+      return {
+        deleted: (out.Deleted ?? []).flatMap((d) => (d.Key === undefined ? [] : [d.Key])),
+        errors: (out.Errors ?? []).map((e) => ({
+          key: e.Key ?? "",
+          code: e.Code ?? "UnknownError",
+          message: e.Message ?? "",
+        })),
+      };
+    } catch (error) {
+      throw toS3CallError(error);
+    }
+  }
+
+  async headObject(bucket: string, key: string): Promise<HeadResult | undefined> {
+    try {
+      const out = await this.#s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return { etag: out.ETag ?? "", size: out.ContentLength ?? 0 };
+    } catch (error) {
+      const mapped = toS3CallError(error);
+      if (mapped.status === 404) return undefined;
+      throw mapped;
+    }
+  }
+}
+
+/** Maps an SDK or network error to S3CallError with its S3 code and HTTP status. */
+export function toS3CallError(error: unknown): S3CallError {
+  if (error instanceof S3CallError) return error;
+  const e = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  const code = e.code ?? e.name ?? "UnknownError";
+  return new S3CallError(code === "Error" && status === 412 ? "PreconditionFailed" : code, e.message ?? "", status, {
+    cause: error,
+  });
+}

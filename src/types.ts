@@ -1,0 +1,85 @@
+/** What a user asks for: move every object under `prefix` from one bucket to another. */
+export interface MoveRequest {
+  from: string;
+  to: string;
+  prefix: string;
+  /** false: keys that already exist in the destination with other content are skipped, never overwritten. */
+  overwrite: boolean;
+  /** true: list and estimate only; nothing is queued, copied or deleted. */
+  dryRun: boolean;
+}
+
+export type JobState = "listing" | "moving" | "done" | "done-with-failures";
+
+/** The job record: what to move, where the listing stands, and when things happened. */
+export interface Job extends MoveRequest {
+  id: string;
+  state: JobState;
+  /** Next page to list; pages are numbered from 0. */
+  seq: number;
+  /** Last key recorded in a page; the next page starts after it. */
+  startAfter: string;
+  listed: number;
+  listedBytes: number;
+  listingDone: boolean;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt?: string;
+}
+
+/** One object as the listing saw it; short names keep page records and messages small. */
+export interface ListedObject {
+  /** key */
+  k: string;
+  /** ETag, quoted as S3 gives it */
+  e: string;
+  /** size in bytes */
+  s: number;
+  /** storage class, when not STANDARD */
+  c?: string;
+}
+
+/** A key batch as it travels on the move queue. Keys are base64url so any key survives SQS's XML rules. */
+export interface MoveMessage {
+  job: string;
+  from: string;
+  to: string;
+  overwrite: boolean;
+  page: number;
+  batch: number;
+  /** Position of each item within the batch, as the ledger knows it. */
+  items: Array<{ i: number; k: string; e: string; s: number; c?: string }>;
+  /** Set on messages the mover sent to the DLQ itself: a redrive retries their failed keys. */
+  retryFailed?: boolean;
+  /** Why each item failed, on DLQ messages only. */
+  reasons?: Record<string, string>;
+}
+
+/** A list token: "continue this job's listing from its cursor". */
+export interface ListMessage {
+  job: string;
+}
+
+/**
+ * The resolution of one key: moved, skipped (with why), failed (with why), or pending (the source changed after
+ * listing and this newer ETag is being moved).
+ */
+export type Outcome =
+  | { o: "m"; b: number }
+  | { o: "s"; r: string }
+  | { o: "f"; r: string }
+  | { o: "p"; e: string; s: number };
+
+/** Counts of one batch, as rolled into its page's totals. */
+export interface BatchCounts {
+  moved: number;
+  movedBytes: number;
+  skipped: number;
+  failed: number;
+}
+
+/** Counts of a job, summed over its pages. */
+export interface JobCounts extends BatchCounts {
+  listed: number;
+  listedBytes: number;
+}

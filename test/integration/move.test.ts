@@ -1,0 +1,99 @@
+import { createHash } from "node:crypto";
+import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeJpeg } from "../../src/images/jpeg.ts";
+import { seedBucket, seedKey } from "../../src/images/seed.ts";
+import { runLocalMove } from "../../src/local/localMove.ts";
+import type { LocalApp } from "../../src/local/localApp.ts";
+import { freshBuckets, type Harness, listAll, startHarness } from "../support/harness.ts";
+
+const md5 = (bytes: Uint8Array) => `"${createHash("md5").update(bytes).digest("hex")}"`;
+
+describe("a move through start → lister → move queue → mover", () => {
+  let harness: Harness;
+  let app: LocalApp;
+  beforeAll(async () => {
+    harness = await startHarness();
+    app = await harness.app({ copyConcurrency: 64 });
+  });
+  afterAll(() => harness.stop());
+
+  it("moves 1,000 objects with identical bytes, content type and metadata, and empties the source", async () => {
+    const { from, to } = await freshBuckets(app.clients.s3, "thousand");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 1000, bytes: 2048 });
+
+    const result = await runLocalMove(app, app.stack, { from, to });
+
+    expect(result.job.state).toBe("done");
+    expect(result.counts).toMatchObject({ listed: 1000, moved: 1000, skipped: 0, failed: 0 });
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+    const destination = await listAll(app.clients.s3, to);
+    expect(destination.size).toBe(1000);
+    for (let i = 0; i < 1000; i++) {
+      expect(destination.get(seedKey(i))?.etag).toBe(md5(makeJpeg(i, 2048)));
+    }
+    for (const i of [0, 1, 499, 999]) {
+      const head = await app.clients.s3.send(new HeadObjectCommand({ Bucket: to, Key: seedKey(i) }));
+      expect(head.ContentType).toBe("image/jpeg");
+      expect(head.Metadata).toEqual({ index: String(i) });
+    }
+  });
+
+  it("moves tricky keys byte-exact: spaces, + % ? #, unicode, deep prefixes, 1,024-byte keys, empty objects", async () => {
+    const { from, to } = await freshBuckets(app.clients.s3, "tricky");
+    const keys = [
+      "with space.jpg",
+      "plus+sign.jpg",
+      "percent%20literal%.jpg",
+      "question?mark.jpg",
+      "hash#tag.jpg",
+      "amp&equals=.jpg",
+      "unicode/日本語/ファイル.jpg",
+      "emoji 😀/ü/é.jpg",
+      "deep/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p.jpg",
+      "double//slash.jpg",
+      "./dot/../segments.jpg",
+      "~tilde*star!(paren)'quote.jpg",
+      `long/${"x".repeat(1019)}`,
+      "empty-object.jpg",
+    ];
+    expect(Buffer.byteLength(keys[12] as string)).toBe(1024);
+    const bodies = new Map<string, Uint8Array>();
+    for (const [i, key] of keys.entries()) {
+      const body = key === "empty-object.jpg" ? new Uint8Array() : makeJpeg(i, 1024);
+      bodies.set(key, body);
+      await app.clients.s3.send(new PutObjectCommand({ Bucket: from, Key: key, Body: body, ContentType: "image/jpeg" }));
+    }
+
+    const result = await runLocalMove(app, app.stack, { from, to });
+
+    expect(result.counts.moved).toBe(keys.length);
+    const destination = await listAll(app.clients.s3, to);
+    expect([...destination.keys()].sort()).toEqual([...keys].sort());
+    for (const [key, body] of bodies) expect(destination.get(key)).toEqual({ etag: md5(body), size: body.length });
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("moves only the prefix and leaves every other object untouched", async () => {
+    const { from, to } = await freshBuckets(app.clients.s3, "prefix");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 30, prefix: "2024/", bytes: 1024 });
+    await seedBucket(app.clients.s3, { bucket: from, objects: 20, prefix: "2025/", bytes: 1024 });
+    await seedBucket(app.clients.s3, { bucket: from, objects: 5, prefix: "2024-other/", bytes: 1024 });
+
+    const result = await runLocalMove(app, app.stack, { from, to, prefix: "2024/" });
+
+    expect(result.counts).toMatchObject({ listed: 30, moved: 30 });
+    expect([...(await listAll(app.clients.s3, to)).keys()].every((k) => k.startsWith("2024/"))).toBe(true);
+    expect((await listAll(app.clients.s3, to)).size).toBe(30);
+    const left = await listAll(app.clients.s3, from);
+    expect(left.size).toBe(25);
+    expect([...left.keys()].some((k) => k.startsWith("2024/"))).toBe(false);
+  });
+
+  it("finishes an empty prefix at once, as done with nothing moved", async () => {
+    const { from, to } = await freshBuckets(app.clients.s3, "empty");
+    const result = await runLocalMove(app, app.stack, { from, to, prefix: "nothing-here/" });
+    expect(result.job.state).toBe("done");
+    expect(result.counts).toMatchObject({ listed: 0, moved: 0 });
+  });
+});

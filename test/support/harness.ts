@@ -1,0 +1,55 @@
+import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { destroyClients } from "../../src/aws/clients.ts";
+import { type Emulator, startEmulator } from "../../src/emulator/emulator.ts";
+import { ensureBucket } from "../../src/images/seed.ts";
+import { createLocalApp, type LocalApp, type LocalAppOptions } from "../../src/local/localApp.ts";
+
+/** One emulator per test file, on a free port, and LocalApps against it (or against a proxy in front of it). */
+export async function startHarness(): Promise<Harness> {
+  const emulator = await startEmulator({ port: 0 });
+  const apps: LocalApp[] = [];
+  return {
+    emulator,
+    async app(options: LocalAppOptions = {}) {
+      const app = await createLocalApp({ endpoint: emulator.endpoint, ...options });
+      apps.push(app);
+      return app;
+    },
+    async stop() {
+      for (const app of apps) destroyClients(app.clients);
+      await emulator.stop();
+    },
+  };
+}
+
+export interface Harness {
+  emulator: Emulator;
+  app(options?: LocalAppOptions): Promise<LocalApp>;
+  stop(): Promise<void>;
+}
+
+let bucketCounter = 0;
+/** Fresh bucket names per test, so tests in one file never see each other's objects. */
+export async function freshBuckets(s3: S3Client, label: string): Promise<{ from: string; to: string }> {
+  bucketCounter += 1;
+  const stamp = `${label}-${process.pid}-${bucketCounter}`.toLowerCase().replace(/[^a-z0-9-]/g, "-");
+  const from = `src-${stamp}`.slice(0, 63);
+  const to = `dst-${stamp}`.slice(0, 63);
+  await ensureBucket(s3, from);
+  await ensureBucket(s3, to);
+  return { from, to };
+}
+
+/** Every key of a bucket (under a prefix), paging through ListObjectsV2. */
+export async function listAll(s3: S3Client, bucket: string, prefix?: string): Promise<Map<string, { etag: string; size: number }>> {
+  const keys = new Map<string, { etag: string; size: number }>();
+  let token: string | undefined;
+  do {
+    const out = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token, ...(prefix ? { Prefix: prefix } : {}) }),
+    );
+    for (const item of out.Contents ?? []) if (item.Key) keys.set(item.Key, { etag: item.ETag ?? "", size: item.Size ?? 0 });
+    token = out.NextContinuationToken;
+  } while (token);
+  return keys;
+}

@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { matchesBucketPattern, validateMoveRequest } from "../../src/core/validation.ts";
+import { ValidationError } from "../../src/errors.ts";
+
+describe("validateMoveRequest", () => {
+  it("accepts an object or JSON text and fills in defaults", () => {
+    expect(validateMoveRequest({ from: "old", to: "new" })).toEqual({
+      from: "old",
+      to: "new",
+      prefix: "",
+      overwrite: true,
+      dryRun: false,
+    });
+    expect(validateMoveRequest('{"from":"old","to":"new","prefix":"2024/","overwrite":false}')).toMatchObject({
+      prefix: "2024/",
+      overwrite: false,
+    });
+  });
+
+  it.each([
+    ["malformed JSON", '{"from":"old",', /Malformed JSON/],
+    ["not an object", "[1,2]", /Expected a JSON object/],
+    ["missing from", { to: "new" }, /"from" is required/],
+    ["missing to", { from: "old" }, /"to" is required/],
+    ["same bucket", { from: "same", to: "same" }, /same bucket/],
+    ["invalid bucket name", { from: "Old_Bucket", to: "new" }, /not a valid S3 bucket name/],
+    ["non-string prefix", { from: "old", to: "new", prefix: 5 }, /"prefix" must be a string/],
+    ["unknown field", { from: "old", to: "new", form: "x" }, /Unknown field\(s\) "form"/],
+    ["non-boolean option", { from: "old", to: "new", dryRun: "yes" }, /"dryRun" must be true or false/],
+  ])("rejects %s with a clear message", (_name, input, message) => {
+    expect(() => validateMoveRequest(input)).toThrow(ValidationError);
+    expect(() => validateMoveRequest(input)).toThrow(message);
+  });
+
+  it("rejects buckets outside the deployment's list, and accepts wildcards", () => {
+    expect(() => validateMoveRequest({ from: "old", to: "other" }, ["old", "new"])).toThrow(/"to" bucket "other" is not one/);
+    expect(validateMoveRequest({ from: "photos-2024", to: "archive" }, ["photos-*", "archive"]).from).toBe("photos-2024");
+  });
+});
+
+describe("matchesBucketPattern", () => {
+  it("treats * and ? as wildcards and everything else literally", () => {
+    expect(matchesBucketPattern("photos-1", "photos-?")).toBe(true);
+    expect(matchesBucketPattern("photos.x", "photos.x")).toBe(true);
+    expect(matchesBucketPattern("photosax", "photos.x")).toBe(false);
+    expect(matchesBucketPattern("any", "*")).toBe(true);
+  });
+});
