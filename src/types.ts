@@ -25,6 +25,10 @@ export interface Job extends MoveRequest {
   createdAt: string;
   updatedAt: string;
   finishedAt?: string;
+  /** The most recent key errors, newest batch first. */
+  lastErrors?: Array<{ key: string; reason: string; at: string }>;
+  /** Progress samples of the last two minutes, for rates. */
+  samples?: Array<{ t: number; moved: number; bytes: number }>;
 }
 
 /** One object as the listing saw it; short names keep page records and messages small. */

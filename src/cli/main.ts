@@ -5,6 +5,8 @@ import { startEmulator } from "../emulator/emulator.ts";
 import { seedBucket } from "../images/seed.ts";
 import { createLocalApp } from "../local/localApp.ts";
 import { runLocalMove } from "../local/localMove.ts";
+import { redriveDeadLetters } from "../core/redrive.ts";
+import { formatJobList, formatStatus, jobStatus } from "../core/status.ts";
 import { runDemo } from "./demo.ts";
 import { createProgressReporter, formatProgressLine } from "./progress.ts";
 
@@ -112,6 +114,52 @@ export function buildCli(): Command {
         }
       },
     );
+
+  program
+    .command("status")
+    .description("A job's state, exact counts, rate, ETA, queues and last errors; without --job, the recent jobs")
+    .option("--job <id>", "job id")
+    .option("--json", "print JSON")
+    .option("--watch", "refresh every 2 seconds until the job finishes")
+    .option("--endpoint <url>", "endpoint (default: AWS_ENDPOINT_URL, else AWS)")
+    .action(async (opts: { job?: string; json?: boolean; watch?: boolean; endpoint?: string }) => {
+      const app = await createLocalApp({ endpoint: opts.endpoint });
+      try {
+        if (!opts.job) {
+          const jobs = await app.store.listJobs();
+          console.log(opts.json ? JSON.stringify(jobs, null, 2) : formatJobList(jobs));
+          return;
+        }
+        for (;;) {
+          const status = await jobStatus(app, opts.job);
+          if (opts.watch && process.stdout.isTTY && !opts.json) process.stdout.write("\x1b[2J\x1b[H");
+          console.log(opts.json ? JSON.stringify(status, null, 2) : formatStatus(status));
+          if (!opts.watch || status.job.state === "done" || status.job.state === "done-with-failures") return;
+          await new Promise((resolve) => setTimeout(resolve, 2000));
+        }
+      } finally {
+        destroyClients(app.clients);
+      }
+    });
+
+  program
+    .command("redrive")
+    .description("Move dead-letter messages back to their queues (all jobs, or one); the next move retries them")
+    .option("--job <id>", "only this job's messages")
+    .option("--endpoint <url>", "endpoint (default: AWS_ENDPOINT_URL, else AWS)")
+    .action(async (opts: { job?: string; endpoint?: string }) => {
+      const app = await createLocalApp({ endpoint: opts.endpoint });
+      try {
+        const result = await redriveDeadLetters(app, { jobId: opts.job });
+        console.log(
+          `Redrove ${result.moved.move} move and ${result.moved.list} list message(s)` +
+            (result.jobs.length ? ` of job(s) ${result.jobs.join(", ")}` : "") +
+            (result.moved.move + result.moved.list > 0 ? ". Run `move` again (or let the deployed movers) to finish." : "."),
+        );
+      } finally {
+        destroyClients(app.clients);
+      }
+    });
 
   return program;
 }

@@ -75,6 +75,8 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
   }
 
   const written = await writeOutcomes(deps.store, message, ledger, ours, retry.map((r) => r.reason));
+  const errors = [...failed, ...retry].map(({ i, reason }) => ({ key: keyOf(message, i), reason }));
+  if (errors.length > 0) await deps.store.recordErrors(message.job, errors);
   const counts = countOutcomes(written.outcomes);
   const totals = await deps.store.rollUpBatch(message.job, message.page, message.batch, counts);
   const jobState = isPageResolved(totals) ? await deps.store.completeIfResolved(message.job) : undefined;
@@ -85,6 +87,11 @@ type KeyResult =
   | { kind: "verified"; etag: string; size: number }
   | { kind: "resolved"; outcome: Outcome }
   | { kind: "error"; reason: string };
+
+function keyOf(message: MoveMessage, i: number): string {
+  const item = message.items.find((candidate) => candidate.i === i);
+  return item ? decodeKey(item.k) : `#${i}`;
+}
 
 function needsWork(outcome: Outcome | undefined, retryFailed: boolean): boolean {
   if (outcome === undefined || outcome.o === "p") return true;

@@ -9,6 +9,10 @@ const { values } = parseArgs({ options: { port: { type: "string" }, "data-dir": 
 const emulator = await startEmulator({
   port: values.port === undefined ? undefined : Number(values.port),
   dataDir: values["data-dir"],
+}).catch((err: unknown) => {
+  // The parent shows this line in its own error; a stack trace would bury it.
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
 });
 process.stdout.write(`${JSON.stringify({ endpoint: emulator.endpoint, port: emulator.port })}\n`);
 

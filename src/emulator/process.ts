@@ -39,7 +39,7 @@ export async function spawnEmulator(options: EmulatorOptions = {}): Promise<Spaw
     child.once("exit", (code, signal) =>
       reject(
         new EmulatorError(
-          `The emulator process exited (${signal ?? `code ${code}`}) before it was ready.\n${startupErrors.trim()}`,
+          `The emulator process exited (${signal ?? `code ${code}`}) before it was ready: ${startupErrors.trim()}`,
         ),
       ),
     );

@@ -349,6 +349,40 @@ export class JobStore {
     return state;
   }
 
+  /** Keeps the most recent errors on the job record for `status` (informational: last writer wins). */
+  async recordErrors(jobId: string, errors: ReadonlyArray<{ key: string; reason: string }>, now = new Date()): Promise<void> {
+    if (errors.length === 0) return;
+    await this.#db.send(
+      new UpdateCommand({
+        TableName: this.#table,
+        Key: { pk: jobPk(jobId), sk: "JOB" },
+        UpdateExpression: "SET lastErrors = :errors",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: {
+          ":errors": errors.slice(0, 10).map((e) => ({ key: e.key, reason: e.reason, at: now.toISOString() })),
+        },
+      }),
+    );
+  }
+
+  /**
+   * Appends a (time, moved, bytes) sample to the job record and returns the samples of the last two minutes,
+   * from which `status` derives rates. Informational: concurrent writers may drop a sample.
+   */
+  async sampleProgress(jobId: string, moved: number, movedBytes: number, now = Date.now()): Promise<ProgressSample[]> {
+    const job = await this.getJob(jobId);
+    const samples = [...(job.samples ?? []), { t: now, moved, bytes: movedBytes }].filter((s) => now - s.t <= 120_000).slice(-40);
+    await this.#db.send(
+      new UpdateCommand({
+        TableName: this.#table,
+        Key: { pk: jobPk(jobId), sk: "JOB" },
+        UpdateExpression: "SET samples = :samples",
+        ExpressionAttributeValues: { ":samples": samples },
+      }),
+    );
+    return samples;
+  }
+
   /** Puts a finished job back to moving, e.g. when its failed keys are redriven. */
   async reopen(jobId: string, now = new Date()): Promise<void> {
     const job = await this.getJob(jobId);
@@ -389,6 +423,12 @@ export class JobStore {
     const out = await this.#db.send(new GetCommand({ TableName: this.#table, Key: key, ConsistentRead: true }));
     return out.Item;
   }
+}
+
+export interface ProgressSample {
+  t: number;
+  moved: number;
+  bytes: number;
 }
 
 export interface PageRecord {

@@ -1,3 +1,4 @@
+import { Logger } from "@aws-lambda-powertools/logger";
 import { type App, createApp } from "../app.ts";
 import { createClients, resolveTarget } from "../aws/clients.ts";
 import { loadStackSettings, type MoverSettings, moverSettingsFromEnv, type StackSettings } from "../config.ts";
@@ -32,7 +33,9 @@ export async function createLocalApp(options: LocalAppOptions = {}): Promise<Loc
   );
   const stack = loadStackSettings();
   const resources = await ensureResources(clients, stack);
-  const app = createApp({ clients, resources, settings });
+  // Lambda logs every batch to CloudWatch; a terminal wants warnings only unless asked (POWERTOOLS_LOG_LEVEL).
+  const logger = new Logger({ serviceName: "s3-image-mover", logLevel: (process.env.POWERTOOLS_LOG_LEVEL ?? "WARN") as "WARN" });
+  const app = createApp({ clients, resources, settings, logger });
   if (options.objects) app.objects = options.objects(app);
   return { ...app, resources, stack };
 }

@@ -1,0 +1,95 @@
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from "@aws-sdk/client-sqs";
+import type { App } from "../app.ts";
+import { sendMessages } from "../aws/queues.ts";
+
+export interface RedriveResult {
+  /** Messages moved back to the move queue and to the list queue. */
+  moved: { move: number; list: number };
+  /** Jobs whose messages were moved back; finished ones are reopened. */
+  jobs: string[];
+}
+
+/**
+ * Moves dead letters back to their source queues (all jobs, or only `jobId`'s) and reopens their jobs, so the next
+ * mover (deployed or a local `move`) retries them; keys that failed are retried, keys since resolved are skipped.
+ *
+ * Messages are received, re-sent and then deleted, so each one is counted and its job known; SQS's own
+ * StartMessageMoveTask does the same server-side but reports neither, and the embedded emulator lacks it.
+ */
+export async function redriveDeadLetters(app: App, options: { jobId?: string | undefined } = {}): Promise<RedriveResult> {
+  const jobs = new Set<string>();
+  const move = await moveBack(app.clients.sqs, app.resources.moveDeadLetterQueueUrl, app.resources.moveQueueUrl, false, options.jobId, jobs);
+  const list = await moveBack(app.clients.sqs, app.resources.listDeadLetterQueueUrl, app.resources.listQueueUrl, true, options.jobId, jobs);
+  for (const job of jobs) await app.store.reopen(job).catch(() => undefined); // a message of a deleted job still moves
+  return { moved: { move, list }, jobs: [...jobs] };
+}
+
+async function moveBack(
+  sqs: SQSClient,
+  from: string,
+  to: string,
+  fifo: boolean,
+  jobId: string | undefined,
+  jobs: Set<string>,
+): Promise<number> {
+  let moved = 0;
+  const skipped: Message[] = [];
+  for (;;) {
+    const out = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: from, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 60 }),
+    );
+    const messages = out.Messages ?? [];
+    if (messages.length === 0) break;
+    const mine = messages.filter((m) => {
+      const job = jobOf(m.Body ?? "");
+      if (jobId !== undefined && job !== jobId) return false;
+      if (job) jobs.add(job);
+      return true;
+    });
+    skipped.push(...messages.filter((m) => !mine.includes(m)));
+    if (mine.length > 0) {
+      await sendMessages(
+        sqs,
+        to,
+        mine.map((m, i) => ({
+          id: String(i),
+          body: m.Body ?? "",
+          ...(fifo ? { groupId: jobOf(m.Body ?? "") ?? "redrive", deduplicationId: `redrive-${m.MessageId}` } : {}),
+        })),
+      );
+      // Delete only after the copy is sent: a crash in between leaves a duplicate, never a loss.
+      await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: from,
+          Entries: mine.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? "" })),
+        }),
+      );
+      moved += mine.length;
+    }
+  }
+  // Other jobs' dead letters go back to the DLQ untouched.
+  for (let i = 0; i < skipped.length; i += 10) {
+    await sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: from,
+        Entries: skipped.slice(i, i + 10).map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle ?? "", VisibilityTimeout: 0 })),
+      }),
+    );
+  }
+  return moved;
+}
+
+function jobOf(body: string): string | undefined {
+  try {
+    const value = JSON.parse(body) as { job?: unknown };
+    return typeof value.job === "string" ? value.job : undefined;
+  } catch {
+    return undefined;
+  }
+}

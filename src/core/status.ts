@@ -1,0 +1,118 @@
+import type { App } from "../app.ts";
+import { queueDepth } from "../aws/queues.ts";
+import { isFinished } from "../jobs/jobStore.ts";
+import type { Job, JobCounts } from "../types.ts";
+
+export interface JobStatus {
+  job: Pick<Job, "id" | "from" | "to" | "prefix" | "state" | "listingDone" | "createdAt" | "updatedAt" | "finishedAt"> & {
+    overwrite: boolean;
+    dryRun: boolean;
+  };
+  counts: JobCounts & { unresolved: number };
+  /** Objects and bytes per second over (up to) the last minute. */
+  rate: { objectsPerSecond: number; bytesPerSecond: number; overSeconds: number };
+  etaSeconds: number | undefined;
+  queues: { listQueued: number; moveQueued: number; inFlight: number; deadLetters: number };
+  lastErrors: Array<{ key: string; reason: string; at: string }>;
+}
+
+/**
+ * A job's state with exact counts (summed from its page totals), rates over the last minute, ETA, queue depths
+ * and its last errors. When its queues are drained it also settles the job (done or done with failures).
+ */
+export async function jobStatus(app: App, jobId: string, now = Date.now()): Promise<JobStatus> {
+  let job = await app.store.getJob(jobId);
+  const [counts, list, move, moveDead, listDead] = await Promise.all([
+    app.store.sumTotals(jobId),
+    queueDepth(app.clients.sqs, app.resources.listQueueUrl),
+    queueDepth(app.clients.sqs, app.resources.moveQueueUrl),
+    queueDepth(app.clients.sqs, app.resources.moveDeadLetterQueueUrl),
+    queueDepth(app.clients.sqs, app.resources.listDeadLetterQueueUrl),
+  ]);
+  const queues = {
+    listQueued: list.visible,
+    moveQueued: move.visible,
+    inFlight: list.inFlight + move.inFlight,
+    deadLetters: moveDead.visible + moveDead.inFlight + listDead.visible + listDead.inFlight,
+  };
+  if (!isFinished(job.state) && queues.listQueued + queues.moveQueued + queues.inFlight === 0) {
+    await app.store.completeIfResolved(jobId);
+    job = await app.store.getJob(jobId);
+  }
+  const samples = isFinished(job.state) ? [] : await app.store.sampleProgress(jobId, counts.moved, counts.movedBytes, now);
+  const rate = rateOf(samples, job, counts, now);
+  const unresolved = Math.max(0, job.listed - counts.moved - counts.skipped - counts.failed);
+  return {
+    job: {
+      id: job.id,
+      from: job.from,
+      to: job.to,
+      prefix: job.prefix,
+      overwrite: job.overwrite,
+      dryRun: job.dryRun,
+      state: job.state,
+      listingDone: job.listingDone,
+      createdAt: job.createdAt,
+      updatedAt: job.updatedAt,
+      ...(job.finishedAt ? { finishedAt: job.finishedAt } : {}),
+    },
+    counts: { ...counts, listed: job.listed, listedBytes: job.listedBytes, unresolved },
+    rate,
+    etaSeconds: !isFinished(job.state) && rate.objectsPerSecond > 0 && job.listingDone ? Math.ceil(unresolved / rate.objectsPerSecond) : undefined,
+    queues,
+    lastErrors: job.lastErrors ?? [],
+  };
+}
+
+function rateOf(
+  samples: ReadonlyArray<{ t: number; moved: number; bytes: number }>,
+  job: Job,
+  counts: JobCounts,
+  now: number,
+): JobStatus["rate"] {
+  const recent = samples.filter((s) => now - s.t <= 60_000);
+  const first = recent[0];
+  const last = recent.at(-1);
+  if (first && last && last.t > first.t) {
+    const seconds = (last.t - first.t) / 1000;
+    return {
+      objectsPerSecond: (last.moved - first.moved) / seconds,
+      bytesPerSecond: (last.bytes - first.bytes) / seconds,
+      overSeconds: Math.round(seconds),
+    };
+  }
+  // One sample only: the average over the job's life so far.
+  const end = job.finishedAt ? Date.parse(job.finishedAt) : now;
+  const seconds = Math.max(0.001, (end - Date.parse(job.createdAt)) / 1000);
+  return { objectsPerSecond: counts.moved / seconds, bytesPerSecond: counts.movedBytes / seconds, overSeconds: Math.round(seconds) };
+}
+
+/** A human-readable status, a few lines. */
+export function formatStatus(status: JobStatus): string {
+  const { job, counts, rate, queues } = status;
+  const lines = [
+    `Job ${job.id}: ${job.state}${job.listingDone ? "" : " (listing)"}${job.dryRun ? " [dry run]" : ""}`,
+    `  s3://${job.from}/${job.prefix} → s3://${job.to}/${job.prefix}`,
+    `  listed ${counts.listed}${job.listingDone ? "" : "+"} (${mb(counts.listedBytes)}), moved ${counts.moved} (${mb(counts.movedBytes)}), ` +
+      `skipped ${counts.skipped}, failed ${counts.failed}, unresolved ${counts.unresolved}`,
+    `  rate ${rate.objectsPerSecond.toFixed(1)} objects/s, ${mb(rate.bytesPerSecond)}/s over ${rate.overSeconds} s` +
+      (status.etaSeconds !== undefined ? `, ETA ${status.etaSeconds} s` : ""),
+    `  queues: ${queues.listQueued} list + ${queues.moveQueued} move messages queued, ${queues.inFlight} in flight, ${queues.deadLetters} in dead-letter queues`,
+    `  started ${job.createdAt}${job.finishedAt ? `, finished ${job.finishedAt}` : ""}`,
+  ];
+  if (status.lastErrors.length > 0) {
+    lines.push("  last errors:");
+    for (const e of status.lastErrors.slice(0, 5)) lines.push(`    ${e.key}: ${e.reason}`);
+  }
+  return lines.join("\n");
+}
+
+/** One line per recent job. */
+export function formatJobList(jobs: readonly Job[]): string {
+  if (jobs.length === 0) return "No jobs yet.";
+  return jobs
+    .map((j) => `${j.id}  ${j.state.padEnd(18)} ${String(j.listed).padStart(9)} listed  s3://${j.from}/${j.prefix} → s3://${j.to}/`)
+    .join("\n");
+}
+
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;

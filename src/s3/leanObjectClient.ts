@@ -1,0 +1,447 @@
+import { createHash } from "node:crypto";
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+} from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
+import aws4 from "aws4";
+import { S3CallError } from "../errors.ts";
+import {
+  type CopyInput,
+  type CopyResult,
+  type DeleteResult,
+  encodeCopySource,
+  type HeadResult,
+  MAX_KEYS_PER_DELETE,
+  type ObjectClient,
+} from "./objectClient.ts";
+
+export interface LeanObjectClientOptions {
+  /** A custom endpoint (emulator, S3-compatible store), addressed path-style. Undefined: AWS, virtual-hosted style. */
+  endpoint?: string | undefined;
+  region: string;
+  /** `fromNodeProviderChain()`, an S3Client's `config.credentials`, or static keys. */
+  credentials: AwsCredentialIdentityProvider | AwsCredentialIdentity;
+  /** Sockets kept open to S3; size it to the requests kept in flight. Default 256. */
+  maxSockets?: number | undefined;
+  /** Tries per call, the first one included. Default 6. */
+  maxAttempts?: number | undefined;
+}
+
+interface S3Request {
+  method: "PUT" | "POST" | "HEAD" | "DELETE";
+  bucket: string;
+  key?: string;
+  /** A bare subresource such as "delete". */
+  subresource?: string;
+  headers: Record<string, string>;
+  body?: Buffer;
+  /** Root element of a successful answer: S3 can answer 200 with an <Error> document instead. */
+  expect?: string;
+}
+
+interface S3Response {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000; // what the SDK's credential memoizer uses
+const IDLE_TIMEOUT_MS = 60_000; // S3 trickles whitespace during long copies, so only silence times out
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+// The SDK's classification (@smithy/core retry): transient statuses, codes, and Node's connection errors.
+const RETRYABLE_STATUSES = new Set([500, 502, 503, 504]);
+const RETRYABLE_CODES = new Set([
+  "InternalError",
+  "ServiceUnavailable",
+  "SlowDown",
+  "RequestTimeout",
+  "RequestTimeTooSkewed",
+  "ConditionalRequestConflict", // 409 under concurrent conditional writes: "try again"
+  "TimeoutError",
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EAI_AGAIN",
+]);
+const THROTTLING_CODES = new Set(["SlowDown", "ServiceUnavailable"]);
+// Codes for answers without a body (HEAD), named as S3 names them in bodies.
+const CODE_BY_STATUS: Record<number, string> = {
+  400: "BadRequest",
+  403: "AccessDenied",
+  404: "NotFound",
+  409: "Conflict",
+  412: "PreconditionFailed",
+  500: "InternalError",
+  503: "SlowDown",
+};
+
+/**
+ * ObjectClient signing SigV4 with `aws4` over a keep-alive agent: ~0.15 ms of CPU per call instead of the SDK's ~1 ms.
+ * It keeps what the SDK did for these calls: credential refresh, endpoint style, retries with backoff, error XML
+ * (also inside a 200 answer), clock-skew correction and byte-exact keys.
+ *
+ * @example
+ * const client = new LeanObjectClient({ region: "eu-west-1", credentials: fromNodeProviderChain() });
+ */
+export class LeanObjectClient implements ObjectClient {
+  readonly #region: string;
+  readonly #provider: AwsCredentialIdentityProvider;
+  readonly #maxAttempts: number;
+  readonly #agent: HttpAgent;
+  readonly #request: typeof httpRequest;
+  readonly #custom: { hostname: string; port: string; host: string; basePath: string } | undefined;
+  #credentials: AwsCredentialIdentity | undefined;
+  #refreshing: Promise<AwsCredentialIdentity> | undefined;
+  #clockOffsetMs = 0;
+
+  constructor(options: LeanObjectClientOptions) {
+    const { endpoint, region, credentials, maxSockets = 256, maxAttempts = 6 } = options;
+    if (!region) throw new TypeError(`Expected \`region\` to be an AWS region, got "${region}".`);
+    if (!Number.isInteger(maxSockets) || maxSockets < 1) {
+      throw new TypeError(`Expected \`maxSockets\` to be a positive integer, got ${maxSockets}.`);
+    }
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+      throw new TypeError(`Expected \`maxAttempts\` to be a positive integer, got ${maxAttempts}.`);
+    }
+    this.#region = region;
+    this.#maxAttempts = maxAttempts;
+    this.#provider = typeof credentials === "function" ? credentials : async () => credentials;
+    const url = endpoint === undefined ? undefined : new URL(endpoint);
+    const https = url === undefined || url.protocol === "https:";
+    this.#agent = https
+      ? new HttpsAgent({ keepAlive: true, maxSockets })
+      : new HttpAgent({ keepAlive: true, maxSockets });
+    this.#request = https ? httpsRequest : httpRequest;
+    this.#custom = url && {
+      hostname: url.hostname.replace(/^\[|\]$/g, ""), // an IPv6 literal, without its brackets
+      port: url.port,
+      host: url.host,
+      basePath: url.pathname.replace(/\/+$/, ""),
+    };
+  }
+
+  async copyObject(input: CopyInput): Promise<CopyResult> {
+    const response = await this.#call({
+      method: "PUT",
+      bucket: input.toBucket,
+      key: input.key,
+      headers: {
+        "x-amz-copy-source": encodeCopySource(input.fromBucket, input.key),
+        "x-amz-copy-source-if-match": input.ifMatch,
+        // COPY is S3's default for both; stated so that no future change replaces metadata or tags by accident.
+        "x-amz-metadata-directive": "COPY",
+        "x-amz-tagging-directive": "COPY",
+      },
+      expect: "CopyObjectResult",
+    });
+    const etag = ETAG.exec(response.body)?.[1];
+    if (!etag) throw new S3CallError("InvalidResponse", "CopyObject answered without an ETag", response.status);
+    return { etag: xmlDecode(etag) };
+  }
+
+  async deleteObjects(bucket: string, items: ReadonlyArray<{ key: string; etag?: string }>): Promise<DeleteResult> {
+    if (items.length > MAX_KEYS_PER_DELETE) {
+      throw new TypeError(`Expected at most ${MAX_KEYS_PER_DELETE} \`items\` per DeleteObjects, got ${items.length}.`);
+    }
+    // DeleteObjects XML cannot carry keys with characters XML 1.0 forbids: those go one DELETE each.
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html#object-key-xml-related-constraints
+    const batch = items.filter((item) => isXmlSafe(item.key));
+    const single = items.filter((item) => !isXmlSafe(item.key));
+    const results = await Promise.all([
+      this.#deleteBatch(bucket, batch),
+      ...single.map((item) => this.#deleteOne(bucket, item)),
+    ]);
+    return {
+      deleted: results.flatMap((result) => result.deleted),
+      errors: results.flatMap((result) => result.errors),
+    };
+  }
+
+  async headObject(bucket: string, key: string): Promise<HeadResult | undefined> {
+    try {
+      const response = await this.#call({ method: "HEAD", bucket, key, headers: {} });
+      return { etag: String(response.headers.etag ?? ""), size: Number(response.headers["content-length"] ?? 0) };
+    } catch (error) {
+      if (error instanceof S3CallError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** Closes the kept-alive sockets; calls after this fail. */
+  destroy(): void {
+    this.#agent.destroy();
+  }
+
+  async #deleteBatch(bucket: string, items: ReadonlyArray<{ key: string; etag?: string }>): Promise<DeleteResult> {
+    if (items.length === 0) return { deleted: [], errors: [] };
+    const objects = items
+      .map(
+        ({ key, etag }) =>
+          `<Object><Key>${xmlEscape(key)}</Key>${etag ? `<ETag>${xmlEscape(etag)}</ETag>` : ""}</Object>`,
+      )
+      .join("");
+    const body = Buffer.from(
+      `<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>false</Quiet>${objects}</Delete>`,
+    );
+    const response = await this.#call({
+      method: "POST",
+      bucket,
+      subresource: "delete",
+      // DeleteObjects requires a body checksum: https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html
+      headers: { "content-type": "application/xml", "content-md5": createHash("md5").update(body).digest("base64") },
+      body,
+      expect: "DeleteResult",
+    });
+    const deleted = [...response.body.matchAll(DELETED)].map((match) => xmlDecode(KEY.exec(match[1] ?? "")?.[1] ?? ""));
+    const errors = [...response.body.matchAll(KEY_ERROR)].map((match) => {
+      const entry = match[1] ?? "";
+      return {
+        key: xmlDecode(KEY.exec(entry)?.[1] ?? ""),
+        code: xmlDecode(CODE.exec(entry)?.[1] ?? "UnknownError"),
+        message: xmlDecode(MESSAGE.exec(entry)?.[1] ?? ""),
+      };
+    });
+    return { deleted, errors };
+  }
+
+  /** DeleteObject, conditional on `If-Match` like a DeleteObjects entry with an ETag, and reported the same way. */
+  async #deleteOne(bucket: string, item: { key: string; etag?: string }): Promise<DeleteResult> {
+    try {
+      await this.#call({
+        method: "DELETE",
+        bucket,
+        key: item.key,
+        headers: item.etag ? { "if-match": item.etag } : {},
+      });
+      return { deleted: [item.key], errors: [] };
+    } catch (error) {
+      if (!(error instanceof S3CallError)) throw error;
+      return { deleted: [], errors: [{ key: item.key, code: error.code, message: error.message }] };
+    }
+  }
+
+  /** One S3 call, retried with exponential backoff and full jitter while the failure is transient. */
+  async #call(request: S3Request): Promise<S3Response> {
+    for (let attempt = 1; ; attempt += 1) {
+      const credentials = await this.#currentCredentials();
+      let failure: S3CallError;
+      try {
+        const response = await this.#send(request, credentials);
+        const answered = this.#failureOf(request, response);
+        if (!answered) return response;
+        failure = answered;
+        if (failure.code === "RequestTimeTooSkewed") this.#correctClock(response);
+      } catch (error) {
+        const e = error as NodeJS.ErrnoException;
+        failure = new S3CallError(e.code ?? "NetworkingError", e.message, undefined, { cause: error });
+      }
+      if (attempt >= this.#maxAttempts || !isRetryable(failure)) throw failure;
+      await sleep(backoffMs(attempt, failure));
+    }
+  }
+
+  #send(request: S3Request, credentials: AwsCredentialIdentity): Promise<S3Response> {
+    const { hostname, port, host, path } = this.#address(request);
+    const now = new Date(Date.now() + this.#clockOffsetMs);
+    const signed = signRequest(
+      { method: request.method, host, path, headers: request.headers, body: request.body },
+      credentials,
+      this.#region,
+      now,
+    );
+    return new Promise((resolve, reject) => {
+      const outgoing = this.#request(
+        { agent: this.#agent, hostname, port, method: request.method, path: signed.path, headers: signed.headers },
+        (incoming) => {
+          const chunks: Buffer[] = [];
+          incoming.on("data", (chunk: Buffer) => chunks.push(chunk));
+          incoming.on("error", reject); // the connection closed mid-answer
+          incoming.on("end", () =>
+            resolve({
+              status: incoming.statusCode ?? 0,
+              headers: incoming.headers,
+              body: Buffer.concat(chunks).toString("utf8"),
+            }),
+          );
+        },
+      );
+      outgoing.setTimeout(IDLE_TIMEOUT_MS, () =>
+        outgoing.destroy(
+          Object.assign(new Error(`No data from S3 for ${IDLE_TIMEOUT_MS} ms`), { code: "TimeoutError" }),
+        ),
+      );
+      outgoing.on("error", reject);
+      outgoing.end(request.body);
+    });
+  }
+
+  /**
+   * Path-style on a custom endpoint; virtual-hosted on AWS, except for bucket names that are not one DNS label
+   * (dots break the TLS wildcard certificate): https://docs.aws.amazon.com/AmazonS3/latest/userguide/VirtualHosting.html
+   */
+  #address(request: S3Request): { hostname: string; port: string; host: string; path: string } {
+    const keyPath = request.key === undefined ? "" : `/${encodeKeyPath(request.key)}`;
+    const query = request.subresource === undefined ? "" : `?${request.subresource}`;
+    if (this.#custom) {
+      const { hostname, port, host, basePath } = this.#custom;
+      return { hostname, port, host, path: `${basePath}/${request.bucket}${keyPath}${query}` };
+    }
+    const regional = `s3.${this.#region}.amazonaws.com${this.#region.startsWith("cn-") ? ".cn" : ""}`;
+    if (!DNS_LABEL.test(request.bucket))
+      return { hostname: regional, port: "", host: regional, path: `/${request.bucket}${keyPath}${query}` };
+    const virtual = `${request.bucket}.${regional}`;
+    return { hostname: virtual, port: "", host: virtual, path: `${keyPath || "/"}${query}` };
+  }
+
+  #failureOf(request: S3Request, response: S3Response): S3CallError | undefined {
+    const { status, body } = response;
+    const root = ROOT.exec(body)?.[1];
+    if (status < 300 && (request.expect === undefined || root === request.expect)) return undefined;
+    if (root === "Error") {
+      // For CopyObject this can come with 200: https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html
+      const code = xmlDecode(CODE.exec(body)?.[1] ?? "UnknownError");
+      return new S3CallError(code, xmlDecode(MESSAGE.exec(body)?.[1] ?? ""), status);
+    }
+    // A 200 without its document: S3 dropped the copy midway, as the SDK reads it ("S3 aborted request").
+    if (status < 300)
+      return new S3CallError("InternalError", `S3 answered ${status} without a ${request.expect}`, status);
+    // No body (HEAD): S3 signals a skewed clock only by 403, so compare its Date with ours.
+    const skewed = status === 403 && Math.abs(this.#serverOffsetMs(response) - this.#clockOffsetMs) > 5 * 60_000;
+    const code = skewed ? "RequestTimeTooSkewed" : (CODE_BY_STATUS[status] ?? `Http${status}`);
+    return new S3CallError(code, `${request.method} answered ${status}`, status);
+  }
+
+  /** SigV4 dates must be within 15 minutes of S3's clock; the SDK corrects its clock from the answer's Date too. */
+  #correctClock(response: S3Response): void {
+    this.#clockOffsetMs = this.#serverOffsetMs(response);
+  }
+
+  #serverOffsetMs(response: S3Response): number {
+    const serverTime = Date.parse(response.headers.date ?? "");
+    return Number.isNaN(serverTime) ? this.#clockOffsetMs : serverTime - Date.now();
+  }
+
+  /** Cached credentials, refreshed (once, however many calls wait) five minutes before they expire. */
+  async #currentCredentials(): Promise<AwsCredentialIdentity> {
+    const cached = this.#credentials;
+    if (cached && (!cached.expiration || cached.expiration.getTime() - Date.now() > REFRESH_BEFORE_EXPIRY_MS)) {
+      return cached;
+    }
+    this.#refreshing ??= this.#provider()
+      .then((credentials) => {
+        this.#credentials = credentials;
+        return credentials;
+      })
+      .catch((cause: unknown) => {
+        const reason = cause instanceof Error ? cause.message : String(cause);
+        throw new S3CallError("CredentialsProviderError", `Could not load AWS credentials: ${reason}`, undefined, {
+          cause,
+        });
+      })
+      .finally(() => {
+        this.#refreshing = undefined;
+      });
+    return this.#refreshing;
+  }
+}
+
+export interface SignableRequest {
+  method: string;
+  host: string;
+  /** Already URI-encoded (see encodeKeyPath), with any query. */
+  path: string;
+  headers: Record<string, string>;
+  body?: Buffer | undefined;
+}
+
+/** Signs an S3 request with SigV4 (`aws4`) at `date`; returns the path and headers to send. */
+export function signRequest(
+  request: SignableRequest,
+  credentials: AwsCredentialIdentity,
+  region: string,
+  date: Date,
+): { path: string; headers: OutgoingHttpHeaders } {
+  const headers: Record<string, string> = {
+    ...request.headers,
+    host: request.host,
+    "x-amz-date": date.toISOString().replace(/[:-]|\.\d{3}/g, ""),
+  };
+  // Without a body, skip hashing the empty string on every call.
+  if (request.body === undefined) headers["x-amz-content-sha256"] = EMPTY_SHA256;
+  const signed = aws4.sign(
+    { service: "s3", region, method: request.method, path: request.path, headers, body: request.body },
+    {
+      accessKeyId: credentials.accessKeyId,
+      secretAccessKey: credentials.secretAccessKey,
+      sessionToken: credentials.sessionToken, // sent and signed as x-amz-security-token when present
+    },
+  );
+  return { path: signed.path ?? request.path, headers: signed.headers ?? headers };
+}
+
+/** Each path segment URI-encoded per RFC 3986 (also `!'()*`), as the SDK and SigV4's canonical URI do. */
+export function encodeKeyPath(key: string): string {
+  return key
+    .split("/")
+    .map((segment) =>
+      encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`),
+    )
+    .join("/");
+}
+
+function isRetryable(failure: S3CallError): boolean {
+  if (failure.status === undefined) return RETRYABLE_CODES.has(failure.code); // no answer: only connection failures
+  return RETRYABLE_STATUSES.has(failure.status) || RETRYABLE_CODES.has(failure.code);
+}
+
+/** Full jitter over an exponential ceiling, as the SDK's standard mode: 100 ms base, 500 ms when throttled, 20 s cap. */
+function backoffMs(attempt: number, failure: S3CallError): number {
+  if (failure.code === "RequestTimeTooSkewed") return 0; // the next attempt is signed with the corrected clock
+  const base = THROTTLING_CODES.has(failure.code) ? 500 : 100;
+  return Math.random() * Math.min(20_000, base * 2 ** (attempt - 1));
+}
+
+// The small, fixed documents S3 answers with; keys and messages inside are XML-escaped.
+const ROOT = /<([A-Za-z][\w.-]*)/;
+const ETAG = /<ETag>([^<]*)<\/ETag>/;
+const KEY = /<Key>([^<]*)<\/Key>/;
+const CODE = /<Code>([^<]*)<\/Code>/;
+const MESSAGE = /<Message>([^<]*)<\/Message>/;
+const DELETED = /<Deleted>([\s\S]*?)<\/Deleted>/g;
+const KEY_ERROR = /<Error>([\s\S]*?)<\/Error>/g;
+const ENTITY = /&(?:#x([0-9a-fA-F]+)|#([0-9]+)|(lt|gt|amp|quot|apos));/g;
+const NAMED_ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
+const DNS_LABEL = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+
+function xmlDecode(text: string): string {
+  if (!text.includes("&")) return text;
+  return text.replace(
+    ENTITY,
+    (entity, hex: string | undefined, decimal: string | undefined, name: string | undefined) => {
+      if (hex) return String.fromCodePoint(Number.parseInt(hex, 16));
+      if (decimal) return String.fromCodePoint(Number(decimal));
+      return NAMED_ENTITIES[name ?? ""] ?? entity;
+    },
+  );
+}
+
+// A literal CR would reach S3 as LF (XML normalizes line ends), so it goes as a character reference.
+function xmlEscape(text: string): string {
+  return text.replace(/[&<>"'\r]/g, (c) => (c === "\r" ? "&#13;" : `&${NAMED_ENTITY_OF[c]};`));
+}
+const NAMED_ENTITY_OF: Record<string, string> = { "&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos" };
+
+/** XML 1.0 allows tab, LF, CR and U+0020 upwards, except U+FFFE and U+FFFF: https://www.w3.org/TR/xml/#charsets */
+function isXmlSafe(key: string): boolean {
+  for (let i = 0; i < key.length; i += 1) {
+    const c = key.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0xfffe || c === 0xffff) return false;
+  }
+  return true;
+}
