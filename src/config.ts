@@ -119,6 +119,8 @@ export interface MoverSettings {
   /** Objects larger than this are copied with parallel UploadPartCopy; always above 5 GiB. */
   multipartThresholdBytes: number;
   partSizeBytes: number;
+  /** Keys per ListObjectsV2 page (S3's maximum is 1,000); smaller pages only make sense in tests. */
+  listPageKeys: number;
 }
 
 export const MAX_SINGLE_COPY_BYTES = 5 * 1024 ** 3; // CopyObject limit: 5 GB
@@ -132,6 +134,7 @@ export function moverSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Move
       MAX_SINGLE_COPY_BYTES,
     ),
     partSizeBytes: positiveInt(env, "PART_SIZE_BYTES", 256 * 1024 ** 2),
+    listPageKeys: Math.min(positiveInt(env, "LIST_PAGE_KEYS", 1000), 1000),
   };
 }
 

@@ -12,6 +12,8 @@ export interface ListingDeps {
   store: JobStore;
   listQueueUrl: string;
   moveQueueUrl: string;
+  /** Keys per ListObjectsV2 page: 1,000 (S3's maximum) unless a test wants many pages. */
+  pageKeys?: number;
 }
 
 export interface ListingProgress {
@@ -43,12 +45,12 @@ export async function continueListing(
   let prefetched: Promise<SourcePage> | undefined;
   for (;;) {
     const seq = job.seq;
-    const page = (await deps.store.getPage(jobId, seq)) ?? (await recordPage(deps, job, await (prefetched ?? listSourcePage(deps.s3, job))));
+    const page = (await deps.store.getPage(jobId, seq)) ?? (await recordPage(deps, job, await (prefetched ?? listSourcePage(deps.s3, job, deps.pageKeys))));
     prefetched = undefined;
     const lastKey = page.objects.at(-1)?.k;
     // Pipelining: list the next page while this one's batches go out.
     if (!page.last && lastKey !== undefined) {
-      prefetched = listSourcePage(deps.s3, { ...job, startAfter: lastKey });
+      prefetched = listSourcePage(deps.s3, { ...job, startAfter: lastKey }, deps.pageKeys);
       prefetched.catch(() => undefined); // awaited (and its error raised) on the next round, if there is one
     }
     await sendPageBatches(deps, job, page);
@@ -93,11 +95,12 @@ export interface SourcePage {
 export async function listSourcePage(
   s3: S3Client,
   job: Pick<Job, "from" | "prefix" | "startAfter">,
+  pageKeys = 1000,
 ): Promise<SourcePage> {
   const out = await s3.send(
     new ListObjectsV2Command({
       Bucket: job.from,
-      MaxKeys: 1000,
+      MaxKeys: pageKeys,
       ...(job.prefix ? { Prefix: job.prefix } : {}),
       ...(job.startAfter ? { StartAfter: job.startAfter } : {}),
     }),

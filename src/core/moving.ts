@@ -66,7 +66,11 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
   const retry: MoveBatchResult["retry"] = [];
   const failed: MoveBatchResult["failed"] = [];
   for (const [i, result] of results) {
-    if (result.kind === "resolved") ours[i] = result.outcome;
+    if (result.kind === "resolved" && result.outcome.o === "p") {
+      // The source changed after listing or after its copy: the newer version is recorded, then moved on retry.
+      ours[i] = result.outcome;
+      retry.push({ i, reason: `source changed since listing; moving its newer version ${result.outcome.e}` });
+    } else if (result.kind === "resolved") ours[i] = result.outcome;
     else if (result.kind === "verified") continue; // never stored: deleteVerifiedSources resolves every verified key
     else if (poison) {
       ours[i] = { o: "f", r: result.reason };

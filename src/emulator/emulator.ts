@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { createRequire } from "node:module";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { type BuildAppOptions, buildApp } from "fauxqs";
 import { MoverError } from "../errors.ts";
@@ -19,6 +20,8 @@ export interface Emulator {
   /** `http://127.0.0.1:<port>`: give it as `endpoint` to the S3 (with `forcePathStyle`), SQS and DynamoDB clients. */
   endpoint: string;
   port: number;
+  /** The address the server is bound to, as the OS reports it: 127.0.0.1, never a public interface. */
+  address: string;
   stop(): Promise<void>;
 }
 
@@ -26,7 +29,7 @@ type Stores = NonNullable<BuildAppOptions["stores"]>;
 type PersistenceManager = NonNullable<Stores["sqsStore"]["persistence"]>;
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 interface DynaliteStore {
-  db: { close(callback: (err?: Error | null) => void): void };
+  db: { open(): Promise<void>; close(callback: (err?: Error | null) => void): void };
 }
 
 // fauxqs's package `exports` map only exposes dist/app.js, so its stores and persistence load by file URL beside it.
@@ -72,26 +75,17 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     });
   }
 
+  const dynamo = await createDynalite(dynamoDir);
   const { SqsStore, SnsStore, S3Store, PersistenceManager } = await importFauxqsInternals();
   const stores = { sqsStore: new SqsStore(), snsStore: new SnsStore(), s3Store: new S3Store() };
   // Empty host: queue URLs take the address the client called (http://127.0.0.1:<port>/000000000000/<name>);
   // fauxqs's default names them sqs.<region>.localhost:<port>, which may resolve to ::1, where nothing listens.
   stores.sqsStore.host = "";
-  const persistence = fauxqsDir ? new PersistenceManager(fauxqsDir) : undefined;
-  if (persistence) {
-    // Load before wiring persistence into the stores, as fauxqs's startFauxqs does: loading must not write back.
-    persistence.load(stores.sqsStore, stores.snsStore, stores.s3Store);
-    stores.sqsStore.persistence = persistence;
-    stores.snsStore.persistence = persistence;
-    stores.s3Store.persistence = persistence;
-    for (const queue of stores.sqsStore.allQueues()) queue.persistence = persistence;
-  }
-
-  const dynamo = createDynalite(dynamoDir);
+  let persistence: PersistenceManager | undefined;
   const app = buildApp({
     logger: false,
     stores,
-    // Multipart copies in tests use parts far below S3's 5 MiB minimum.
+    // Lets tests copy small objects with byte-range UploadPartCopy (S3 wants a source over 5 MiB for that).
     relaxedRules: { disableMinCopySourceSize: true },
   });
   // DynamoDB shares the port: its requests name their operation in x-amz-target ("DynamoDB_20120810.PutItem").
@@ -102,38 +96,44 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       dynamo.handle(request.raw, reply.raw);
     }
   });
-
-  const closeStores = async () => {
+  const close = async () => {
+    await app.close();
     persistence?.close();
     await dynamo.close();
   };
+
   try {
+    if (fauxqsDir) {
+      persistence = new PersistenceManager(fauxqsDir);
+      // Load before wiring persistence into the stores, as fauxqs's startFauxqs does: loading must not write back.
+      persistence.load(stores.sqsStore, stores.snsStore, stores.s3Store);
+      stores.sqsStore.persistence = persistence;
+      stores.snsStore.persistence = persistence;
+      stores.s3Store.persistence = persistence;
+      for (const queue of stores.sqsStore.allQueues()) queue.persistence = persistence;
+    }
     await app.listen({ port, host: "127.0.0.1" });
   } catch (cause) {
-    await app.close();
-    await closeStores();
+    await close();
     const inUse = (cause as NodeJS.ErrnoException).code === "EADDRINUSE";
     throw new EmulatorError(
       inUse
         ? `Port ${port} on 127.0.0.1 is already in use: stop whatever holds it, or pass port 0 for a free one.`
-        : `The emulator could not listen on 127.0.0.1:${port}.`,
+        : `The emulator could not start on 127.0.0.1:${port}${fauxqsDir ? ` with its state in "${fauxqsDir}"` : ""}.`,
       { cause },
     );
   }
-  const address = app.server.address();
-  const actualPort = typeof address === "object" && address ? address.port : port;
+  const bound = app.server.address() as AddressInfo;
   return {
-    endpoint: `http://127.0.0.1:${actualPort}`,
-    port: actualPort,
-    async stop() {
-      await app.close();
-      await closeStores();
-    },
+    endpoint: `http://127.0.0.1:${bound.port}`,
+    port: bound.port,
+    address: bound.address,
+    stop: close,
   };
 }
 
 /** A dynalite server that never listens: we only borrow its request handler, and close its store ourselves. */
-function createDynalite(path: string | undefined): { handle: RequestListener; close(): Promise<void> } {
+async function createDynalite(path: string | undefined): Promise<{ handle: RequestListener; close(): Promise<void> }> {
   const require = createRequire(import.meta.url);
   const dynalite = require("dynalite") as (options: Record<string, unknown>) => Server;
   const dynaliteDb = require("dynalite/db") as { create(options: Record<string, unknown>): DynaliteStore };
@@ -154,6 +154,13 @@ function createDynalite(path: string | undefined): { handle: RequestListener; cl
   const handle = server.listeners("request")[0] as RequestListener | undefined;
   const db = store?.db;
   if (!handle || !db) throw new EmulatorError("dynalite changed shape: this emulator expects dynalite 4.x.");
+  // LevelDB locks its directory: a second emulator on the same dataDir fails here rather than on its first request.
+  await db.open().catch((cause: unknown) => {
+    throw new EmulatorError(
+      `Cannot open the DynamoDB store in "${path}": is another emulator using this dataDir? Stop it or pick another.`,
+      { cause },
+    );
+  });
   return {
     handle,
     close: () => new Promise((resolve, reject) => db.close((err) => (err ? reject(err) : resolve()))),

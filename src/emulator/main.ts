@@ -1,6 +1,6 @@
 // Runs the emulator as a child process of spawnEmulator (process.ts):
 //   node src/emulator/main.ts [--port N] [--data-dir DIR]
-// Prints one JSON line {"endpoint","port"} on stdout when ready, and stops when stdin closes (the parent exited
+// Prints one JSON line {"endpoint","port","address"} on stdout when ready, and stops when stdin closes (the parent exited
 // or asked it to) or on SIGTERM/SIGINT.
 import { parseArgs } from "node:util";
 import { startEmulator } from "./emulator.ts";
@@ -14,7 +14,7 @@ const emulator = await startEmulator({
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });
-process.stdout.write(`${JSON.stringify({ endpoint: emulator.endpoint, port: emulator.port })}\n`);
+process.stdout.write(`${JSON.stringify({ endpoint: emulator.endpoint, port: emulator.port, address: emulator.address })}\n`);
 
 let stopping = false;
 async function shutdown(): Promise<void> {

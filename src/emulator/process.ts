@@ -32,7 +32,7 @@ export async function spawnEmulator(options: EmulatorOptions = {}): Promise<Spaw
     else startupErrors += chunk;
   });
 
-  const { endpoint, port } = await new Promise<{ endpoint: string; port: number }>((resolve, reject) => {
+  const { endpoint, port, address } = await new Promise<Omit<Emulator, "stop">>((resolve, reject) => {
     child.once("error", (cause) =>
       reject(new EmulatorError(`Could not run ${process.execPath} for the emulator: ${cause.message}`, { cause })),
     );
@@ -56,6 +56,7 @@ export async function spawnEmulator(options: EmulatorOptions = {}): Promise<Spaw
   return {
     endpoint,
     port,
+    address,
     pid: child.pid as number, // set once the child has spoken
     kill: (signal = "SIGTERM") => child.kill(signal),
     async stop() {

@@ -21,6 +21,7 @@ export function createListerHandler(app: App) {
           store: app.store,
           listQueueUrl: app.resources.listQueueUrl,
           moveQueueUrl: app.resources.moveQueueUrl,
+          pageKeys: app.settings.listPageKeys,
         },
         job,
         () => context.getRemainingTimeInMillis() < RESERVE_MS,

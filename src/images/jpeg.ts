@@ -70,17 +70,19 @@ function baseImage(targetBytes: number): Uint8Array {
   const budget = Math.min(targetBytes, MAX_BASE_BYTES) - 64;
   const cached = bases.get(budget);
   if (cached) return cached;
-  // Bytes ≈ tables + bytesPerPixel × pixels: guess, measure bytesPerPixel, refit, then shrink until it fits.
+  // Bytes ≈ tables + bytesPerPixel × pixels. Guess, refit once with what this picture really takes, then step
+  // down until it fits. Sides are whole 8×8 blocks, where size grows steadily with the side.
   const sideFor = (bytes: number, bytesPerPixel: number) =>
-    Math.max(MIN_SIDE, Math.floor(Math.sqrt(Math.max(0, bytes - TABLE_BYTES) / bytesPerPixel)));
-  let side = sideFor(budget, 0.6);
+    MIN_SIDE * Math.max(1, Math.floor(Math.sqrt(Math.max(0, bytes - TABLE_BYTES) / bytesPerPixel) / MIN_SIDE));
+  let side = sideFor(budget, 0.65);
   let image = encodeSquare(side);
-  if (side > MIN_SIDE) {
-    side = sideFor(budget * 0.97, Math.max(0.01, (image.length - TABLE_BYTES) / side ** 2));
+  const refit = sideFor(budget, Math.max(0.1, (image.length - TABLE_BYTES) / side ** 2));
+  if (refit !== side) {
+    side = refit;
     image = encodeSquare(side);
   }
   while (image.length > budget && side > MIN_SIDE) {
-    side = Math.max(MIN_SIDE, Math.floor(side * 0.95));
+    side -= MIN_SIDE;
     image = encodeSquare(side);
   }
   bases.set(budget, image);

@@ -117,7 +117,7 @@ export class QueueConsumer {
 
   async #handle(messages: Message[]): Promise<void> {
     const { handler, settings, sqs, queueUrl } = this.#options;
-    const event: SQSEvent = { Records: messages.map((m) => this.#toRecord(m)) };
+    const event: SQSEvent = { Records: messages.map((m) => toSqsRecord(m, this.#options.queueArn)) };
     this.#invocations += 1;
     let failedIds: Set<string>;
     try {
@@ -192,29 +192,30 @@ export class QueueConsumer {
         .catch((error: unknown) => this.#options.onError?.(error));
     }
   }
+}
 
-  #toRecord(message: Message): SQSRecord {
-    const attributes = message.Attributes ?? {};
-    return {
-      messageId: message.MessageId ?? "",
-      receiptHandle: message.ReceiptHandle ?? "",
-      body: message.Body ?? "",
-      attributes: {
-        ApproximateReceiveCount: attributes.ApproximateReceiveCount ?? "1",
-        SentTimestamp: attributes.SentTimestamp ?? String(Date.now()),
-        SenderId: attributes.SenderId ?? "local",
-        ApproximateFirstReceiveTimestamp: attributes.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
-        ...(attributes.MessageGroupId ? { MessageGroupId: attributes.MessageGroupId } : {}),
-        ...(attributes.MessageDeduplicationId ? { MessageDeduplicationId: attributes.MessageDeduplicationId } : {}),
-        ...(attributes.SequenceNumber ? { SequenceNumber: attributes.SequenceNumber } : {}),
-      },
-      messageAttributes: {},
-      md5OfBody: message.MD5OfBody ?? "",
-      eventSource: "aws:sqs",
-      eventSourceARN: this.#options.queueArn,
-      awsRegion: "us-east-1",
-    };
-  }
+/** An SQS message as Lambda's event source mapping hands it to a function. */
+export function toSqsRecord(message: Message, queueArn: string): SQSRecord {
+  const attributes = message.Attributes ?? {};
+  return {
+    messageId: message.MessageId ?? "",
+    receiptHandle: message.ReceiptHandle ?? "",
+    body: message.Body ?? "",
+    attributes: {
+      ApproximateReceiveCount: attributes.ApproximateReceiveCount ?? "1",
+      SentTimestamp: attributes.SentTimestamp ?? String(Date.now()),
+      SenderId: attributes.SenderId ?? "local",
+      ApproximateFirstReceiveTimestamp: attributes.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+      ...(attributes.MessageGroupId ? { MessageGroupId: attributes.MessageGroupId } : {}),
+      ...(attributes.MessageDeduplicationId ? { MessageDeduplicationId: attributes.MessageDeduplicationId } : {}),
+      ...(attributes.SequenceNumber ? { SequenceNumber: attributes.SequenceNumber } : {}),
+    },
+    messageAttributes: {},
+    md5OfBody: message.MD5OfBody ?? "",
+    eventSource: "aws:sqs",
+    eventSourceARN: queueArn,
+    awsRegion: "us-east-1",
+  };
 }
 
 /** A Lambda context for a local invocation: the function's timeout drives getRemainingTimeInMillis. */

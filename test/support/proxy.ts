@@ -202,25 +202,33 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-/** The error each service really sends for a 500 or a 503, so the SDKs parse and retry it as they would on AWS. */
+/** What each service answers for a 500 and a 503 (code, message), so the SDKs parse and retry them as on AWS. */
+const SERVICE_ERRORS: Record<Service, Record<"500" | "503", [string, string]>> = {
+  s3: {
+    "500": ["InternalError", "We encountered an internal error. Please try again."],
+    "503": ["SlowDown", "Please reduce your request rate."],
+  },
+  sqs: {
+    "500": ["InternalFailure", "The request processing has failed because of an unknown error."],
+    "503": ["ServiceUnavailable", "The request has failed due to a temporary failure of the server."],
+  },
+  dynamodb: {
+    "500": ["InternalServerError", "Internal server error"],
+    "503": ["ServiceUnavailable", "The service is currently unavailable or busy."],
+  },
+};
+
 function errorResponse(req: ProxyRequestInfo, kind: "500" | "503"): ProxyResponse {
   const status = Number(kind);
+  const [code, message] = SERVICE_ERRORS[req.service][kind];
   const requestId = randomUUID();
   if (req.service === "s3") {
-    const [code, message] =
-      kind === "500"
-        ? ["InternalError", "We encountered an internal error. Please try again."]
-        : ["SlowDown", "Please reduce your request rate."];
     return {
       status,
       headers: { "content-type": "application/xml", "x-amz-request-id": requestId },
       body: `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>${requestId}</RequestId><HostId>proxy</HostId></Error>`,
     };
   }
-  const [code, message] =
-    kind === "500"
-      ? ["InternalError", "We encountered an internal error. Please try again."]
-      : ["ServiceUnavailable", "The service is currently unavailable or busy."];
   if (req.service === "sqs" && isForm(req.headers)) {
     return {
       status,
@@ -234,6 +242,7 @@ function errorResponse(req: ProxyRequestInfo, kind: "500" | "503"): ProxyRespons
     headers: {
       "content-type": "application/x-amz-json-1.0",
       "x-amzn-requestid": requestId,
+      // SQS's JSON protocol also names the error in this header, for clients that moved from the Query protocol.
       ...(req.service === "sqs" ? { "x-amzn-query-error": `${code};Receiver` } : {}),
     },
     body: JSON.stringify({ __type: `${namespace}#${code}`, message }),

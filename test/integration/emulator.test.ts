@@ -1,0 +1,289 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCopyCommand,
+} from "@aws-sdk/client-s3";
+import {
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  GetQueueUrlCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Emulator, EmulatorError, startEmulator } from "../../src/emulator/emulator.ts";
+import { spawnEmulator } from "../../src/emulator/process.ts";
+
+const region = "us-east-1";
+const credentials = { accessKeyId: "test", secretAccessKey: "test" };
+
+function clientsFor(endpoint: string) {
+  return {
+    s3: new S3Client({ endpoint, region, credentials, forcePathStyle: true }),
+    sqs: new SQSClient({ endpoint, region, credentials }),
+    dynamo: new DynamoDBClient({ endpoint, region, credentials }),
+    destroy() {
+      this.s3.destroy();
+      this.sqs.destroy();
+      this.dynamo.destroy();
+    },
+  };
+}
+type Clients = ReturnType<typeof clientsFor>;
+
+async function getBytes(s3: S3Client, Bucket: string, Key: string): Promise<string> {
+  const out = await s3.send(new GetObjectCommand({ Bucket, Key }));
+  return (await out.Body?.transformToString()) ?? "";
+}
+
+/**
+ * Receives and deletes until `count` bodies came back. fauxqs hands out one message of a FIFO group per receive
+ * (AWS may return several), and reorders standard queues on purpose: callers compare sets there.
+ */
+async function receiveBodies(sqs: SQSClient, QueueUrl: string, count: number): Promise<string[]> {
+  const bodies: string[] = [];
+  for (let round = 0; round < 20 && bodies.length < count; round++) {
+    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10 }));
+    for (const message of out.Messages ?? []) {
+      bodies.push(message.Body ?? "");
+      await sqs.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: message.ReceiptHandle }));
+    }
+  }
+  return bodies;
+}
+
+const table = {
+  TableName: "jobs",
+  KeySchema: [{ AttributeName: "pk", KeyType: "HASH" as const }],
+  AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" as const }],
+  BillingMode: "PAY_PER_REQUEST" as const,
+};
+
+describe("startEmulator", () => {
+  let emulator: Emulator;
+  let aws: Clients;
+  beforeAll(async () => {
+    emulator = await startEmulator({ port: 0 });
+    aws = clientsFor(emulator.endpoint);
+  });
+  afterAll(async () => {
+    aws.destroy();
+    await emulator.stop();
+  });
+
+  it("listens on a free port of 127.0.0.1 only", () => {
+    expect(emulator.port).toBeGreaterThan(0);
+    expect(emulator.address).toBe("127.0.0.1");
+    expect(emulator.endpoint).toBe(`http://127.0.0.1:${emulator.port}`);
+  });
+
+  it("refuses a port that is taken, saying what to do", async () => {
+    const attempt = startEmulator({ port: emulator.port });
+    await expect(attempt).rejects.toThrow(EmulatorError);
+    await expect(attempt).rejects.toThrow(/already in use.*port 0/);
+  });
+
+  it("serves S3 put, get, list and copy", async () => {
+    await aws.s3.send(new CreateBucketCommand({ Bucket: "photos" }));
+    await aws.s3.send(new CreateBucketCommand({ Bucket: "archive" }));
+    for (const key of ["a/1.jpg", "a/2.jpg", "b/3.jpg"]) {
+      await aws.s3.send(new PutObjectCommand({ Bucket: "photos", Key: key, Body: `bytes of ${key}` }));
+    }
+    const listed = await aws.s3.send(new ListObjectsV2Command({ Bucket: "photos", Prefix: "a/" }));
+    expect(listed.Contents?.map((c) => c.Key)).toEqual(["a/1.jpg", "a/2.jpg"]);
+
+    await aws.s3.send(
+      new CopyObjectCommand({ Bucket: "archive", Key: "moved/3.jpg", CopySource: "photos/b/3.jpg" }),
+    );
+    expect(await getBytes(aws.s3, "archive", "moved/3.jpg")).toBe("bytes of b/3.jpg");
+  });
+
+  // fauxqs's relaxed rule lifts S3's "byte-range copies need a source over 5 MiB"; CompleteMultipartUpload
+  // still wants every part but the last to be 5 MiB or more.
+  it("copies a small object with a byte-range UploadPartCopy", async () => {
+    await aws.s3.send(new CreateBucketCommand({ Bucket: "multipart" }));
+    await aws.s3.send(new PutObjectCommand({ Bucket: "multipart", Key: "source", Body: "0123456789" }));
+    const { UploadId } = await aws.s3.send(new CreateMultipartUploadCommand({ Bucket: "multipart", Key: "copy" }));
+    const part = await aws.s3.send(
+      new UploadPartCopyCommand({
+        Bucket: "multipart",
+        Key: "copy",
+        UploadId,
+        PartNumber: 1,
+        CopySource: "multipart/source",
+        CopySourceRange: "bytes=0-9",
+      }),
+    );
+    await aws.s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: "multipart",
+        Key: "copy",
+        UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.CopyPartResult?.ETag }] },
+      }),
+    );
+    expect(await getBytes(aws.s3, "multipart", "copy")).toBe("0123456789");
+  });
+
+  it("serves a standard SQS queue, with URLs on the emulator's address", async () => {
+    const { QueueUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: "moves" }));
+    expect(QueueUrl).toBe(`${emulator.endpoint}/000000000000/moves`);
+    const Entries = ["m1", "m2", "m3", "m4"].map((body) => ({ Id: body, MessageBody: body }));
+    const sent = await aws.sqs.send(new SendMessageBatchCommand({ QueueUrl, Entries }));
+    expect(sent.Failed ?? []).toEqual([]);
+    expect((await receiveBodies(aws.sqs, QueueUrl ?? "", 4)).sort()).toEqual(["m1", "m2", "m3", "m4"]);
+  });
+
+  it("serves a FIFO queue: order within a group, repeated deduplication ids dropped", async () => {
+    const { QueueUrl } = await aws.sqs.send(
+      new CreateQueueCommand({ QueueName: "moves.fifo", Attributes: { FifoQueue: "true" } }),
+    );
+    const send = (body: string, dedup: string) =>
+      aws.sqs.send(
+        new SendMessageCommand({ QueueUrl, MessageBody: body, MessageGroupId: "job-1", MessageDeduplicationId: dedup }),
+      );
+    const first = await send("first", "d1");
+    await send("second", "d2");
+    const repeat = await send("first again", "d1");
+    await send("third", "d3");
+    expect(repeat.MessageId).toBe(first.MessageId);
+
+    expect(await receiveBodies(aws.sqs, QueueUrl ?? "", 3)).toEqual(["first", "second", "third"]);
+  });
+
+  it("serves DynamoDB on the same port, with conditional updates", async () => {
+    await aws.dynamo.send(new CreateTableCommand(table));
+    await aws.dynamo.send(new PutItemCommand({ TableName: "jobs", Item: { pk: { S: "job-1" }, version: { N: "1" } } }));
+    const bump = (expected: string) =>
+      aws.dynamo.send(
+        new UpdateItemCommand({
+          TableName: "jobs",
+          Key: { pk: { S: "job-1" } },
+          UpdateExpression: "SET version = version + :one, #state = :state",
+          ConditionExpression: "version = :expected",
+          ExpressionAttributeNames: { "#state": "state" },
+          ExpressionAttributeValues: { ":one": { N: "1" }, ":expected": { N: expected }, ":state": { S: "running" } },
+        }),
+      );
+    await bump("1");
+    await expect(bump("1")).rejects.toThrow(ConditionalCheckFailedException);
+
+    const { Item } = await aws.dynamo.send(new GetItemCommand({ TableName: "jobs", Key: { pk: { S: "job-1" } } }));
+    expect(Item).toEqual({ pk: { S: "job-1" }, version: { N: "2" }, state: { S: "running" } });
+  });
+});
+
+describe("emulator state in a dataDir", () => {
+  const dataDirs: string[] = [];
+  const freshDataDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), "s3im-emulator-"));
+    dataDirs.push(dir);
+    return dir;
+  };
+  afterAll(() => {
+    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function writeState(aws: Clients): Promise<void> {
+    await aws.s3.send(new CreateBucketCommand({ Bucket: "kept" }));
+    await aws.s3.send(new PutObjectCommand({ Bucket: "kept", Key: "photo.jpg", Body: "persisted bytes" }));
+    const { QueueUrl } = await aws.sqs.send(new CreateQueueCommand({ QueueName: "kept" }));
+    await aws.sqs.send(
+      new SendMessageBatchCommand({ QueueUrl, Entries: ["a", "b", "c"].map((b) => ({ Id: b, MessageBody: b })) }),
+    );
+    const fifo = await aws.sqs.send(
+      new CreateQueueCommand({ QueueName: "kept.fifo", Attributes: { FifoQueue: "true" } }),
+    );
+    for (const body of ["one", "two"]) {
+      await aws.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: fifo.QueueUrl,
+          MessageBody: body,
+          MessageGroupId: "g",
+          MessageDeduplicationId: body,
+        }),
+      );
+    }
+    await aws.dynamo.send(new CreateTableCommand(table));
+    await aws.dynamo.send(new PutItemCommand({ TableName: "jobs", Item: { pk: { S: "job-9" }, moved: { N: "41" } } }));
+  }
+
+  async function expectState(aws: Clients): Promise<void> {
+    expect(await getBytes(aws.s3, "kept", "photo.jpg")).toBe("persisted bytes");
+    // The stored queue URL still names the old port; the SDK sends it to its `endpoint` and fauxqs looks it up by name.
+    const { QueueUrl } = await aws.sqs.send(new GetQueueUrlCommand({ QueueName: "kept" }));
+    expect((await receiveBodies(aws.sqs, QueueUrl ?? "", 3)).sort()).toEqual(["a", "b", "c"]);
+    const fifo = await aws.sqs.send(new GetQueueUrlCommand({ QueueName: "kept.fifo" }));
+    expect(await receiveBodies(aws.sqs, fifo.QueueUrl ?? "", 2)).toEqual(["one", "two"]);
+    const { Item } = await aws.dynamo.send(new GetItemCommand({ TableName: "jobs", Key: { pk: { S: "job-9" } } }));
+    expect(Item?.moved).toEqual({ N: "41" });
+  }
+
+  it("survives a SIGKILL of the emulator process: objects, queued messages and items come back", async () => {
+    const dataDir = freshDataDir();
+    const first = await spawnEmulator({ port: 0, dataDir });
+    const before = clientsFor(first.endpoint);
+    await writeState(before);
+    before.destroy();
+    first.kill("SIGKILL");
+    await first.stop();
+
+    const second = await spawnEmulator({ port: 0, dataDir });
+    const after = clientsFor(second.endpoint);
+    try {
+      expect(second.pid).not.toBe(first.pid);
+      expect(second.address).toBe("127.0.0.1");
+      await expectState(after);
+    } finally {
+      after.destroy();
+      await second.stop();
+    }
+  });
+
+  it("refuses a dataDir that another running emulator holds", async () => {
+    const dataDir = freshDataDir();
+    const running = await startEmulator({ port: 0, dataDir });
+    try {
+      await expect(startEmulator({ port: 0, dataDir })).rejects.toThrow(/another emulator using this dataDir/);
+    } finally {
+      await running.stop();
+    }
+  });
+
+  it("closes its stores on stop, so the same process can open the dataDir again", async () => {
+    const dataDir = freshDataDir();
+    const first = await startEmulator({ port: 0, dataDir });
+    const before = clientsFor(first.endpoint);
+    await writeState(before);
+    before.destroy();
+    await first.stop();
+
+    const second = await startEmulator({ port: 0, dataDir });
+    const after = clientsFor(second.endpoint);
+    try {
+      await expectState(after);
+    } finally {
+      after.destroy();
+      await second.stop();
+    }
+  });
+});

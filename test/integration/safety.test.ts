@@ -1,0 +1,287 @@
+import { createHash } from "node:crypto";
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { redriveDeadLetters } from "../../src/core/redrive.ts";
+import { createMoverHandler } from "../../src/handlers/mover.ts";
+import { makeJpeg } from "../../src/images/jpeg.ts";
+import { seedBucket, seedKey } from "../../src/images/seed.ts";
+import { runLocalMove } from "../../src/local/localMove.ts";
+import type { ObjectClient } from "../../src/s3/objectClient.ts";
+import { SdkObjectClient } from "../../src/s3/sdkObjectClient.ts";
+import type { MoveMessage } from "../../src/types.ts";
+import { freshBuckets, type Harness, listAll, startHarness } from "../support/harness.ts";
+import { type LoopbackProxy, startProxy } from "../support/proxy.ts";
+import { listJob, moverContext, receiveMoveRecords } from "../support/steps.ts";
+
+const md5 = (bytes: Uint8Array) => `"${createHash("md5").update(bytes).digest("hex")}"`;
+const s3Error = (status: number, code: string) => ({
+  status,
+  headers: { "content-type": "application/xml" },
+  body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code} (injected)</Message></Error>`,
+});
+
+describe("nothing is lost when things break", () => {
+  let harness: Harness;
+  let proxy: LoopbackProxy;
+  beforeAll(async () => {
+    harness = await startHarness();
+    proxy = await startProxy({ target: harness.emulator.endpoint });
+  });
+  afterAll(async () => {
+    await proxy.stop();
+    await harness.stop();
+  });
+
+  it("completes a 2,000-object move while 10% of S3 requests fail with 500, 503 SlowDown or a dropped connection", async () => {
+    const app = await harness.app({ endpoint: proxy.endpoint, copyConcurrency: 64 });
+    const { from, to } = await freshBuckets(app.clients.s3, "faults");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 2000, bytes: 1024 });
+    proxy.resetCounts();
+    proxy.setFaults({ rate: 0.1, seed: 7, kinds: ["500", "503", "reset"], only: (req) => req.service === "s3" });
+    try {
+      const result = await runLocalMove(app, app.stack, { from, to });
+      expect(result.job.state).toBe("done");
+      expect(result.counts).toMatchObject({ listed: 2000, moved: 2000, failed: 0, skipped: 0 });
+    } finally {
+      proxy.setFaults(undefined);
+    }
+    expect(proxy.counts().byOperation.CopyObject).toBeGreaterThan(2100); // ~10% were retried
+    const destination = await listAll(app.clients.s3, to);
+    expect(destination.size).toBe(2000);
+    for (let i = 0; i < 2000; i++) expect(destination.get(seedKey(i))?.etag).toBe(md5(makeJpeg(i, 1024)));
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("sends a poison key to the DLQ with its reason, finishes the rest, and completes after redrive", async () => {
+    const app = await harness.app({ endpoint: proxy.endpoint, settings: { poisonAfterAttempts: 3 } });
+    const { from, to } = await freshBuckets(app.clients.s3, "poison");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 200, bytes: 512 });
+    const poison = seedKey(42);
+    proxy.setRespond((req) => (req.operation === "CopyObject" && req.key === poison ? s3Error(403, "AccessDenied") : undefined));
+
+    const first = await runLocalMove(app, app.stack, { from, to });
+
+    expect(first.job.state).toBe("done-with-failures");
+    expect(first.counts).toMatchObject({ moved: 199, failed: 1 });
+    expect((await listAll(app.clients.s3, from)).has(poison)).toBe(true); // never deleted without a copy
+    const dead = await app.clients.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: app.resources.moveDeadLetterQueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }),
+    );
+    const bodies = (dead.Messages ?? []).map((m) => JSON.parse(m.Body ?? "{}") as MoveMessage).filter((m) => m.job === first.job.id);
+    expect(bodies).toHaveLength(1);
+    expect(bodies[0]?.items).toHaveLength(1);
+    expect(Object.values(bodies[0]?.reasons ?? {})[0]).toMatch(/AccessDenied/);
+    expect((await app.store.getJob(first.job.id)).lastErrors?.[0]).toMatchObject({ key: poison, reason: expect.stringMatching(/AccessDenied/) });
+
+    proxy.setRespond(undefined);
+    const redriven = await redriveDeadLetters(app, { jobId: first.job.id });
+    expect(redriven.moved.move).toBe(1);
+    const second = await runLocalMove(app, app.stack, { from, to });
+
+    expect(second.job.id).toBe(first.job.id);
+    expect(second.job.state).toBe("done");
+    expect(second.counts).toMatchObject({ moved: 200, failed: 0 });
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("moves the newer version when the source is overwritten after listing (copy answers 412)", async () => {
+    const app = await harness.app({ endpoint: proxy.endpoint });
+    const direct = await harness.app();
+    const { from, to } = await freshBuckets(app.clients.s3, "changed");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 5, bytes: 512 });
+    const key = seedKey(3);
+    const listedEtag = md5(makeJpeg(3, 512));
+    const jobId = await listJob(app, { from, to });
+    const newer = makeJpeg(1003, 700);
+    await direct.clients.s3.send(new PutObjectCommand({ Bucket: from, Key: key, Body: newer, ContentType: "image/jpeg" }));
+    const conditions: string[] = [];
+    // The emulator ignores CopySourceIfMatch: answer 412 where S3 would, i.e. when the condition names the old ETag.
+    proxy.setRespond((req) => {
+      if (req.operation !== "CopyObject" || req.key !== key) return undefined;
+      const condition = String(req.headers["x-amz-copy-source-if-match"]);
+      conditions.push(condition);
+      return condition === listedEtag ? s3Error(412, "PreconditionFailed") : undefined;
+    });
+    try {
+      const result = await runLocalMove(app, app.stack, { from, to });
+      expect(result.job.id).toBe(jobId);
+      expect(result.counts).toMatchObject({ moved: 5, failed: 0 });
+    } finally {
+      proxy.setRespond(undefined);
+    }
+    expect(conditions).toEqual([listedEtag, md5(newer)]);
+    const copied = await direct.clients.s3.send(new GetObjectCommand({ Bucket: to, Key: key }));
+    expect(Buffer.from(await copied.Body!.transformToByteArray()).equals(Buffer.from(newer))).toBe(true);
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("moves the newer version when the source is overwritten between copy and delete (delete answers 412)", async () => {
+    const app = await harness.app({ endpoint: proxy.endpoint });
+    const direct = await harness.app();
+    const { from, to } = await freshBuckets(app.clients.s3, "racedelete");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 1, bytes: 512 });
+    const key = seedKey(0);
+    const newer = makeJpeg(2000, 900);
+    let raced = false;
+    proxy.setRespond((req) => {
+      if (req.operation !== "DeleteObjects" || raced) return undefined;
+      raced = true;
+      // Someone writes a new version right after our copy: S3's conditional delete refuses the old ETag.
+      void direct.clients.s3.send(new PutObjectCommand({ Bucket: from, Key: key, Body: newer }));
+      return {
+        status: 200,
+        headers: { "content-type": "application/xml" },
+        body: `<?xml version="1.0" encoding="UTF-8"?><DeleteResult><Error><Key>${key}</Key><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error></DeleteResult>`,
+      };
+    });
+    try {
+      const result = await runLocalMove(app, app.stack, { from, to });
+      expect(result.counts).toMatchObject({ moved: 1, failed: 0 });
+    } finally {
+      proxy.setRespond(undefined);
+    }
+    expect(raced).toBe(true);
+    const head = await direct.clients.s3.send(new HeadObjectCommand({ Bucket: to, Key: key }));
+    expect(head.ETag).toBe(md5(newer));
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("moves a 12 MiB object by multipart copy with its bytes, content type, metadata and tags", async () => {
+    const mib = 1024 ** 2;
+    const app = await harness.app({
+      endpoint: proxy.endpoint,
+      settings: { multipartThresholdBytes: 8 * mib, partSizeBytes: 5 * mib },
+    });
+    const { from, to } = await freshBuckets(app.clients.s3, "multipart");
+    const body = Buffer.alloc(12 * mib);
+    for (let i = 0; i < body.length; i += 4096) body.writeUInt32BE(i, i);
+    // The emulator takes bodies up to 11 MiB: upload the source in two parts (its ETag is then not an MD5).
+    await putInTwoParts(app.clients.s3, from, "big/photo.jpg", body);
+    const seen: Array<{ operation: string; headers: Record<string, unknown> }> = [];
+    // The emulator has no object tagging: answer GetObjectTagging as S3 would for a tagged object.
+    proxy.setRespond((req) => {
+      if (req.service === "s3" && req.key === "big/photo.jpg") seen.push({ operation: req.operation, headers: req.headers });
+      if (req.operation !== "GetObjectTagging") return undefined;
+      return {
+        status: 200,
+        headers: { "content-type": "application/xml" },
+        body: `<?xml version="1.0" encoding="UTF-8"?><Tagging><TagSet><Tag><Key>owner</Key><Value>ana</Value></Tag></TagSet></Tagging>`,
+      };
+    });
+    try {
+      const result = await runLocalMove(app, app.stack, { from, to });
+      expect(result.counts).toMatchObject({ moved: 1, movedBytes: 12 * mib, failed: 0 });
+    } finally {
+      proxy.setRespond(undefined);
+    }
+    const operations = seen.map((s) => s.operation);
+    expect(operations).toContain("CreateMultipartUpload");
+    expect(operations.filter((o) => o === "UploadPartCopy")).toHaveLength(3);
+    expect(operations).not.toContain("CopyObject");
+    expect(seen.find((s) => s.operation === "CreateMultipartUpload")?.headers["x-amz-tagging"]).toBe("owner=ana");
+    const copied = await app.clients.s3.send(new GetObjectCommand({ Bucket: to, Key: "big/photo.jpg" }));
+    expect(copied.ContentType).toBe("image/jpeg");
+    expect(copied.Metadata).toEqual({ camera: "x100" });
+    expect(Buffer.from(await copied.Body!.transformToByteArray()).equals(body)).toBe(true);
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("moves and counts each key once when the same batch is delivered twice at the same time", async () => {
+    const app = await harness.app();
+    const { from, to } = await freshBuckets(app.clients.s3, "duplicate");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 100, bytes: 512 });
+    const jobId = await listJob(app, { from, to });
+    const records = await receiveMoveRecords(app, 1);
+    expect(records).toHaveLength(1);
+    const mover = createMoverHandler(app);
+    const event = { Records: records };
+    const [a, b] = await Promise.all([mover(event, moverContext()), mover(event, moverContext())]);
+    expect(a.batchItemFailures).toEqual([]);
+    expect(b.batchItemFailures).toEqual([]);
+    const counts = await app.store.sumTotals(jobId);
+    expect(counts).toMatchObject({ listed: 100, moved: 100, movedBytes: (await sizeOf(listAll(app.clients.s3, to))), failed: 0 });
+    expect((await listAll(app.clients.s3, to)).size).toBe(100);
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+    expect((await app.store.getJob(jobId)).state).toBe("done");
+  });
+
+  it("reports only the failing key's record in the partial batch response, and does not redo the others", async () => {
+    const copies = new Map<string, number>();
+    const failing = seedKey(7);
+    const app = await harness.app({
+      objects: (base) => {
+        const inner = new SdkObjectClient(base.clients.s3);
+        const counting: ObjectClient = {
+          copyObject: async (input) => {
+            copies.set(input.key, (copies.get(input.key) ?? 0) + 1);
+            if (input.key === failing) throw new (await import("../../src/errors.ts")).S3CallError("InternalError", "injected", 500);
+            return inner.copyObject(input);
+          },
+          deleteObjects: (bucket, items) => inner.deleteObjects(bucket, items),
+          headObject: (bucket, key) => inner.headObject(bucket, key),
+        };
+        return counting;
+      },
+    });
+    const { from, to } = await freshBuckets(app.clients.s3, "partial");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 150, bytes: 256 }); // two batches: 100 + 50
+    await listJob(app, { from, to });
+    const records = await receiveMoveRecords(app, 2);
+    expect(records).toHaveLength(2);
+    const mover = createMoverHandler(app);
+
+    const first = await mover({ Records: records }, moverContext());
+    const failingRecord = records.find((r) => (JSON.parse(r.body) as MoveMessage).items.length === 100);
+    expect(first.batchItemFailures).toEqual([{ itemIdentifier: failingRecord?.messageId }]);
+
+    await mover({ Records: [failingRecord!] }, moverContext());
+    expect(copies.get(failing)).toBe(2);
+    expect([...copies.entries()].filter(([k, n]) => k !== failing && n !== 1)).toEqual([]);
+    expect((await listAll(app.clients.s3, from)).has(failing)).toBe(true);
+    expect((await listAll(app.clients.s3, to)).size).toBe(149);
+  });
+
+  it("with overwrite off, skips keys whose destination differs and keeps their sources", async () => {
+    const app = await harness.app();
+    const { from, to } = await freshBuckets(app.clients.s3, "nooverwrite");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 10, bytes: 512 });
+    await app.clients.s3.send(new PutObjectCommand({ Bucket: to, Key: seedKey(4), Body: "other content" }));
+    await app.clients.s3.send(new PutObjectCommand({ Bucket: to, Key: seedKey(5), Body: makeJpeg(5, 512) }));
+
+    const result = await runLocalMove(app, app.stack, { from, to, overwrite: false });
+
+    expect(result.counts).toMatchObject({ moved: 9, skipped: 1, failed: 0 });
+    expect([...(await listAll(app.clients.s3, from)).keys()]).toEqual([seedKey(4)]);
+    const kept = await app.clients.s3.send(new GetObjectCommand({ Bucket: to, Key: seedKey(4) }));
+    expect(await kept.Body!.transformToString()).toBe("other content");
+  });
+});
+
+async function sizeOf(listing: Promise<Map<string, { size: number }>>): Promise<number> {
+  let total = 0;
+  for (const { size } of (await listing).values()) total += size;
+  return total;
+}
+
+async function putInTwoParts(s3: S3Client, bucket: string, key: string, body: Buffer): Promise<void> {
+  const { UploadId } = await s3.send(
+    new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: "image/jpeg", Metadata: { camera: "x100" } }),
+  );
+  const half = body.length / 2;
+  const parts = await Promise.all(
+    [body.subarray(0, half), body.subarray(half)].map(async (Body, i) => {
+      const out = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: i + 1, Body }));
+      return { PartNumber: i + 1, ETag: out.ETag };
+    }),
+  );
+  await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+}
