@@ -65,10 +65,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const fauxqsDir = options.dataDir && join(options.dataDir, "fauxqs");
   const dynamoDir = options.dataDir && join(options.dataDir, "dynamodb");
   try {
-    if (fauxqsDir && dynamoDir) {
-      mkdirSync(fauxqsDir, { recursive: true });
-      mkdirSync(dynamoDir, { recursive: true });
-    }
+    for (const dir of [fauxqsDir, dynamoDir]) if (dir) mkdirSync(dir, { recursive: true });
   } catch (cause) {
     throw new EmulatorError(`Cannot create the emulator data directory "${options.dataDir}": pick a writable path.`, {
       cause,
@@ -78,8 +75,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const dynamo = await createDynalite(dynamoDir);
   const { SqsStore, SnsStore, S3Store, PersistenceManager } = await importFauxqsInternals();
   const stores = { sqsStore: new SqsStore(), snsStore: new SnsStore(), s3Store: new S3Store() };
-  // Empty host: queue URLs take the address the client called (http://127.0.0.1:<port>/000000000000/<name>);
-  // fauxqs's default names them sqs.<region>.localhost:<port>, which may resolve to ::1, where nothing listens.
+  // Empty host: queue URLs name the address the client called (http://127.0.0.1:<port>/000000000000/<name>, or a
+  // proxy's); fauxqs's default names them sqs.<region>.localhost:<port>, which may resolve to ::1, where nothing
+  // listens.
   stores.sqsStore.host = "";
   let persistence: PersistenceManager | undefined;
   const app = buildApp({
@@ -124,11 +122,15 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     );
   }
   const bound = app.server.address() as AddressInfo;
+  let stopped: Promise<void> | undefined;
   return {
     endpoint: `http://127.0.0.1:${bound.port}`,
     port: bound.port,
     address: bound.address,
-    stop: close,
+    stop: () => {
+      stopped ??= close();
+      return stopped;
+    },
   };
 }
 

@@ -1,7 +1,7 @@
 // Runs the emulator as a child process of spawnEmulator (process.ts):
 //   node src/emulator/main.ts [--port N] [--data-dir DIR]
-// Prints one JSON line {"endpoint","port","address"} on stdout when ready, and stops when stdin closes (the parent exited
-// or asked it to) or on SIGTERM/SIGINT.
+// Prints one JSON line {"endpoint","port","address"} on stdout when ready, and stops when stdin closes (the parent
+// exited or asked it to) or on SIGTERM/SIGINT.
 import { parseArgs } from "node:util";
 import { startEmulator } from "./emulator.ts";
 
@@ -16,12 +16,6 @@ const emulator = await startEmulator({
 });
 process.stdout.write(`${JSON.stringify({ endpoint: emulator.endpoint, port: emulator.port, address: emulator.address })}\n`);
 
-let stopping = false;
-async function shutdown(): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  await emulator.stop();
-  process.exit(0);
-}
+const shutdown = () => emulator.stop().then(() => process.exit(0));
 process.stdin.on("end", shutdown).on("error", shutdown).resume();
 process.on("SIGTERM", shutdown).on("SIGINT", shutdown);

@@ -12,8 +12,8 @@ import { ConflictError, JobNotFoundError } from "../errors.ts";
 import type { BatchCounts, Job, JobCounts, JobState, ListedObject, MoveRequest, Outcome } from "../types.ts";
 
 /**
- * The job table. One partition per job holds the job record (cursor included), its page records, one totals item
- * per page and one ledger item per key batch. Every write is conditional, so repeats and races change nothing.
+ * The job table. A job's partition holds its record (cursor included) and one small totals item per page; each page
+ * has a partition of its own for its record and its batches' ledgers. Every write is conditional, so repeats and races change nothing.
  */
 export class JobStore {
   readonly #db: DynamoDBDocumentClient;
@@ -120,7 +120,7 @@ export class JobStore {
 
   /** The page record for `seq`, if the lister has written it. */
   async getPage(jobId: string, seq: number): Promise<PageRecord | undefined> {
-    const item = await this.#get({ pk: jobPk(jobId), sk: pageSk(seq) });
+    const item = await this.#get(pageKey(jobId, seq));
     return item
       ? {
           seq,
@@ -160,7 +160,7 @@ export class JobStore {
       await this.#db.send(
         new PutCommand({
           TableName: this.#table,
-          Item: { pk: jobPk(jobId), sk: pageSk(page.seq), objects: page.objects, batches: page.batches, last: page.last },
+          Item: { ...pageKey(jobId, page.seq), objects: page.objects, batches: page.batches, last: page.last },
           ConditionExpression: "attribute_not_exists(pk)",
         }),
       );
@@ -217,7 +217,7 @@ export class JobStore {
 
   /** The outcomes recorded for one batch, by item position, with the version to write against. */
   async getLedger(jobId: string, page: number, batch: number): Promise<Ledger> {
-    const item = await this.#get({ pk: jobPk(jobId), sk: ledgerSk(page, batch) });
+    const item = await this.#get(ledgerKey(jobId, page, batch));
     return { outcomes: (item?.outcomes as Record<string, Outcome> | undefined) ?? {}, ver: Number(item?.ver ?? 0) };
   }
 
@@ -231,7 +231,7 @@ export class JobStore {
       await this.#db.send(
         new PutCommand({
           TableName: this.#table,
-          Item: { pk: jobPk(jobId), sk: ledgerSk(page, batch), ...next, ...(lastErrors?.length ? { lastErrors } : {}) },
+          Item: { ...ledgerKey(jobId, page, batch), ...next, ...(lastErrors?.length ? { lastErrors } : {}) },
           ConditionExpression: ledger.ver === 0 ? "attribute_not_exists(pk)" : "ver = :ver",
           ...(ledger.ver === 0 ? {} : { ExpressionAttributeValues: { ":ver": ledger.ver } }),
         }),
@@ -472,9 +472,11 @@ function newJobId(now: Date): string {
 
 const jobPk = (id: string) => `JOB#${id}`;
 const pad = (n: number) => String(n).padStart(9, "0");
-const pageSk = (seq: number) => `PAGE#${pad(seq)}`;
+// Page records (up to 350 KB) and ledgers are most of a job's writes: each page gets its own partition key, so one
+// job is not capped by a single partition's 1,000 write units/s. Only the small totals items share the job's.
+const pageKey = (jobId: string, seq: number) => ({ pk: `PAGE#${jobId}#${pad(seq)}`, sk: "PAGE" });
+const ledgerKey = (jobId: string, page: number, batch: number) => ({ pk: `PAGE#${jobId}#${pad(page)}`, sk: `LEDGER#${batch}` });
 const totalsSk = (seq: number) => `TOTALS#${pad(seq)}`;
-const ledgerSk = (page: number, batch: number) => `LEDGER#${pad(page)}#${batch}`;
 
 function batchAttributeNames(batch: number) {
   return { m: `m_${batch}`, mb: `mb_${batch}`, s: `s_${batch}`, f: `f_${batch}` };

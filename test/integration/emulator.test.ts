@@ -8,6 +8,7 @@ import {
   GetItemCommand,
   PutItemCommand,
   UpdateItemCommand,
+  waitUntilTableExists,
 } from "@aws-sdk/client-dynamodb";
 import {
   CompleteMultipartUploadCommand,
@@ -71,12 +72,18 @@ async function receiveBodies(sqs: SQSClient, QueueUrl: string, count: number): P
   return bodies;
 }
 
-const table = {
-  TableName: "jobs",
-  KeySchema: [{ AttributeName: "pk", KeyType: "HASH" as const }],
-  AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" as const }],
-  BillingMode: "PAY_PER_REQUEST" as const,
-};
+/** Creates the "jobs" table and waits until it is ACTIVE: dynalite answers CreateTable with CREATING, like AWS. */
+async function createJobsTable(dynamo: DynamoDBClient): Promise<void> {
+  await dynamo.send(
+    new CreateTableCommand({
+      TableName: "jobs",
+      KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+      AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+      BillingMode: "PAY_PER_REQUEST",
+    }),
+  );
+  await waitUntilTableExists({ client: dynamo, maxWaitTime: 10, minDelay: 0.01, maxDelay: 0.1 }, { TableName: "jobs" });
+}
 
 describe("startEmulator", () => {
   let emulator: Emulator;
@@ -171,7 +178,7 @@ describe("startEmulator", () => {
   });
 
   it("serves DynamoDB on the same port, with conditional updates", async () => {
-    await aws.dynamo.send(new CreateTableCommand(table));
+    await createJobsTable(aws.dynamo);
     await aws.dynamo.send(new PutItemCommand({ TableName: "jobs", Item: { pk: { S: "job-1" }, version: { N: "1" } } }));
     const bump = (expected: string) =>
       aws.dynamo.send(
@@ -223,7 +230,7 @@ describe("emulator state in a dataDir", () => {
         }),
       );
     }
-    await aws.dynamo.send(new CreateTableCommand(table));
+    await createJobsTable(aws.dynamo);
     await aws.dynamo.send(new PutItemCommand({ TableName: "jobs", Item: { pk: { S: "job-9" }, moved: { N: "41" } } }));
   }
 

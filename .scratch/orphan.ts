@@ -1,0 +1,12 @@
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+const url = new URL("../src/emulator/process.ts", import.meta.url).href;
+const script = `import { spawnEmulator } from ${JSON.stringify(url)}; const e = await spawnEmulator({ port: 0 }); console.log(e.pid);`;
+const parent = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+const line: string = await new Promise((r) => createInterface({ input: parent.stdout }).once("line", r));
+const pid = Number(line);
+const alive = (p: number) => { try { process.kill(p, 0); return true; } catch { return false; } };
+console.log("child", pid, alive(pid));
+parent.kill("SIGKILL");
+const t0 = Date.now(); for (let i = 0; i < 500 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20)); console.log("ms", Date.now() - t0);
+console.log("after", alive(pid));
