@@ -8,5 +8,6 @@ export default defineConfig({
     // Integration tests each start their own emulator; two cores here, so keep files few at a time.
     maxWorkers: 2,
     allowOnly: false,
+    reporters: ["default", "./test/support/summaryReporter.ts"],
   },
 });

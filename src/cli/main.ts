@@ -6,6 +6,7 @@ import { seedBucket } from "../images/seed.ts";
 import { createLocalApp } from "../local/localApp.ts";
 import { runLocalMove } from "../local/localMove.ts";
 import { redriveDeadLetters } from "../core/redrive.ts";
+import { validateMoveRequest } from "../core/validation.ts";
 import { formatJobList, formatStatus, jobStatus } from "../core/status.ts";
 import { runDemo } from "./demo.ts";
 import { createProgressReporter, formatProgressLine } from "./progress.ts";
@@ -88,13 +89,15 @@ export function buildCli(): Command {
         dryRun?: boolean;
         quiet?: boolean;
       }) => {
+        const request = { from: opts.from, to: opts.to, prefix: opts.prefix, overwrite: opts.overwrite, dryRun: opts.dryRun === true };
+        validateMoveRequest(request); // before any queue or table is created
         const app = await createLocalApp({ endpoint: opts.endpoint, copyConcurrency: opts.concurrency });
         const reporter = createProgressReporter({ quiet: opts.quiet === true });
         try {
           const result = await runLocalMove(
             app,
             app.stack,
-            { from: opts.from, to: opts.to, prefix: opts.prefix, overwrite: opts.overwrite, dryRun: opts.dryRun === true },
+            request,
             { onProgress: (p) => reporter.update(p) },
           );
           reporter.stop();

@@ -66,7 +66,7 @@ export function isJpeg(bytes: Uint8Array): boolean {
 
 /** The encoded image for a target size: as large as it can be while leaving room for the index comment. */
 function baseImage(targetBytes: number): Uint8Array {
-  // Room for the index comment: "#" and up to 17 characters of a safe integer.
+  // Leaves room for the index comment: at most 48 bytes ("s3-image-mover test image #" and a safe integer).
   const budget = Math.min(targetBytes, MAX_BASE_BYTES) - 64;
   const cached = bases.get(budget);
   if (cached) return cached;

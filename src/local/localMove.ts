@@ -67,11 +67,17 @@ export async function runLocalMove(
   for (const consumer of consumers) consumer.start();
   try {
     let idleChecks = 0;
+    let lastReport = 0;
     for (;;) {
-      await sleep(options.progressEveryMs ?? 500);
+      // The job's state is one cheap read: check it often so a finished move exits at once; the fuller
+      // progress (sums and queue depths) only every progressEveryMs.
+      await sleep(100);
+      const job = await app.store.getJob(jobId);
+      if (isFinished(job.state)) return progressOf(app, jobId);
+      if (Date.now() - lastReport < (options.progressEveryMs ?? 500)) continue;
+      lastReport = Date.now();
       const progress = await progressOf(app, jobId);
       options.onProgress?.(progress);
-      if (isFinished(progress.job.state)) return progress;
       if (progress.queued + progress.inFlight > 0) {
         idleChecks = 0;
         continue;

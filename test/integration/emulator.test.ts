@@ -1,6 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   ConditionalCheckFailedException,
   CreateTableCommand,
@@ -291,6 +294,38 @@ describe("emulator state in a dataDir", () => {
     } finally {
       after.destroy();
       await second.stop();
+    }
+  });
+});
+
+/** Whether `pid` still runs: a child that exited and waits for PID 1 to reap it (a zombie) does not. */
+function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+describe("spawnEmulator", () => {
+  it("leaves no orphan: the emulator process ends when the process that spawned it is killed", async () => {
+    const processModule = new URL("../../src/emulator/process.ts", import.meta.url).href;
+    const script = `import { spawnEmulator } from ${JSON.stringify(processModule)};
+      const emulator = await spawnEmulator({ port: 0 });
+      console.log(emulator.pid);`;
+    const parent = spawn(process.execPath, ["--input-type=module", "--eval", script], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const pid = Number(await new Promise((resolve) => createInterface({ input: parent.stdout }).once("line", resolve)));
+    expect(isRunning(pid)).toBe(true);
+
+    parent.kill("SIGKILL");
+    for (let i = 0; i < 400 && isRunning(pid); i++) await sleep(25);
+    try {
+      expect(isRunning(pid)).toBe(false);
+    } finally {
+      if (isRunning(pid)) process.kill(pid, "SIGKILL");
     }
   });
 });

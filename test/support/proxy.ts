@@ -82,6 +82,7 @@ export async function startProxy(options: ProxyOptions): Promise<LoopbackProxy> 
     throw new TypeError(`Expected \`target\` to be an http:// URL, got ${options.target}.`);
   }
   const latencyMs = options.latencyMs ?? 0;
+  if (!(latencyMs >= 0)) throw new TypeError(`Expected \`latencyMs\` to be 0 or more, got ${latencyMs}.`);
   // Many SDK clients run hundreds of requests in flight: keep that many sockets open to the emulator.
   const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
   let counts = emptyCounts();
@@ -90,7 +91,7 @@ export async function startProxy(options: ProxyOptions): Promise<LoopbackProxy> 
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: Error) => {
-      // A throwing `respond` or `only` callback: say so to the client rather than crash the test run.
+      // A throwing `respond` or `only` callback, or a client gone mid-body: answer if still possible, never crash.
       if (res.headersSent) res.destroy(err);
       else res.writeHead(500).end(`proxy: ${err.stack ?? err.message}`);
     });
