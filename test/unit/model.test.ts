@@ -96,7 +96,8 @@ describe("requests per page and per object", () => {
   it("counts DynamoDB units: a 96-WRU page record dominates", () => {
     // lister: page record 1,000 × (50 + 48) = 98,000 B → 96 WRU, totals 323 B → 1, cursor on a 1,500 B job → 2
     // movers: 10 batches × (ledger 1,600 B → 2 + totals update → 1) = 30;  reads: 2 + 10 × 2 = 22
-    expect(dynamodbUnitsPerPage(KNOWN)).toEqual({ wru: 96 + 1 + 2 + 30, rru: 22 });
+    // the job's own partition takes only the totals put, 10 roll-ups and the cursor: 1 + 10 + 2 = 13
+    expect(dynamodbUnitsPerPage(KNOWN)).toEqual({ wru: 96 + 1 + 2 + 30, rru: 22, jobPartitionWru: 13 });
   });
 
   it("counts SQS requests by 64 KB chunk: 7 per page of 50-byte keys", () => {
@@ -117,32 +118,32 @@ describe("estimateMove", () => {
     expect(e.binding).toBe("s3-prefix");
     expect(e.limits.s3Prefix).toBe(3500);
     expect(e.limits.workers).toBeCloseTo(50 * PER_WORKER, 6);
-    // the job's partition: 1,000 WRU/s ÷ 0.129 WRU per key
-    expect(e.limits.dynamodbPartition).toBeCloseTo(1000 / 0.129, 6);
-    expect(e.phases.listingSeconds).toBeCloseTo(129, 6);
+    // the job's partition: 1,000 WRU/s ÷ 0.013 WRU per key (page records and ledgers have partitions of their own)
+    expect(e.limits.dynamodbPartition).toBeCloseTo(1000 / 0.013, 6);
+    expect(e.phases.listingSeconds).toBeCloseTo(100, 6); // 1,000,000 keys at 10,000 keys/s
     expect(e.phases.rampSeconds).toBe(0); // 4.03 workers carry 3,500/s: the first 5 are enough
     // 2 s start + 1,000,000 / 3,500 s
     expect(e.seconds).toBeCloseTo(2 + 1e6 / 3500, 6);
     expect(e.inFlightNeeded).toBe(31); // 952.38/s × 32.048 ms = 30.5
 
-    expect(e.requests).toMatchObject({ s3Copy: 1e6, s3List: 1000, s3Delete: 10_000, sqs: 7000, sqsFifo: 6 });
+    expect(e.requests).toMatchObject({ s3Copy: 1e6, s3List: 1000, s3Delete: 10_000, sqs: 7000, sqsFifo: 3 });
     expect(e.costs.s3Copy).toBeCloseTo(5, 10);
     expect(e.costs.s3List).toBeCloseTo(0.005, 10);
-    // 7,000 × $0.40/M + 2 lister hand-ons × 3 FIFO requests × $0.50/M
-    expect(e.costs.sqs).toBeCloseTo(0.0028 + 0.000003, 10);
-    // throttled workers are billed: 50 × 285.714 s × 1.7275 GB + lister 129 s × 0.5 GB, + 1,003 invocations
-    const gbSeconds = ((50 * 1e6) / 3500) * (1769 / 1024) + 129 * 0.5;
+    // 7,000 × $0.40/M + 1 list token × 3 FIFO requests × $0.50/M
+    expect(e.costs.sqs).toBeCloseTo(0.0028 + 0.0000015, 10);
+    // throttled workers are billed: 50 × 285.714 s × 1.7275 GB + lister 100 s × 0.5 GB, + 1,002 invocations
+    const gbSeconds = ((50 * 1e6) / 3500) * (1769 / 1024) + 100 * 0.5;
     expect(e.requests.lambdaGbSeconds).toBeCloseTo(gbSeconds, 6);
-    expect(e.costs.lambda).toBeCloseTo(gbSeconds * 0.0000133334 + 1003 * 0.2e-6, 10);
-    // 129,000 WRU; 22,000 RRU + 549 done checks (548,500 keys left when listing ends) × (79 + 1) RRU
-    expect(e.requests.doneChecks).toBe(549);
-    expect(e.requests.dynamodbRru).toBe(22_000 + 549 * 80);
-    expect(e.costs.dynamodb).toBeCloseTo(129_000 * 0.625e-6 + 65_920 * 0.125e-6, 10);
+    expect(e.costs.lambda).toBeCloseTo(gbSeconds * 0.0000133334 + 1002 * 0.2e-6, 10);
+    // 129,000 WRU; 22,000 RRU + 650 done checks (650,000 keys left when listing ends) × (79 + 1) RRU
+    expect(e.requests.doneChecks).toBe(650);
+    expect(e.requests.dynamodbRru).toBe(22_000 + 650 * 80);
+    expect(e.costs.dynamodb).toBeCloseTo(129_000 * 0.625e-6 + 74_000 * 0.125e-6, 10);
     expect(e.costs.total).toBeCloseTo(
       e.costs.s3Copy + e.costs.s3List + e.costs.sqs + e.costs.lambda + e.costs.dynamodb,
       10,
     );
-    expect(e.costs.total).toBeCloseTo(5.4268, 4);
+    expect(e.costs.total).toBeCloseTo(5.4276, 4); // 5 + 0.005 + 0.0028015 + 0.3299238 + 0.089875
     expect(e.baselineSeconds).toBe(350_000); // ~4 days
   });
 
@@ -177,13 +178,13 @@ describe("estimateMove", () => {
 
   it("one 100M-key job: every page resolved after listing Queries 100,000 totals items, and that binds", () => {
     const e = estimateMove({ ...KNOWN, objects: 1e8 });
-    // listing 12,900 s at 7,752 keys/s; movers at 3,500/s leave 54,850,000 keys; each check reads
+    // listing 10,000 s at 10,000 keys/s; movers at 3,500/s leave 65,000,000 keys; each check reads
     // ceil(100,000 × 323 / 4,096) + 1 = 7,887 RRU of a partition's 3,000/s → 380.4 keys/s
-    const listing = 1e8 / (1000 / 0.129);
+    const listing = 1e8 / 10_000;
     const doneCheckRate = (1000 * 3000) / 7887;
     expect(e.binding).toBe("done-check");
     expect(e.limits.doneCheck).toBeCloseTo(doneCheckRate, 6);
-    expect(e.requests.doneChecks).toBe(54_850);
+    expect(e.requests.doneChecks).toBe(65_000);
     expect(e.seconds).toBeCloseTo(2 + listing + (1e8 - 3500 * listing) / doneCheckRate, 3);
   });
 
