@@ -69,31 +69,39 @@ export async function verifyRun(
   run: { from: string; to: string; outcome: "moved" | "copied" },
   expected: readonly ExpectedObject[],
 ): Promise<Verification> {
-  const destination = await listBucket(s3, run.to, expected.length * 2);
+  const destination = await checkBucketHolds(s3, run.to, expected);
+  if (run.outcome === "copied") return destination;
+  const source = await listBucket(s3, run.from, expected.length);
+  const examples = [...destination.examples];
+  for (const key of [...source.keys()].slice(0, Math.max(0, 5 - examples.length))) examples.push(`${key}: left in source`);
+  return { ...destination, ok: destination.ok && source.size === 0, sourceLeft: source.size, examples };
+}
+
+/** Whether `bucket` holds exactly the expected keys, with their ETags and sizes. */
+export async function checkBucketHolds(
+  s3: S3Client,
+  bucket: string,
+  expected: readonly ExpectedObject[],
+): Promise<Verification> {
+  const found = await listBucket(s3, bucket, expected.length * 2);
   const examples: string[] = [];
   let missing = 0;
   let wrong = 0;
   for (const object of expected) {
-    const found = destination.get(object.key);
-    if (!found) missing += 1;
-    else if (found.etag !== object.etag || found.size !== object.size) wrong += 1;
+    const held = found.get(object.key);
+    if (!held) missing += 1;
+    else if (held.etag !== object.etag || held.size !== object.size) wrong += 1;
     else continue;
-    if (examples.length < 5) examples.push(`${object.key}: ${found ? `ETag ${found.etag}, ${found.size} bytes` : "missing"}`);
+    if (examples.length < 5) examples.push(`${object.key}: ${held ? `ETag ${held.etag}, ${held.size} bytes` : "missing"}`);
   }
   const seeded = new Set(expected.map((object) => object.key));
   let extra = 0;
-  for (const key of destination.keys()) {
+  for (const key of found.keys()) {
     if (seeded.has(key)) continue;
     extra += 1;
     if (examples.length < 5) examples.push(`${key}: not seeded`);
   }
-  let sourceLeft: number | undefined;
-  if (run.outcome === "moved") {
-    const source = await listBucket(s3, run.from, expected.length);
-    sourceLeft = source.size;
-    for (const key of [...source.keys()].slice(0, Math.max(0, 5 - examples.length))) examples.push(`${key}: left in source`);
-  }
-  return { ok: missing + wrong + extra + (sourceLeft ?? 0) === 0, missing, wrong, extra, sourceLeft, examples };
+  return { ok: missing + wrong + extra === 0, missing, wrong, extra, sourceLeft: undefined, examples };
 }
 
 /** Deletes every object and then the bucket, so the emulator's memory does not grow from run to run. */

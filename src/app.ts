@@ -21,6 +21,8 @@ export interface App {
   logger: Logger;
   /** Buckets this deployment may touch; undefined when any bucket is allowed. */
   allowedBuckets: string[] | undefined;
+  /** Reports may go to local files (the local runtime), not only to S3 (Lambda). */
+  allowFileReports: boolean;
 }
 
 export function createApp(options: {
@@ -30,6 +32,7 @@ export function createApp(options: {
   objects?: ObjectClient;
   logger?: Logger;
   allowedBuckets?: string[] | undefined;
+  allowFileReports?: boolean;
 }): App {
   return {
     clients: options.clients,
@@ -40,6 +43,7 @@ export function createApp(options: {
     copyLimit: pLimit(options.settings.copyConcurrency),
     logger: options.logger ?? new Logger({ serviceName: "s3-image-mover" }),
     allowedBuckets: options.allowedBuckets,
+    allowFileReports: options.allowFileReports ?? false,
   };
 }
 

@@ -7,6 +7,8 @@ export interface MoveRequest {
   overwrite: boolean;
   /** true: list and estimate only; nothing is queued, copied or deleted. */
   dryRun: boolean;
+  /** Where the move report goes: s3://bucket/prefix/ (Lambda) or file:///dir/ (local runtime). */
+  report?: string;
 }
 
 export type JobState = "listing" | "moving" | "done" | "done-with-failures";
@@ -57,6 +59,8 @@ export interface MoveMessage {
   retryFailed?: boolean;
   /** Why each item failed, on DLQ messages only. */
   reasons?: Record<string, string>;
+  /** Where movers write the job's report parts: s3://bucket/prefix/ or file:///dir/. */
+  report?: string;
 }
 
 /** A list token: "continue this job's listing from its cursor". */
@@ -65,14 +69,14 @@ export interface ListMessage {
 }
 
 /**
- * The resolution of one key: moved, skipped (with why), failed (with why), or pending (the source changed after
- * listing and this newer ETag is being moved).
+ * The resolution of one key: moved (bytes, the ETag moved), skipped (with why), failed (with why), or pending (the
+ * source changed after listing and this newer ETag is being moved); `t` is when it was resolved (epoch ms).
  */
 export type Outcome =
-  | { o: "m"; b: number }
-  | { o: "s"; r: string }
-  | { o: "f"; r: string }
-  | { o: "p"; e: string; s: number };
+  | { o: "m"; b: number; e?: string; t?: number }
+  | { o: "s"; r: string; t?: number }
+  | { o: "f"; r: string; t?: number }
+  | { o: "p"; e: string; s: number; t?: number };
 
 /** Counts of one batch, as rolled into its page's totals. */
 export interface BatchCounts {

@@ -1,3 +1,5 @@
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { createClients, destroyClients, resolveTarget } from "../aws/clients.ts";
 import { MoverError } from "../errors.ts";
@@ -5,6 +7,7 @@ import { startEmulator } from "../emulator/emulator.ts";
 import { seedBucket } from "../images/seed.ts";
 import { createLocalApp } from "../local/localApp.ts";
 import { runLocalMove } from "../local/localMove.ts";
+import { estimateFromListing, formatEstimate } from "../core/estimate.ts";
 import { redriveDeadLetters } from "../core/redrive.ts";
 import { validateMoveRequest } from "../core/validation.ts";
 import { formatJobList, formatStatus, jobStatus } from "../core/status.ts";
@@ -77,6 +80,7 @@ export function buildCli(): Command {
     .addOption(new Option("--concurrency <n>", "copies in flight").default(256).argParser(positiveInt("--concurrency")))
     .option("--no-overwrite", "skip keys that already exist in the destination with other content")
     .option("--dry-run", "list and estimate only; move nothing")
+    .option("--report <dir-or-s3>", "where the JSON Lines move report goes (a directory, or s3://bucket/prefix/)", "s3-image-mover-reports")
     .option("--quiet", "no progress display")
     .action(
       async (opts: {
@@ -87,10 +91,18 @@ export function buildCli(): Command {
         concurrency: number;
         overwrite: boolean;
         dryRun?: boolean;
+        report: string;
         quiet?: boolean;
       }) => {
-        const request = { from: opts.from, to: opts.to, prefix: opts.prefix, overwrite: opts.overwrite, dryRun: opts.dryRun === true };
-        validateMoveRequest(request); // before any queue or table is created
+        const request = {
+          from: opts.from,
+          to: opts.to,
+          prefix: opts.prefix,
+          overwrite: opts.overwrite,
+          dryRun: opts.dryRun === true,
+          report: opts.report.startsWith("s3://") ? opts.report : `${pathToFileURL(resolve(opts.report)).href}/`,
+        };
+        validateMoveRequest(request, undefined, { allowFileReports: true }); // before any queue or table is created
         const app = await createLocalApp({ endpoint: opts.endpoint, copyConcurrency: opts.concurrency });
         const reporter = createProgressReporter({ quiet: opts.quiet === true });
         try {
@@ -101,7 +113,13 @@ export function buildCli(): Command {
             { onProgress: (p) => reporter.update(p) },
           );
           reporter.stop();
+          if (result.job.dryRun) {
+            console.log(formatEstimate(estimateFromListing(result.job.listed, result.job.listedBytes)));
+            console.log(`Nothing was copied, deleted or queued for moving (dry run ${result.job.id}).`);
+            return;
+          }
           console.log(formatProgressLine(result, Date.parse(result.job.createdAt)));
+          if (result.reportFile) console.log(`Report: ${result.reportFile}`);
           const allMoved = result.job.state === "done" && result.counts.moved === result.job.listed;
           if (!allMoved) {
             console.error(

@@ -41,7 +41,8 @@ export async function continueListing(
 ): Promise<ListingProgress> {
   const progress: ListingProgress = { pages: 0, keys: 0, finished: false, superseded: false };
   let job = await deps.store.getJob(jobId);
-  if (job.listingDone || job.dryRun) return { ...progress, finished: job.listingDone };
+  if (job.listingDone) return { ...progress, finished: true };
+  if (job.dryRun) return countListing(deps, job, shouldStop);
   let prefetched: Promise<SourcePage> | undefined;
   for (;;) {
     const seq = job.seq;
@@ -67,6 +68,31 @@ export async function continueListing(
     if (shouldStop()) {
       // Hand-on before this token is deleted: the chain can repeat, never die.
       await sendListToken(deps.sqs, deps.listQueueUrl, jobId, job.seq);
+      return progress;
+    }
+  }
+}
+
+/**
+ * A dry run's listing: pages are counted into the cursor (objects, bytes) and nothing is recorded or sent.
+ * Nothing moves, so a crash simply lists again from the cursor.
+ */
+async function countListing(deps: ListingDeps, start: Job, shouldStop: () => boolean): Promise<ListingProgress> {
+  const progress: ListingProgress = { pages: 0, keys: 0, finished: false, superseded: false };
+  let job = start;
+  for (;;) {
+    const source = await listSourcePage(deps.s3, job, deps.pageKeys);
+    const page: PageRecord = { seq: job.seq, objects: source.objects, batches: [], last: source.last };
+    if (!(await deps.store.advanceCursor(job.id, job.seq, page, page.last))) return { ...progress, superseded: true };
+    progress.pages += 1;
+    progress.keys += page.objects.length;
+    if (page.last) {
+      await deps.store.finishDryRun(job.id);
+      return { ...progress, finished: true };
+    }
+    job = { ...job, seq: job.seq + 1, startAfter: page.objects.at(-1)?.k ?? job.startAfter };
+    if (shouldStop()) {
+      await sendListToken(deps.sqs, deps.listQueueUrl, job.id, job.seq);
       return progress;
     }
   }

@@ -8,7 +8,7 @@ export const decodeKey = (encoded: string): string => Buffer.from(encoded, "base
 
 /** The move message for one batch of a page; item positions are the ledger's. */
 export function buildMoveMessage(
-  job: { id: string; from: string; to: string; overwrite: boolean },
+  job: { id: string; from: string; to: string; overwrite: boolean; report?: string | undefined },
   page: number,
   batch: number,
   objects: ReadonlyArray<{ i: number; object: ListedObject }>,
@@ -20,6 +20,7 @@ export function buildMoveMessage(
     overwrite: job.overwrite,
     page,
     batch,
+    ...(job.report ? { report: job.report } : {}),
     items: objects.map(({ i, object }) => ({
       i,
       k: encodeKey(object.k),

@@ -7,6 +7,7 @@ import { multipartCopy } from "../s3/multipartCopy.ts";
 import { MAX_KEYS_PER_DELETE, type ObjectClient } from "../s3/objectClient.ts";
 import type { BatchCounts, MoveMessage, Outcome } from "../types.ts";
 import { decodeKey } from "./messages.ts";
+import { batchReportPart, reportSinkFor } from "./report.ts";
 
 export interface MovingDeps {
   objects: ObjectClient;
@@ -62,6 +63,7 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
   for (const [i, result] of await deleteVerifiedSources(deps, message, verified)) results.set(i, result);
 
   const poison = attempt >= deps.settings.poisonAfterAttempts;
+  const now = Date.now();
   const ours: Record<string, Outcome> = {};
   const retry: MoveBatchResult["retry"] = [];
   const failed: MoveBatchResult["failed"] = [];
@@ -70,10 +72,10 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
       // The source changed after listing or after its copy: the newer version is recorded, then moved on retry.
       ours[i] = result.outcome;
       retry.push({ i, reason: `source changed since listing; moving its newer version ${result.outcome.e}` });
-    } else if (result.kind === "resolved") ours[i] = result.outcome;
+    } else if (result.kind === "resolved") ours[i] = { ...result.outcome, t: now };
     else if (result.kind === "verified") continue; // never stored: deleteVerifiedSources resolves every verified key
     else if (poison) {
-      ours[i] = { o: "f", r: result.reason };
+      ours[i] = { o: "f", r: result.reason, t: now };
       failed.push({ i, reason: result.reason });
     } else retry.push({ i, reason: result.reason });
   }
@@ -81,6 +83,11 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
   const written = await writeOutcomes(deps.store, message, ledger, ours, retry.map((r) => r.reason));
   const errors = [...failed, ...retry].map(({ i, reason }) => ({ key: keyOf(message, i), reason }));
   if (errors.length > 0) await deps.store.recordErrors(message.job, errors);
+  if (message.report) {
+    // Rewritten on every attempt (same name for the same ledger version), so a crash cannot leave it missing.
+    const part = batchReportPart(message, written.outcomes, written.ver);
+    await reportSinkFor(message.report, deps.s3).writePart(part.name, part.body);
+  }
   const counts = countOutcomes(written.outcomes);
   const totals = await deps.store.rollUpBatch(message.job, message.page, message.batch, counts);
   const jobState = isPageResolved(totals) ? await deps.store.completeIfResolved(message.job) : undefined;
@@ -192,7 +199,7 @@ async function resolveVanishedSource(
   const same =
     destination !== undefined &&
     (MD5_ETAG.test(source.etag) ? destination.etag === source.etag : destination.size === source.size);
-  if (same) return { kind: "resolved", outcome: { o: "m", b: source.size } };
+  if (same) return { kind: "resolved", outcome: { o: "m", b: source.size, e: source.etag } };
   return { kind: "resolved", outcome: { o: "s", r: "source deleted by someone else before it was moved" } };
 }
 
@@ -216,7 +223,7 @@ async function deleteVerifiedSources(
       );
       for (const key of out.deleted) {
         const v = byKey.get(key);
-        if (v) results.set(v.i, { kind: "resolved", outcome: { o: "m", b: v.size } });
+        if (v) results.set(v.i, { kind: "resolved", outcome: { o: "m", b: v.size, e: v.etag } });
       }
       for (const error of out.errors) {
         const v = byKey.get(error.key);
@@ -240,10 +247,10 @@ async function resolveDeleteError(
   v: { key: string; etag: string; size: number },
   error: { code: string; message: string },
 ): Promise<KeyResult> {
-  if (error.code === "NoSuchKey") return { kind: "resolved", outcome: { o: "m", b: v.size } };
+  if (error.code === "NoSuchKey") return { kind: "resolved", outcome: { o: "m", b: v.size, e: v.etag } };
   if (error.code === "PreconditionFailed") {
     const now = await deps.objects.headObject(message.from, v.key).catch(() => undefined);
-    if (!now) return { kind: "resolved", outcome: { o: "m", b: v.size } };
+    if (!now) return { kind: "resolved", outcome: { o: "m", b: v.size, e: v.etag } };
     return { kind: "resolved", outcome: { o: "p", e: now.etag, s: now.size } };
   }
   return { kind: "error", reason: `${error.code}: ${error.message}` };

@@ -19,17 +19,20 @@ export interface StartResult {
  * and an extra token is harmless.
  */
 export async function startMove(app: App, input: unknown): Promise<StartResult> {
-  const request = validateMoveRequest(input, app.allowedBuckets);
+  const request = validateMoveRequest(input, app.allowedBuckets, { allowFileReports: app.allowFileReports });
   await checkBuckets(app.clients.s3, request);
   const { job, attached } = request.dryRun
     ? { job: await app.store.openDryRun(request), attached: false }
     : await app.store.openJob(request);
-  if (!request.dryRun) await sendListToken(app.clients.sqs, app.resources.listQueueUrl, job.id, job.seq);
+  await sendListToken(app.clients.sqs, app.resources.listQueueUrl, job.id, job.seq);
+  const follow = `serverless invoke -f status --data '{"job":"${job.id}"}'`;
   return {
     jobId: job.id,
     attached,
     job,
-    next: `${attached ? "Continuing" : "Started"} job ${job.id}; follow it with: serverless invoke -f status --data '{"job":"${job.id}"}'`,
+    next: request.dryRun
+      ? `Dry run ${job.id} is listing the source; nothing will be copied, deleted or queued for moving. Its counts, time and cost: ${follow}`
+      : `${attached ? "Continuing" : "Started"} job ${job.id}; follow it with: ${follow}`,
   };
 }
 

@@ -2,6 +2,8 @@ import type { App } from "../app.ts";
 import { queueDepth } from "../aws/queues.ts";
 import { isFinished } from "../jobs/jobStore.ts";
 import type { Job, JobCounts } from "../types.ts";
+import { type DryRunEstimate, estimateFromListing, formatEstimate } from "./estimate.ts";
+import { reportSinkFor } from "./report.ts";
 
 export interface JobStatus {
   job: Pick<Job, "id" | "from" | "to" | "prefix" | "state" | "listingDone" | "createdAt" | "updatedAt" | "finishedAt"> & {
@@ -14,6 +16,10 @@ export interface JobStatus {
   etaSeconds: number | undefined;
   queues: { listQueued: number; moveQueued: number; inFlight: number; deadLetters: number };
   lastErrors: Array<{ key: string; reason: string; at: string }>;
+  /** The move report: where its parts are and how many there are so far. */
+  report?: { location: string; parts: number };
+  /** Dry runs: what the move would take, from what was listed. */
+  estimate?: DryRunEstimate;
 }
 
 /**
@@ -39,6 +45,9 @@ export async function jobStatus(app: App, jobId: string, now = Date.now()): Prom
     await app.store.completeIfResolved(jobId);
     job = await app.store.getJob(jobId);
   }
+  const report = job.report
+    ? { location: job.report, parts: (await reportSinkFor(job.report, app.clients.s3).listParts(job.id)).length }
+    : undefined;
   const samples = isFinished(job.state) ? [] : await app.store.sampleProgress(jobId, counts.moved, counts.movedBytes, now);
   const rate = rateOf(samples, job, counts, now);
   const unresolved = Math.max(0, job.listed - counts.moved - counts.skipped - counts.failed);
@@ -61,6 +70,8 @@ export async function jobStatus(app: App, jobId: string, now = Date.now()): Prom
     etaSeconds: !isFinished(job.state) && rate.objectsPerSecond > 0 && job.listingDone ? Math.ceil(unresolved / rate.objectsPerSecond) : undefined,
     queues,
     lastErrors: job.lastErrors ?? [],
+    ...(report ? { report } : {}),
+    ...(job.dryRun ? { estimate: estimateFromListing(job.listed, job.listedBytes) } : {}),
   };
 }
 
@@ -100,6 +111,8 @@ export function formatStatus(status: JobStatus): string {
     `  queues: ${queues.listQueued} list + ${queues.moveQueued} move messages queued, ${queues.inFlight} in flight, ${queues.deadLetters} in dead-letter queues`,
     `  started ${job.createdAt}${job.finishedAt ? `, finished ${job.finishedAt}` : ""}`,
   ];
+  if (status.report) lines.push(`  report: ${status.report.parts} part(s) under ${status.report.location}${status.job.id}/`);
+  if (status.estimate) lines.push(...formatEstimate(status.estimate).split("\n").map((line) => `  ${line}`));
   if (status.lastErrors.length > 0) {
     lines.push("  last errors:");
     for (const e of status.lastErrors.slice(0, 5)) lines.push(`    ${e.key}: ${e.reason}`);

@@ -1,7 +1,8 @@
 import { ValidationError } from "../errors.ts";
 import type { MoveRequest } from "../types.ts";
+import { validateReportLocation } from "./report.ts";
 
-const FIELDS = new Set(["from", "to", "prefix", "overwrite", "dryRun"]);
+const FIELDS = new Set(["from", "to", "prefix", "overwrite", "dryRun", "report"]);
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
@@ -11,7 +12,11 @@ const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
  *
  * @example validateMoveRequest('{"from":"old","to":"new"}') // → { from: "old", to: "new", prefix: "", overwrite: true, dryRun: false }
  */
-export function validateMoveRequest(input: unknown, allowedBuckets?: readonly string[]): MoveRequest {
+export function validateMoveRequest(
+  input: unknown,
+  allowedBuckets?: readonly string[],
+  options: { allowFileReports?: boolean } = {},
+): MoveRequest {
   const value = typeof input === "string" ? parseJson(input) : input;
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw new ValidationError('Expected a JSON object like {"from":"old-bucket","to":"new-bucket"}');
@@ -29,8 +34,11 @@ export function validateMoveRequest(input: unknown, allowedBuckets?: readonly st
   if (Buffer.byteLength(prefix) > 1024) throw new ValidationError(`"prefix" is longer than S3's 1,024-byte key limit`);
   const overwrite = optionalBoolean(fields.overwrite, "overwrite", true);
   const dryRun = optionalBoolean(fields.dryRun, "dryRun", false);
+  const report = validateReportLocation(fields.report, options.allowFileReports === true);
+  const reportBucket = report?.startsWith("s3://") ? (report.slice(5).split("/")[0] as string) : undefined;
   if (allowedBuckets) {
-    for (const [field, bucket] of [["from", from], ["to", to]] as const) {
+    const checked = [["from", from], ["to", to], ...(reportBucket ? [["report", reportBucket]] : [])] as const;
+    for (const [field, bucket] of checked) {
       if (!allowedBuckets.some((pattern) => matchesBucketPattern(bucket, pattern))) {
         throw new ValidationError(
           `"${field}" bucket "${bucket}" is not one this deployment may touch (${allowedBuckets.join(", ")}); ` +
@@ -39,7 +47,7 @@ export function validateMoveRequest(input: unknown, allowedBuckets?: readonly st
       }
     }
   }
-  return { from, to, prefix, overwrite, dryRun };
+  return { from, to, prefix, overwrite, dryRun, ...(report ? { report } : {}) };
 }
 
 function parseJson(text: string): unknown {

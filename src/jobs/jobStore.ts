@@ -383,6 +383,11 @@ export class JobStore {
     return samples;
   }
 
+  /** A dry run is done when its listing is: it resolves nothing. */
+  async finishDryRun(jobId: string, now = new Date()): Promise<void> {
+    await this.#setState(jobId, "done", now);
+  }
+
   /** Puts a finished job back to moving, e.g. when its failed keys are redriven. */
   async reopen(jobId: string, now = new Date()): Promise<void> {
     const job = await this.getJob(jobId);

@@ -35,7 +35,7 @@ export async function createLocalApp(options: LocalAppOptions = {}): Promise<Loc
   const resources = await ensureResources(clients, stack);
   // Lambda logs every batch to CloudWatch; a terminal wants warnings only unless asked (POWERTOOLS_LOG_LEVEL).
   const logger = new Logger({ serviceName: "s3-image-mover", logLevel: (process.env.POWERTOOLS_LOG_LEVEL ?? "WARN") as "WARN" });
-  const app = createApp({ clients, resources, settings, logger });
+  const app = createApp({ clients, resources, settings, logger, allowFileReports: true });
   if (options.objects) app.objects = options.objects(app);
   return { ...app, resources, stack };
 }

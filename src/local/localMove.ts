@@ -1,14 +1,18 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { App } from "../app.ts";
 import { queueDepth, sleep } from "../aws/queues.ts";
 import type { StackSettings } from "../config.ts";
 import { sendListToken } from "../core/listing.ts";
+import { assembleReport, reportSinkFor } from "../core/report.ts";
 import { startMove } from "../core/start.ts";
 import { createListerHandler } from "../handlers/lister.ts";
 import { createMoverHandler } from "../handlers/mover.ts";
 import { isFinished } from "../jobs/jobStore.ts";
 import type { Job, JobCounts } from "../types.ts";
 import type { LocalResources } from "./resources.ts";
-import { QueueConsumer } from "./runtime.ts";
+import { QueueConsumer, type SqsHandler } from "./runtime.ts";
 
 export interface LocalMoveOptions {
   /** Mover invocations in flight (each up to batchSize messages). */
@@ -18,6 +22,8 @@ export interface LocalMoveOptions {
   onProgress?: (progress: MoveProgress) => void;
   onError?: (error: unknown) => void;
   progressEveryMs?: number;
+  /** Wraps the mover handler, e.g. to deliver every batch twice in a test. */
+  wrapMover?: (handler: SqsHandler) => SqsHandler;
 }
 
 export interface MoveProgress {
@@ -26,6 +32,8 @@ export interface MoveProgress {
   queued: number;
   inFlight: number;
   deadLetters: number;
+  /** The assembled JSON Lines report, when the job's report location is a local directory and the job finished. */
+  reportFile?: string;
 }
 
 /**
@@ -40,8 +48,28 @@ export async function runLocalMove(
   options: LocalMoveOptions = {},
 ): Promise<MoveProgress> {
   const started = await startMove(app, input);
-  const jobId = started.jobId;
-  if (started.job.dryRun) return progressOf(app, jobId);
+  const result = await runUntilSettled(app, settings, started.jobId, started.job.dryRun, options);
+  const reportFile = isFinished(result.job.state) ? await writeLocalReport(app, result.job) : undefined;
+  return reportFile ? { ...result, reportFile } : result;
+}
+
+/** Assembles a finished job's report parts into one <dir>/<job>.jsonl when its report location is local. */
+async function writeLocalReport(app: App, job: Job): Promise<string | undefined> {
+  if (!job.report?.startsWith("file://")) return undefined;
+  const dir = fileURLToPath(job.report);
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `${job.id}.jsonl`);
+  await writeFile(file, await assembleReport(reportSinkFor(job.report, app.clients.s3), job.id));
+  return file;
+}
+
+async function runUntilSettled(
+  app: App & { resources: LocalResources },
+  settings: StackSettings,
+  jobId: string,
+  dryRun: boolean,
+  options: LocalMoveOptions,
+): Promise<MoveProgress> {
   const consumers = [
     new QueueConsumer({
       sqs: app.clients.sqs,
@@ -57,13 +85,15 @@ export async function runLocalMove(
       sqs: app.clients.sqs,
       queueUrl: app.resources.moveQueueUrl,
       queueArn: app.resources.moveQueueArn,
-      handler: createMoverHandler(app),
+      handler: (options.wrapMover ?? ((h) => h))(createMoverHandler(app)),
       settings: settings.mover,
       concurrency: options.moverConcurrency ?? 8,
       ...(options.visibilitySeconds ? { visibilitySeconds: options.visibilitySeconds } : {}),
       ...(options.onError ? { onError: options.onError } : {}),
     }),
   ];
+  // A dry run only lists: no mover runs, so not even another job's batches are touched.
+  if (dryRun) consumers.pop();
   for (const consumer of consumers) consumer.start();
   try {
     let idleChecks = 0;

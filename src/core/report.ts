@@ -1,0 +1,111 @@
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { ValidationError } from "../errors.ts";
+import type { MoveMessage, Outcome } from "../types.ts";
+import { decodeKey } from "./messages.ts";
+
+/** One key in the move report (JSON Lines). */
+export interface ReportLine {
+  key: string;
+  size: number;
+  etag: string;
+  outcome: "moved" | "skipped" | "failed";
+  reason?: string;
+  time: string;
+}
+
+/** Where report parts go: an S3 prefix (Lambda) or a local directory (local runtime). */
+export interface ReportSink {
+  readonly location: string;
+  writePart(name: string, body: string): Promise<void>;
+  listParts(jobId: string): Promise<string[]>;
+  readPart(name: string): Promise<string>;
+}
+
+/** Checks a report location given by a user: s3://bucket/prefix/ always, file:///dir/ only where files are local. */
+export function validateReportLocation(location: unknown, allowFiles: boolean): string | undefined {
+  if (location === undefined) return undefined;
+  if (typeof location !== "string") throw new ValidationError(`"report" must be a string like "s3://bucket/reports/"`);
+  if (/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(location)) return location.endsWith("/") ? location : `${location}/`;
+  if (allowFiles && location.startsWith("file:///")) return location.endsWith("/") ? location : `${location}/`;
+  throw new ValidationError(
+    `"report" must be an S3 location like "s3://bucket/reports/"${allowFiles ? ' or a "file:///dir/" URL' : ""}, got "${location}"`,
+  );
+}
+
+export function reportSinkFor(location: string, s3: S3Client): ReportSink {
+  if (location.startsWith("file://")) return fileSink(location);
+  const match = /^s3:\/\/([^/]+)\/(.*)$/.exec(location);
+  if (!match) throw new ValidationError(`Not a report location: ${location}`);
+  return s3Sink(location, match[1] as string, match[2] as string, s3);
+}
+
+/**
+ * The report lines of one batch: every key its ledger has resolved. A part per batch and ledger version, so a late
+ * writer can never replace a newer state with an older one: readers keep each batch's highest version.
+ */
+export function batchReportPart(message: MoveMessage, outcomes: Record<string, Outcome>, ver: number): { name: string; body: string } {
+  const lines: ReportLine[] = [];
+  for (const item of message.items) {
+    const outcome = outcomes[item.i];
+    if (!outcome || outcome.o === "p") continue;
+    const time = new Date(outcome.t ?? Date.now()).toISOString();
+    const key = decodeKey(item.k);
+    if (outcome.o === "m") lines.push({ key, size: outcome.b, etag: outcome.e ?? item.e, outcome: "moved", time });
+    else lines.push({ key, size: item.s, etag: item.e, outcome: outcome.o === "s" ? "skipped" : "failed", reason: outcome.r, time });
+  }
+  return {
+    name: `${message.job}/part-${String(message.page).padStart(9, "0")}-${String(message.batch).padStart(4, "0")}-v${String(ver).padStart(6, "0")}.jsonl`,
+    body: lines.map((line) => JSON.stringify(line)).join("\n") + (lines.length > 0 ? "\n" : ""),
+  };
+}
+
+/** The job's report: the newest part of every batch, concatenated in key-listing order. */
+export async function assembleReport(sink: ReportSink, jobId: string): Promise<string> {
+  const newest = new Map<string, string>();
+  for (const name of (await sink.listParts(jobId)).sort()) newest.set(name.replace(/-v\d+\.jsonl$/, ""), name);
+  const bodies = await Promise.all([...newest.values()].map((name) => sink.readPart(name)));
+  return bodies.join("");
+}
+
+function fileSink(location: string): ReportSink {
+  const dir = fileURLToPath(location);
+  return {
+    location,
+    async writePart(name, body) {
+      const path = join(dir, name);
+      await mkdir(join(path, ".."), { recursive: true });
+      await writeFile(path, body);
+    },
+    async listParts(jobId) {
+      const names = await readdir(join(dir, jobId)).catch(() => [] as string[]);
+      return names.filter((n) => n.endsWith(".jsonl")).map((n) => `${jobId}/${n}`);
+    },
+    readPart: (name) => readFile(join(dir, name), "utf8"),
+  };
+}
+
+function s3Sink(location: string, bucket: string, prefix: string, s3: S3Client): ReportSink {
+  return {
+    location,
+    async writePart(name, body) {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}${name}`, Body: body, ContentType: "application/x-ndjson" }));
+    },
+    async listParts(jobId) {
+      const names: string[] = [];
+      let token: string | undefined;
+      do {
+        const out = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}${jobId}/`, ContinuationToken: token }));
+        for (const item of out.Contents ?? []) if (item.Key) names.push(item.Key.slice(prefix.length));
+        token = out.NextContinuationToken;
+      } while (token);
+      return names;
+    },
+    async readPart(name) {
+      const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${prefix}${name}` }));
+      return (await out.Body?.transformToString()) ?? "";
+    },
+  };
+}

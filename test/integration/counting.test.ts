@@ -1,0 +1,104 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ReportLine } from "../../src/core/report.ts";
+import { jobStatus } from "../../src/core/status.ts";
+import { decodeKey } from "../../src/core/messages.ts";
+import { seedBucket, seedKey } from "../../src/images/seed.ts";
+import { runLocalMove } from "../../src/local/localMove.ts";
+import type { SqsHandler } from "../../src/local/runtime.ts";
+import type { MoveMessage } from "../../src/types.ts";
+import { freshBuckets, type Harness, listAll, startHarness } from "../support/harness.ts";
+import { type LoopbackProxy, startProxy } from "../support/proxy.ts";
+
+/** Every batch delivered twice at once, as SQS's at-least-once delivery may do. */
+const deliverTwice =
+  (handler: SqsHandler): SqsHandler =>
+  async (event, context) => {
+    const [a, b] = await Promise.all([handler(event, context), handler(event, context)]);
+    const failed = new Set([...a.batchItemFailures, ...b.batchItemFailures].map((f) => f.itemIdentifier));
+    return { batchItemFailures: [...failed].map((itemIdentifier) => ({ itemIdentifier })) };
+  };
+
+describe("exact counts", () => {
+  let harness: Harness;
+  let proxy: LoopbackProxy;
+  let reports: string;
+  beforeAll(async () => {
+    harness = await startHarness();
+    proxy = await startProxy({ target: harness.emulator.endpoint });
+    reports = await mkdtemp(join(tmpdir(), "reports-"));
+  });
+  afterAll(async () => {
+    await proxy.stop();
+    await harness.stop();
+    await rm(reports, { recursive: true, force: true });
+  });
+
+  it("counts 2,000 moved and 0 failed under 10% transient faults on S3, SQS and DynamoDB and duplicate deliveries", async () => {
+    const app = await harness.app({ endpoint: proxy.endpoint, copyConcurrency: 64 });
+    const { from, to } = await freshBuckets(app.clients.s3, "exact");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 2000, bytes: 512 });
+    proxy.setFaults({ rate: 0.1, seed: 11, kinds: ["500", "503", "reset"] });
+    try {
+      const result = await runLocalMove(
+        app,
+        app.stack,
+        { from, to, report: `${pathToFileURL(reports).href}/` },
+        { wrapMover: deliverTwice },
+      );
+      expect(result.job.state).toBe("done");
+      expect(result.counts).toMatchObject({ listed: 2000, moved: 2000, skipped: 0, failed: 0 });
+      const lines = (await readFile(result.reportFile as string, "utf8")).trim().split("\n").map((l) => JSON.parse(l) as ReportLine);
+      expect(lines).toHaveLength(2000);
+      expect(new Set(lines.map((l) => l.key)).size).toBe(2000);
+      expect(lines.every((l) => l.outcome === "moved" && l.size > 0 && l.etag.length > 0)).toBe(true);
+    } finally {
+      proxy.setFaults(undefined);
+    }
+    expect((await listAll(app.clients.s3, to)).size).toBe(2000);
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("with a poison key: 1,999 moved, 1 failed, its reason in status, the report and the DLQ", async () => {
+    const app = await harness.app({ endpoint: proxy.endpoint, copyConcurrency: 64, settings: { poisonAfterAttempts: 3 } });
+    const { from, to } = await freshBuckets(app.clients.s3, "poison2k");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 2000, bytes: 512 });
+    const poison = seedKey(1234);
+    proxy.setRespond((req) =>
+      req.operation === "CopyObject" && req.key === poison
+        ? { status: 403, headers: { "content-type": "application/xml" }, body: "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>" }
+        : undefined,
+    );
+    try {
+      const result = await runLocalMove(app, app.stack, { from, to, report: `${pathToFileURL(reports).href}/` }, { wrapMover: deliverTwice });
+      expect(result.job.state).toBe("done-with-failures");
+      expect(result.counts).toMatchObject({ listed: 2000, moved: 1999, failed: 1, skipped: 0 });
+
+      const status = await jobStatus(app, result.job.id);
+      expect(status.counts).toMatchObject({ moved: 1999, failed: 1, unresolved: 0 });
+      expect(status.lastErrors).toContainEqual(expect.objectContaining({ key: poison, reason: expect.stringMatching(/AccessDenied/) }));
+
+      const lines = (await readFile(result.reportFile as string, "utf8")).trim().split("\n").map((l) => JSON.parse(l) as ReportLine);
+      const failed = lines.filter((l) => l.outcome === "failed");
+      expect(failed).toEqual([expect.objectContaining({ key: poison, reason: expect.stringMatching(/AccessDenied/) })]);
+      expect(lines.filter((l) => l.outcome === "moved")).toHaveLength(1999);
+
+      const dead = await app.clients.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: app.resources.moveDeadLetterQueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }),
+      );
+      const deadKeys = (dead.Messages ?? [])
+        .map((m) => JSON.parse(m.Body ?? "{}") as MoveMessage)
+        .filter((m) => m.job === result.job.id)
+        .flatMap((m) => m.items.map((item) => ({ key: decodeKey(item.k), reason: m.reasons?.[item.i] })));
+      // Delivered twice, the poisoned batch may reach the DLQ twice; every dead letter names the same key and reason.
+      expect(new Set(deadKeys.map((d) => d.key))).toEqual(new Set([poison]));
+      expect(deadKeys.every((d) => /AccessDenied/.test(d.reason ?? ""))).toBe(true);
+    } finally {
+      proxy.setRespond(undefined);
+    }
+  });
+});
