@@ -13,6 +13,7 @@ import { createClients, destroyClients, resolveTarget } from "../src/aws/clients
 import { spawnEmulator } from "../src/emulator/process.ts";
 import { seedBucket } from "../src/images/seed.ts";
 import { checkBucketHolds, createBucket, expectedObjects, removeBucket, type Verification, verifyRun } from "./buckets.ts";
+import { type CpuSeconds, cpuSince, cpuSnapshot } from "./cpuUsage.ts";
 import { SAMPLE_EVERY_MS } from "./peakRss.ts";
 import type { ProxySnapshot } from "./proxyProcess.ts";
 import { runTool, stopRunningTool, type ToolRun } from "./runTool.ts";
@@ -43,6 +44,10 @@ interface RunRecord extends Omit<ToolRun, "stdoutTail" | "stderrTail"> {
   /** Why the run failed, in one line. */
   failure?: string;
   verification: Verification;
+  /** CPU seconds during the run: the tool, the rig (proxy, emulator, bench) and other work on the machine. */
+  cpu: CpuSeconds;
+  /** The tool's last line of output (ours: its summary; the ceiling: its own timing, without process start). */
+  lastLine: string;
   requests: { s3: number; sqs: number; dynamodb: number; byOperation: Record<string, number> };
   timeline?: ProxySnapshot["timeline"];
   stdoutTail?: string;
@@ -68,6 +73,9 @@ interface Medians {
   sqsPerObject: number;
   dynamodbPerObject: number;
   peakRssMB: number | undefined;
+  toolCpuMsPerObject: number;
+  /** Mean cores busy with other work during the runs: above ~0.1 the machine was not quiet. */
+  otherCores: number;
 }
 
 const RSS_METHOD =
@@ -171,16 +179,20 @@ async function main(): Promise<void> {
         mkdirSync(runTmp);
         await proxy.reset();
         const command = tool.command({ endpoint: proxy.endpoint, from, to, manifestPath, tmpDir: runTmp });
+        const cpuBefore = cpuSnapshot({ proxy: proxy.pid, emulator: emulator.pid });
         const run = await runTool(command, { timeoutMs, passThrough: options.verbose === true });
+        const cpu = cpuSince(cpuBefore);
         const snapshot = await proxy.counts();
         const verification = await verifyRun(direct.s3, { from, to, outcome: tool.outcome }, expected);
-        const record = toRecord(round, run, verification, snapshot, options.timeline === true);
+        const record = toRecord(round, run, verification, cpu, snapshot, options.timeline === true);
         runsByTool.get(name)?.push(record);
         log(
           `${prefix} ${record.ok ? "ok    " : "FAILED"} ${run.seconds.toFixed(2)} s, ` +
             `${Math.round(objects / run.seconds).toLocaleString("en-US")} objects/s, ` +
             `S3 ${(snapshot.s3 / objects).toFixed(2)}/object, SQS ${(snapshot.sqs / objects).toFixed(3)}/object, ` +
-            `peak RSS ${formatMB(run.peakRssBytes)} MB${record.failure ? ` — ${record.failure}` : ""}`,
+            `peak RSS ${formatMB(run.peakRssBytes)} MB; CPU s: tool ${cpu.tool.toFixed(1)}, proxy ${cpu.proxy.toFixed(1)}, ` +
+            `emulator ${cpu.emulator.toFixed(1)}, bench ${cpu.bench.toFixed(1)}, other ${cpu.other.toFixed(1)}` +
+            `${record.failure ? ` — ${record.failure}` : ""}`,
         );
         if (!record.ok && !options.verbose) {
           if (run.stderrTail.trim()) log(`${prefix} stderr (tail):\n${indent(run.stderrTail)}`);
@@ -237,6 +249,7 @@ function toRecord(
   round: number,
   run: ToolRun,
   verification: Verification,
+  cpu: CpuSeconds,
   snapshot: ProxySnapshot,
   keepTimeline: boolean,
 ): RunRecord {
@@ -251,6 +264,8 @@ function toRecord(
     ok: failure === undefined,
     ...(failure ? { failure, stdoutTail, stderrTail } : {}),
     verification,
+    cpu,
+    lastLine: run.stdoutTail.trimEnd().split("\n").at(-1) ?? "",
     requests: { s3: snapshot.s3, sqs: snapshot.sqs, dynamodb: snapshot.dynamodb, byOperation: snapshot.byOperation },
     ...(keepTimeline ? { timeline: snapshot.timeline } : {}),
   };
@@ -295,6 +310,8 @@ function summarize(
         sqsPerObject: median(basis.map((run) => run.requests.sqs)) / objects,
         dynamodbPerObject: median(basis.map((run) => run.requests.dynamodb)) / objects,
         peakRssMB: rss.length > 0 ? median(rss) / 2 ** 20 : undefined,
+        toolCpuMsPerObject: (median(basis.map((run) => run.cpu.tool)) * 1000) / objects,
+        otherCores: basis.reduce((sum, run) => sum + run.cpu.other, 0) / basis.reduce((sum, run) => sum + run.seconds, 0),
       };
     }
     return result;
@@ -315,11 +332,15 @@ function formatTable(results: ToolResult[], objects: number): string {
     "SQS req/object",
     "DynamoDB req/object",
     "peak RSS (MB)",
+    "tool CPU ms/object",
     "time vs ours",
   ];
   const rows = results.map((result) => {
     const m = result.median;
-    if (!m) return [result.tool, result.status === "skipped" ? `skipped: ${result.skipped}` : result.status, "", "", "", "", "", "", ""];
+    if (!m) {
+      const status = result.status === "skipped" ? `skipped: ${result.skipped}` : result.status;
+      return [result.tool, status, ...header.slice(2).map(() => "")];
+    }
     const runs = result.runs.map((run) => run.seconds);
     const spread = runs.length > 1 ? ` (${Math.min(...runs).toFixed(1)}–${Math.max(...runs).toFixed(1)})` : "";
     return [
@@ -331,12 +352,21 @@ function formatTable(results: ToolResult[], objects: number): string {
       m.sqsPerObject.toFixed(3),
       m.dynamodbPerObject.toFixed(3),
       m.peakRssMB === undefined ? "n/a" : m.peakRssMB.toFixed(0),
+      m.toolCpuMsPerObject.toFixed(2),
       result.timeVsOurs === undefined ? "–" : `${result.timeVsOurs.toFixed(2)}×`,
     ];
   });
   const lines = [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`);
   const commands = results.map((result) => `- ${result.tool}: \`${result.command}\`${result.version ? ` (${result.version})` : ""}`);
-  return `${lines.join("\n")}\n\n${objects.toLocaleString("en-US")} objects per run. Commands:\n${commands.join("\n")}\nPeak RSS: ${RSS_METHOD}.`;
+  const busy = results.filter((result) => (result.median?.otherCores ?? 0) > 0.1);
+  const warning = busy.length
+    ? `\nWarning: other work kept ${busy.map((r) => `${(r.median?.otherCores ?? 0).toFixed(2)} cores busy during ${r.tool}`).join(", ")}; ` +
+      "those times are pessimistic. Rerun on a quiet machine."
+    : "";
+  return (
+    `${lines.join("\n")}\n\n${objects.toLocaleString("en-US")} objects per run. Commands:\n${commands.join("\n")}\n` +
+    `Peak RSS: ${RSS_METHOD}.${warning}`
+  );
 }
 
 /** Our run per second: which requests reached the proxy when, to see where the time goes. */

@@ -1,4 +1,5 @@
 import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics } from "@aws-lambda-powertools/metrics";
 import pLimit, { type LimitFunction } from "p-limit";
 import { type AwsClients, createClients, resolveTarget } from "./aws/clients.ts";
 import { type MoverSettings, moverSettingsFromEnv, type Resources, resourcesFromEnv } from "./config.ts";
@@ -21,6 +22,8 @@ export interface App {
   logger: Logger;
   /** Buckets this deployment may touch; undefined when any bucket is allowed. */
   allowedBuckets: string[] | undefined;
+  /** CloudWatch metrics in EMF (on Lambda); undefined in the local runtime. */
+  metrics: Metrics | undefined;
   /** Reports may go to local files (the local runtime), not only to S3 (Lambda). */
   allowFileReports: boolean;
 }
@@ -33,6 +36,7 @@ export function createApp(options: {
   logger?: Logger;
   allowedBuckets?: string[] | undefined;
   allowFileReports?: boolean;
+  metrics?: Metrics;
 }): App {
   return {
     clients: options.clients,
@@ -44,6 +48,7 @@ export function createApp(options: {
     logger: options.logger ?? new Logger({ serviceName: "s3-image-mover" }),
     allowedBuckets: options.allowedBuckets,
     allowFileReports: options.allowFileReports ?? false,
+    metrics: options.metrics,
   };
 }
 
@@ -77,6 +82,7 @@ export function appFromEnv(env: NodeJS.ProcessEnv = process.env): App {
       resources: resourcesFromEnv(env),
       settings,
       allowedBuckets: parseAllowedBuckets(env.ALLOWED_BUCKETS),
+      metrics: new Metrics({ namespace: env.POWERTOOLS_METRICS_NAMESPACE ?? "s3-image-mover", serviceName: "s3-image-mover" }),
     });
   }
   return lambdaApp;

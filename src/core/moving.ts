@@ -21,6 +21,8 @@ export interface MovingDeps {
 
 export interface MoveBatchResult {
   counts: BatchCounts;
+  /** What this attempt added to the job's totals: exact, so metrics built from it never double-count. */
+  added: BatchCounts;
   /** Items still unresolved after this attempt, with their last error: the batch is retried for them. */
   retry: Array<{ i: number; reason: string }>;
   /** Items marked failed by this attempt (poison): they go to the DLQ with their reasons. */
@@ -89,9 +91,9 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
     await reportSinkFor(message.report, deps.s3).writePart(part.name, part.body);
   }
   const counts = countOutcomes(written.outcomes);
-  const totals = await deps.store.rollUpBatch(message.job, message.page, message.batch, counts);
+  const { totals, added } = await deps.store.rollUpBatch(message.job, message.page, message.batch, counts);
   const jobState = isPageResolved(totals) ? await deps.store.completeIfResolved(message.job) : undefined;
-  return { counts, retry, failed, ...(jobState ? { jobState } : {}) };
+  return { counts, added, retry, failed, ...(jobState ? { jobState } : {}) };
 }
 
 type KeyResult =

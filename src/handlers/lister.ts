@@ -10,7 +10,6 @@ const RESERVE_MS = 20_000;
 
 /** The lister: continue a job's listing from its cursor, one page record at a time. */
 export function createListerHandler(app: App) {
-  const processor = new BatchProcessor(EventType.SQS);
   return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     const recordHandler = async (record: SQSRecord): Promise<void> => {
       const { job } = parseListMessage(record.body);
@@ -28,6 +27,8 @@ export function createListerHandler(app: App) {
       );
       app.logger.info("listing progressed", { jobId: job, ...progress });
     };
+    // A processor per invocation: it holds the batch's state, and the local runtime runs invocations concurrently.
+    const processor = new BatchProcessor(EventType.SQS);
     const response = await processPartialResponse(event, recordHandler, processor, {
       context,
       throwOnFullBatchFailure: false,

@@ -1,19 +1,19 @@
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
+import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { type App, appFromEnv } from "../app.ts";
 import { backOffFailedRecords, sendMessages } from "../aws/queues.ts";
 import { parseMoveMessage } from "../core/messages.ts";
 import { moveBatch } from "../core/moving.ts";
 import { MoverError } from "../errors.ts";
-import type { MoveMessage } from "../types.ts";
+import type { BatchCounts, MoveMessage } from "../types.ts";
 
 /** Raised for a batch whose keys are not all resolved yet: the record is retried after a short backoff. */
 export class BatchNotFinishedError extends MoverError {}
 
 /** The mover: copy, verify and delete each batch; a partial batch response names the records to retry. */
 export function createMoverHandler(app: App) {
-  const processor = new BatchProcessor(EventType.SQS);
-  const recordHandler = async (record: SQSRecord): Promise<void> => {
+  const recordHandler = async (record: SQSRecord, addedByJob: Map<string, BatchCounts>): Promise<void> => {
     const message = parseMoveMessage(record.body);
     const attempt = Number(record.attributes.ApproximateReceiveCount ?? "1");
     const result = await moveBatch(
@@ -21,6 +21,7 @@ export function createMoverHandler(app: App) {
       message,
       attempt,
     );
+    addTo(addedByJob, message.job, result.added);
     const log = { jobId: message.job, page: message.page, batch: message.batch, attempt, ...result.counts };
     if (result.failed.length > 0) {
       await sendFailedToDeadLetterQueue(app, message, result.failed);
@@ -36,13 +37,39 @@ export function createMoverHandler(app: App) {
   };
 
   return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
-    const response = await processPartialResponse(event, recordHandler, processor, {
+    const addedByJob = new Map<string, BatchCounts>();
+    // A processor per invocation: it holds the batch's state, and the local runtime runs invocations concurrently.
+    const processor = new BatchProcessor(EventType.SQS);
+    const response = await processPartialResponse(event, (record: SQSRecord) => recordHandler(record, addedByJob), processor, {
       context,
       throwOnFullBatchFailure: false,
     });
     await backOffFailedRecords(app.clients.sqs, app.resources.moveQueueUrl, event, response);
+    publishMetrics(app.metrics, addedByJob);
     return response;
   };
+}
+
+function addTo(byJob: Map<string, BatchCounts>, job: string, added: BatchCounts): void {
+  const sum = byJob.get(job) ?? { moved: 0, movedBytes: 0, skipped: 0, failed: 0 };
+  byJob.set(job, {
+    moved: sum.moved + added.moved,
+    movedBytes: sum.movedBytes + added.movedBytes,
+    skipped: sum.skipped + added.skipped,
+    failed: sum.failed + added.failed,
+  });
+}
+
+/** One EMF line per job per invocation: objects and bytes moved, keys failed (CloudWatch graphs them, no API calls). */
+function publishMetrics(metrics: Metrics | undefined, byJob: Map<string, BatchCounts>): void {
+  if (!metrics) return;
+  for (const [jobId, added] of byJob) {
+    metrics.addDimension("jobId", jobId);
+    metrics.addMetric("ObjectsMoved", MetricUnit.Count, added.moved);
+    metrics.addMetric("BytesMoved", MetricUnit.Bytes, added.movedBytes);
+    metrics.addMetric("KeysFailed", MetricUnit.Count, added.failed);
+    metrics.publishStoredMetrics();
+  }
 }
 
 /**

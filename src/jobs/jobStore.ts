@@ -248,9 +248,14 @@ export class JobStore {
   /**
    * Rolls a batch's current counts into its page's totals, idempotently: the totals item records what it already
    * holds for this batch, and the update only adds the difference if that record is unchanged.
-   * Returns the page's totals after the roll-up.
+   * Returns the page's totals after the roll-up and what this call added (zero when another call had rolled it).
    */
-  async rollUpBatch(jobId: string, page: number, batch: number, counts: BatchCounts): Promise<PageTotals> {
+  async rollUpBatch(
+    jobId: string,
+    page: number,
+    batch: number,
+    counts: BatchCounts,
+  ): Promise<{ totals: PageTotals; added: BatchCounts }> {
     const key = { pk: jobPk(jobId), sk: totalsSk(page) };
     for (;;) {
       const item = await this.#get(key);
@@ -262,7 +267,7 @@ export class JobStore {
         skipped: counts.skipped - old.skipped,
         failed: counts.failed - old.failed,
       };
-      if (Object.values(diff).every((d) => d === 0)) return toPageTotals(item);
+      if (Object.values(diff).every((d) => d === 0)) return { totals: toPageTotals(item), added: diff };
       const names = batchAttributeNames(batch);
       try {
         const out = await this.#db.send(
@@ -290,7 +295,7 @@ export class JobStore {
             ReturnValues: "ALL_NEW",
           }),
         );
-        return toPageTotals(out.Attributes ?? {});
+        return { totals: toPageTotals(out.Attributes ?? {}), added: diff };
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
         // Another mover rolled this batch meanwhile: re-read and add only what is still missing.
