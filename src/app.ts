@@ -3,6 +3,8 @@ import { Metrics } from "@aws-lambda-powertools/metrics";
 import pLimit, { type LimitFunction } from "p-limit";
 import { type AwsClients, createClients, resolveTarget } from "./aws/clients.ts";
 import { type MoverSettings, moverSettingsFromEnv, type Resources, resourcesFromEnv } from "./config.ts";
+import type { ListingDeps } from "./core/listing.ts";
+import type { MovingDeps } from "./core/moving.ts";
 import { JobStore } from "./jobs/jobStore.ts";
 import type { ObjectClient } from "./s3/objectClient.ts";
 import { LeanObjectClient } from "./s3/leanObjectClient.ts";
@@ -69,6 +71,23 @@ export function createObjectClient(
     credentials: clients.s3.config.credentials,
     maxSockets: settings.copyConcurrency,
   });
+}
+
+/** What the lister's core needs, from an App. */
+export function listingDeps(app: App): ListingDeps {
+  return {
+    s3: app.clients.s3,
+    sqs: app.clients.sqs,
+    store: app.store,
+    listQueueUrl: app.resources.listQueueUrl,
+    moveQueueUrl: app.resources.moveQueueUrl,
+    pageKeys: app.settings.listPageKeys,
+  };
+}
+
+/** What the mover's core needs, from an App. */
+export function movingDeps(app: App): MovingDeps {
+  return { objects: app.objects, s3: app.clients.s3, store: app.store, settings: app.settings, copyLimit: app.copyLimit };
 }
 
 let lambdaApp: App | undefined;

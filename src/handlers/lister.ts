@@ -1,6 +1,6 @@
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import { type App, appFromEnv } from "../app.ts";
+import { type App, appFromEnv, listingDeps } from "../app.ts";
 import { backOffFailedRecords } from "../aws/queues.ts";
 import { continueListing } from "../core/listing.ts";
 import { parseListMessage } from "../core/messages.ts";
@@ -14,14 +14,7 @@ export function createListerHandler(app: App) {
     const recordHandler = async (record: SQSRecord): Promise<void> => {
       const { job } = parseListMessage(record.body);
       const progress = await continueListing(
-        {
-          s3: app.clients.s3,
-          sqs: app.clients.sqs,
-          store: app.store,
-          listQueueUrl: app.resources.listQueueUrl,
-          moveQueueUrl: app.resources.moveQueueUrl,
-          pageKeys: app.settings.listPageKeys,
-        },
+        listingDeps(app),
         job,
         () => context.getRemainingTimeInMillis() < RESERVE_MS,
       );

@@ -1,7 +1,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import { type App, appFromEnv } from "../app.ts";
+import { type App, appFromEnv, movingDeps } from "../app.ts";
 import { backOffFailedRecords, sendMessages } from "../aws/queues.ts";
 import { parseMoveMessage } from "../core/messages.ts";
 import { moveBatch } from "../core/moving.ts";
@@ -16,11 +16,7 @@ export function createMoverHandler(app: App) {
   const recordHandler = async (record: SQSRecord, addedByJob: Map<string, BatchCounts>): Promise<void> => {
     const message = parseMoveMessage(record.body);
     const attempt = Number(record.attributes.ApproximateReceiveCount ?? "1");
-    const result = await moveBatch(
-      { objects: app.objects, s3: app.clients.s3, store: app.store, settings: app.settings, copyLimit: app.copyLimit },
-      message,
-      attempt,
-    );
+    const result = await moveBatch(movingDeps(app), message, attempt);
     addTo(addedByJob, message.job, result.added);
     const log = { jobId: message.job, page: message.page, batch: message.batch, attempt, ...result.counts };
     if (result.failed.length > 0) {

@@ -1,5 +1,6 @@
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import type { SQSRecord } from "aws-lambda";
+import { listingDeps } from "../../src/app.ts";
 import { continueListing } from "../../src/core/listing.ts";
 import { startMove } from "../../src/core/start.ts";
 import type { LocalApp } from "../../src/local/localApp.ts";
@@ -8,17 +9,7 @@ import { lambdaContext, toSqsRecord } from "../../src/local/runtime.ts";
 /** Opens a job and runs its whole listing in this process, leaving its move messages queued. */
 export async function listJob(app: LocalApp, input: Record<string, unknown>): Promise<string> {
   const { jobId } = await startMove(app, input);
-  const progress = await continueListing(
-    {
-      s3: app.clients.s3,
-      sqs: app.clients.sqs,
-      store: app.store,
-      listQueueUrl: app.resources.listQueueUrl,
-      moveQueueUrl: app.resources.moveQueueUrl,
-    },
-    jobId,
-    () => false,
-  );
+  const progress = await continueListing(listingDeps(app), jobId, () => false);
   if (!progress.finished) throw new Error(`listing of ${jobId} did not finish`);
   return jobId;
 }
