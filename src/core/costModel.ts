@@ -95,7 +95,7 @@ export const DEFAULT_INPUTS: ModelInputs = {
   /** Mover memory: serverless.yml (1,769 MB = one vCPU). Billed per GB-second. */
   memoryMb: 1769,
   /** Lister memory: serverless.yml. */
-  listerMemoryMb: 512,
+  listerMemoryMb: 1769,
   /** A lister invocation hands on after ~100 s (timeout 120 s minus its 20 s reserve, src/handlers/lister.ts). */
   listerInvocationSeconds: 100,
   /** Objects above this are copied with UploadPartCopy (src/config.ts MULTIPART_THRESHOLD_BYTES, 1 GiB). */

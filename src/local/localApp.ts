@@ -1,7 +1,8 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { type App, createApp } from "../app.ts";
 import { createClients, resolveTarget } from "../aws/clients.ts";
-import { loadStackSettings, type MoverSettings, moverSettingsFromEnv, type StackSettings } from "../config.ts";
+import { type MoverSettings, moverSettingsFromEnv } from "../config.ts";
+import { loadStackSettings, type StackSettings } from "../stackSettings.ts";
 import type { ObjectClient } from "../s3/objectClient.ts";
 import { ensureResources, type LocalResources } from "./resources.ts";
 

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { App } from "../app.ts";
 import { queueDepth, sleep } from "../aws/queues.ts";
-import type { StackSettings } from "../config.ts";
+import type { StackSettings } from "../stackSettings.ts";
 import { sendListToken } from "../core/listing.ts";
 import { assembleReport, reportSinkFor } from "../core/report.ts";
 import { startMove } from "../core/start.ts";

@@ -1,7 +1,8 @@
 import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { AwsClients } from "../aws/clients.ts";
-import { LOCAL_RESOURCES, type Resources, type StackSettings } from "../config.ts";
+import { LOCAL_RESOURCES, type Resources } from "../config.ts";
+import type { StackSettings } from "../stackSettings.ts";
 
 export interface LocalResources extends Resources {
   listQueueArn: string;

@@ -6,7 +6,7 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import type { ConsumerSettings } from "../config.ts";
+import type { ConsumerSettings } from "../stackSettings.ts";
 import { backOffRecords, sleep } from "../aws/queues.ts";
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
