@@ -3,7 +3,6 @@ import { pathToFileURL } from "node:url";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { createClients, destroyClients, resolveTarget } from "../aws/clients.ts";
 import { MoverError } from "../errors.ts";
-import { startEmulator } from "../emulator/emulator.ts";
 import { seedBucket } from "../images/seed.ts";
 import { createLocalApp } from "../local/localApp.ts";
 import { runLocalMove } from "../local/localMove.ts";
@@ -11,7 +10,6 @@ import { estimateFromListing, formatEstimate } from "../core/estimate.ts";
 import { redriveDeadLetters } from "../core/redrive.ts";
 import { validateMoveRequest } from "../core/validation.ts";
 import { formatJobList, formatStatus, jobStatus } from "../core/status.ts";
-import { runDemo } from "./demo.ts";
 import { createProgressReporter, formatProgressLine } from "./progress.ts";
 
 export function buildCli(): Command {
@@ -27,6 +25,7 @@ export function buildCli(): Command {
     .addOption(new Option("--concurrency <n>", "copies in flight").default(256).argParser(positiveInt("--concurrency")))
     .option("--quiet", "no progress display")
     .action(async (opts: { objects: number; concurrency: number; quiet?: boolean }) => {
+      const { runDemo } = await import("./demo.ts"); // the emulator's code loads only for the commands that run it
       const summary = await runDemo({ objects: opts.objects, concurrency: opts.concurrency, quiet: opts.quiet === true });
       process.exitCode = summary.ok ? 0 : 1;
     });
@@ -37,6 +36,7 @@ export function buildCli(): Command {
     .addOption(new Option("--port <n>", "port").default(4566).argParser(portNumber))
     .option("--data-dir <dir>", "keep state on disk here (survives restarts)")
     .action(async (opts: { port: number; dataDir?: string }) => {
+      const { startEmulator } = await import("../emulator/emulator.ts");
       const emulator = await startEmulator({ port: opts.port, ...(opts.dataDir ? { dataDir: opts.dataDir } : {}) });
       console.log(`Emulator listening on ${emulator.endpoint} (S3, SQS, DynamoDB)${opts.dataDir ? `, state in ${opts.dataDir}` : ""}`);
       console.log(`Use it with: AWS_ENDPOINT_URL=${emulator.endpoint} npx s3-image-mover move --from A --to B`);

@@ -43,17 +43,28 @@ export async function continueListing(
   let job = await deps.store.getJob(jobId);
   if (job.listingDone) return { ...progress, finished: true };
   if (job.dryRun) return countListing(deps, job, shouldStop);
-  let prefetched: Promise<SourcePage> | undefined;
-  for (;;) {
+  let prefetched: { startAfter: string; page: Promise<SourcePage> } | undefined;
+  for (let round = 0; ; round++) {
     const seq = job.seq;
-    const page = (await deps.store.getPage(jobId, seq)) ?? (await recordPage(deps, job, await (prefetched ?? listSourcePage(deps.s3, job, deps.pageKeys))));
+    // Only the first page of a run can be recorded already (by a lister that stopped or crashed). Later pages are
+    // new, and putPageIfAbsent would still return a record that appeared meanwhile.
+    const existing = round === 0 ? await deps.store.getPage(jobId, seq) : undefined;
+    if (existing) await deps.store.ensureTotals(jobId, existing);
+    const listed = existing
+      ? undefined
+      : await (prefetched?.startAfter === job.startAfter ? prefetched.page : listSourcePage(deps.s3, job, deps.pageKeys));
+    const head = existing ?? (listed as SourcePage);
+    const nextStartAfter = head.objects.at(-1)?.k;
+    // Pipelining: list the next page while this one is recorded and its batches go out. Used only if the
+    // recorded page ends where this listing did.
     prefetched = undefined;
-    const lastKey = page.objects.at(-1)?.k;
-    // Pipelining: list the next page while this one's batches go out.
-    if (!page.last && lastKey !== undefined) {
-      prefetched = listSourcePage(deps.s3, { ...job, startAfter: lastKey }, deps.pageKeys);
-      prefetched.catch(() => undefined); // awaited (and its error raised) on the next round, if there is one
+    if (!head.last && nextStartAfter !== undefined) {
+      const next = listSourcePage(deps.s3, { ...job, startAfter: nextStartAfter }, deps.pageKeys);
+      next.catch(() => undefined); // awaited (and its error raised) on the next round, if there is one
+      prefetched = { startAfter: nextStartAfter, page: next };
     }
+    const page = existing ?? (await recordPage(deps, job, listed as SourcePage));
+    const lastKey = page.objects.at(-1)?.k;
     await sendPageBatches(deps, job, page);
     if (!(await deps.store.advanceCursor(jobId, seq, page, page.last))) {
       return { ...progress, superseded: true };

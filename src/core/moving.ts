@@ -45,7 +45,10 @@ const MD5_ETAG = /^"[0-9a-f]{32}"$/;
  * `attempt` is the message's receive count: at `settings.poisonAfterAttempts` keys that still fail are marked failed.
  */
 export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt: number): Promise<MoveBatchResult> {
-  const ledger = await deps.store.getLedger(message.job, message.page, message.batch);
+  // A first delivery has no ledger yet: skip the read. If a duplicate wrote one meanwhile, the compare-and-set
+  // write below fails, re-reads and merges, so this saves a round trip without risking a count.
+  const firstDelivery = attempt <= 1 && message.retryFailed !== true;
+  const ledger = firstDelivery ? { outcomes: {}, ver: 0 } : await deps.store.getLedger(message.job, message.page, message.batch);
   const todo = message.items.filter((item) => needsWork(ledger.outcomes[item.i], message.retryFailed === true));
 
   const results = new Map<number, KeyResult>();
@@ -91,7 +94,13 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
     await reportSinkFor(message.report, deps.s3).writePart(part.name, part.body);
   }
   const counts = countOutcomes(written.outcomes);
-  const { totals, added } = await deps.store.rollUpBatch(message.job, message.page, message.batch, counts);
+  const { totals, added } = await deps.store.rollUpBatch(
+    message.job,
+    message.page,
+    message.batch,
+    counts,
+    written === ledger ? undefined : countOutcomes(ledger.outcomes),
+  );
   const jobState = isPageResolved(totals) ? await deps.store.completeIfResolved(message.job) : undefined;
   return { counts, added, retry, failed, ...(jobState ? { jobState } : {}) };
 }

@@ -132,10 +132,35 @@ export class JobStore {
   }
 
   /**
-   * Records a page: its exact objects and how they split into batches, plus a totals item with every batch's
-   * rolled counts at zero. The first writer wins; a repeat returns what was recorded first.
+   * Records a page: its exact objects and how they split into batches. The first writer wins; a repeat returns what
+   * was recorded first. Then makes sure the page's totals item exists, derived from the winning record.
    */
   async putPageIfAbsent(jobId: string, page: PageRecord): Promise<PageRecord> {
+    let recorded = page;
+    try {
+      await this.#db.send(
+        new PutCommand({
+          TableName: this.#table,
+          Item: { ...pageKey(jobId, page.seq), objects: page.objects, batches: page.batches, last: page.last },
+          ConditionExpression: "attribute_not_exists(pk)",
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const existing = await this.getPage(jobId, page.seq);
+      if (!existing) throw error;
+      recorded = existing;
+    }
+    await this.ensureTotals(jobId, recorded);
+    return recorded;
+  }
+
+  /**
+   * Creates a page's totals item (its key count and bytes, every batch's rolled counts at zero) unless it exists.
+   * Called after the page record is written, and again when a lister resumes at a recorded page: a crash between
+   * the two writes cannot leave a page without totals.
+   */
+  async ensureTotals(jobId: string, page: PageRecord): Promise<void> {
     const totals: Record<string, number> = {
       keys: page.objects.length,
       bytes: page.objects.reduce((sum, o) => sum + o.s, 0),
@@ -155,21 +180,6 @@ export class JobStore {
       );
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
-    try {
-      await this.#db.send(
-        new PutCommand({
-          TableName: this.#table,
-          Item: { ...pageKey(jobId, page.seq), objects: page.objects, batches: page.batches, last: page.last },
-          ConditionExpression: "attribute_not_exists(pk)",
-        }),
-      );
-      return page;
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const existing = await this.getPage(jobId, page.seq);
-      if (!existing) throw error;
-      return existing;
     }
   }
 
@@ -255,19 +265,29 @@ export class JobStore {
     page: number,
     batch: number,
     counts: BatchCounts,
+    /** What the totals probably hold for this batch (the counts of the ledger as read): saves a read when right. */
+    likelyRolled?: BatchCounts,
   ): Promise<{ totals: PageTotals; added: BatchCounts }> {
     const key = { pk: jobPk(jobId), sk: totalsSk(page) };
+    let guess = likelyRolled && !sameCounts(likelyRolled, counts) ? likelyRolled : undefined;
     for (;;) {
-      const item = await this.#get(key);
-      if (!item) throw new ConflictError(`Totals for page ${page} of job ${jobId} are missing`);
-      const old = readBatchCounts(item, batch);
+      let old: BatchCounts;
+      let item: Record<string, unknown> | undefined;
+      if (guess) {
+        old = guess;
+        guess = undefined;
+      } else {
+        item = await this.#get(key);
+        if (!item) throw new ConflictError(`Totals for page ${page} of job ${jobId} are missing`);
+        old = readBatchCounts(item, batch);
+      }
       const diff = {
         moved: counts.moved - old.moved,
         movedBytes: counts.movedBytes - old.movedBytes,
         skipped: counts.skipped - old.skipped,
         failed: counts.failed - old.failed,
       };
-      if (Object.values(diff).every((d) => d === 0)) return { totals: toPageTotals(item), added: diff };
+      if (item && Object.values(diff).every((d) => d === 0)) return { totals: toPageTotals(item), added: diff };
       const names = batchAttributeNames(batch);
       try {
         const out = await this.#db.send(
@@ -298,7 +318,7 @@ export class JobStore {
         return { totals: toPageTotals(out.Attributes ?? {}), added: diff };
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
-        // Another mover rolled this batch meanwhile: re-read and add only what is still missing.
+        // The guess was wrong, or another mover rolled this batch meanwhile: re-read and add only what is missing.
       }
     }
   }
@@ -495,6 +515,10 @@ function batchAttributeNames(batch: number) {
 function zeroBatchCounts(batch: number): Record<string, number> {
   const names = batchAttributeNames(batch);
   return { [names.m]: 0, [names.mb]: 0, [names.s]: 0, [names.f]: 0 };
+}
+
+function sameCounts(a: BatchCounts, b: BatchCounts): boolean {
+  return a.moved === b.moved && a.movedBytes === b.movedBytes && a.skipped === b.skipped && a.failed === b.failed;
 }
 
 function readBatchCounts(item: Record<string, unknown>, batch: number): BatchCounts {

@@ -58,12 +58,19 @@ export class QueueConsumer {
     this.#heartbeatTimer = setInterval(() => void this.#extendVisibility(), every);
   }
 
-  /** Stops polling and waits for the invocations in flight to finish. */
+  /**
+   * Stops polling and waits for the invocations in flight to finish. A long poll still open (at most 1 s) is not
+   * waited for: whatever it receives after this is handed straight back to the queue. `polled` resolves after it.
+   */
   async stop(): Promise<void> {
     this.#running = false;
-    await Promise.all(this.#loops);
     await Promise.all(this.#inFlight);
     clearInterval(this.#heartbeatTimer);
+  }
+
+  /** Resolves when the last long poll has returned (after stop()). */
+  get polled(): Promise<void> {
+    return Promise.all(this.#loops).then(() => undefined);
   }
 
   async #poll(): Promise<void> {
@@ -77,6 +84,7 @@ export class QueueConsumer {
         if (messages.length > 0 && this.#running) this.#invoke(messages);
         else if (messages.length > 0) await this.#release(messages);
       } catch (error) {
+        if (!this.#running) break; // stopped meanwhile (e.g. its clients were destroyed)
         this.#options.onError?.(error);
         await sleep(500);
       }
@@ -168,11 +176,16 @@ export class QueueConsumer {
   /** Gives messages received after stop() back to the queue at once. */
   async #release(messages: Message[]): Promise<void> {
     for (const m of messages) if (m.MessageId) this.#heartbeats.delete(m.MessageId);
-    await backOffRecords(
-      this.#options.sqs,
-      this.#options.queueUrl,
-      messages.map((m) => ({ receiptHandle: m.ReceiptHandle ?? "", receiveCount: 0 })),
-    );
+    for (let i = 0; i < messages.length; i += 10) {
+      await this.#options.sqs
+        .send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: this.#options.queueUrl,
+            Entries: messages.slice(i, i + 10).map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle ?? "", VisibilityTimeout: 0 })),
+          }),
+        )
+        .catch(() => undefined); // if this fails they come back after the short local visibility timeout
+    }
   }
 
   async #extendVisibility(): Promise<void> {

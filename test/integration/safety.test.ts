@@ -243,7 +243,9 @@ describe("nothing is lost when things break", () => {
     const failingRecord = records.find((r) => (JSON.parse(r.body) as MoveMessage).items.length === 100);
     expect(first.batchItemFailures).toEqual([{ itemIdentifier: failingRecord?.messageId }]);
 
-    await mover({ Records: [failingRecord!] }, moverContext());
+    // SQS hands the record back with its receive count raised.
+    const retried = { ...failingRecord!, attributes: { ...failingRecord!.attributes, ApproximateReceiveCount: "2" } };
+    await mover({ Records: [retried] }, moverContext());
     expect(copies.get(failing)).toBe(2);
     expect([...copies.entries()].filter(([k, n]) => k !== failing && n !== 1)).toEqual([]);
     expect((await listAll(app.clients.s3, from)).has(failing)).toBe(true);

@@ -17,7 +17,8 @@ export async function listJob(app: LocalApp, input: Record<string, unknown>): Pr
 /** Receives up to `max` move messages as Lambda would hand them to the mover. */
 export async function receiveMoveRecords(app: LocalApp, max = 10): Promise<SQSRecord[]> {
   const records: SQSRecord[] = [];
-  for (let empty = 0; records.length < max && empty < 3; ) {
+  // Patient: a runtime stopped by an earlier test may hold them for a moment before it hands them back.
+  for (let empty = 0; records.length < max && empty < 30; ) {
     const out = await app.clients.sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: app.resources.moveQueueUrl,
@@ -28,7 +29,10 @@ export async function receiveMoveRecords(app: LocalApp, max = 10): Promise<SQSRe
       }),
     );
     const messages = out.Messages ?? [];
-    if (messages.length === 0) empty += 1;
+    if (messages.length === 0) {
+      empty += 1;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     records.push(...messages.map((m) => toSqsRecord(m, app.resources.moveQueueArn)));
   }
   return records;
