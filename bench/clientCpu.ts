@@ -84,7 +84,7 @@ function key(i: number): string {
   return `photos/2024/img-${String(i).padStart(6, "0")}.jpg`;
 }
 
-/** The signer alone: is aws4 a bottleneck? */
+/** The signer alone: is signing a bottleneck? */
 function benchSigning(): void {
   const n = 50_000;
   const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret", sessionToken: "token" };
@@ -103,7 +103,7 @@ function benchSigning(): void {
     );
   }
   const used = process.cpuUsage(cpu);
-  console.log(`signRequest (aws4) alone: ${((used.user + used.system) / n).toFixed(1)} µs CPU per request`);
+  console.log(`signRequest alone: ${((used.user + used.system) / n).toFixed(1)} µs CPU per request`);
 }
 
 console.log(`${COPIES} copies per client and round, ${IN_FLIGHT} in flight, ${OBJECTS} objects of 1 KiB`);
