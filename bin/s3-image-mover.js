@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // Runs the TypeScript sources directly: Node 24 strips types natively (no build step).
-import { main } from "../src/cli/main.ts";
+import module from "node:module";
+
+// Compiled code is cached on disk (Node 22+): the SDK's modules load about twice as fast from the second run on.
+module.enableCompileCache?.();
+const { main } = await import("../src/cli/main.ts");
 
 await main();
 // Exit once the command is done rather than when the last idle long poll (up to 1 s) returns:

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { EventEmitter } from "node:events";
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import {
   type DynamoDBDocumentClient,
@@ -18,6 +19,8 @@ import type { BatchCounts, Job, JobCounts, JobState, ListedObject, MoveRequest, 
 export class JobStore {
   readonly #db: DynamoDBDocumentClient;
   readonly #table: string;
+  /** Emits "finished" (jobId, state) when this process marks a job done: a local runtime stops at once. */
+  readonly events = new EventEmitter<{ finished: [jobId: string, state: JobState] }>();
 
   constructor(db: DynamoDBDocumentClient, table: string) {
     this.#db = db;
@@ -371,6 +374,7 @@ export class JobStore {
     const state: JobState = counts.failed > 0 ? "done-with-failures" : "done";
     if (job.state !== state || !job.finishedAt) await this.#setState(jobId, state, now);
     if (state === "done") await this.#releaseActive(job);
+    this.events.emit("finished", jobId, state);
     return state;
   }
 

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { App } from "../app.ts";
-import { queueDepth, sleep } from "../aws/queues.ts";
+import { queueDepth } from "../aws/queues.ts";
 import type { StackSettings } from "../stackSettings.ts";
 import { sendListToken } from "../core/listing.ts";
 import { assembleReport, reportSinkFor } from "../core/report.ts";
@@ -95,13 +95,21 @@ async function runUntilSettled(
   // A dry run only lists: no mover runs, so not even another job's batches are touched.
   if (dryRun) consumers.pop();
   for (const consumer of consumers) consumer.start();
+  const cleanups: Array<() => void> = [];
   try {
     let idleChecks = 0;
     let lastReport = 0;
+    // A mover in this process that finishes the job says so at once; otherwise (another process finished it)
+    // the job's state, one cheap read, is checked every 250 ms, and the fuller progress every progressEveryMs.
+    let wake: () => void = () => undefined;
+    const onFinished = (finishedId: string) => finishedId === jobId && wake();
+    app.store.events.on("finished", onFinished);
+    cleanups.push(() => app.store.events.off("finished", onFinished));
     for (;;) {
-      // The job's state is one cheap read: check it often so a finished move exits at once; the fuller
-      // progress (sums and queue depths) only every progressEveryMs.
-      await sleep(100);
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, 250);
+      });
       const job = await app.store.getJob(jobId);
       if (isFinished(job.state)) return progressOf(app, jobId);
       if (Date.now() - lastReport < (options.progressEveryMs ?? 500)) continue;
@@ -120,6 +128,7 @@ async function runUntilSettled(
       else if (idleChecks >= 3) return progress; // keys left only in the DLQ: redrive them, then run again
     }
   } finally {
+    for (const cleanup of cleanups) cleanup();
     await Promise.all(consumers.map((c) => c.stop()));
   }
 }
