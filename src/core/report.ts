@@ -62,12 +62,14 @@ export function batchReportPart(message: MoveMessage, outcomes: Record<string, O
   };
 }
 
-/** The job's report: the newest part of every batch, concatenated in key-listing order. */
-export async function assembleReport(sink: ReportSink, jobId: string): Promise<string> {
+/**
+ * The job's report: the newest part of every batch, in key-listing order, handed to `write` one part at a time so
+ * that memory does not grow with the number of keys.
+ */
+export async function assembleReport(sink: ReportSink, jobId: string, write: (part: string) => Promise<void>): Promise<void> {
   const newest = new Map<string, string>();
   for (const name of (await sink.listParts(jobId)).sort()) newest.set(name.replace(/-v\d+\.jsonl$/, ""), name);
-  const bodies = await Promise.all([...newest.values()].map((name) => sink.readPart(name)));
-  return bodies.join("");
+  for (const name of newest.values()) await write(await sink.readPart(name));
 }
 
 function fileSink(location: string): ReportSink {

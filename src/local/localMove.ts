@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, open } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { App } from "../app.ts";
@@ -59,7 +59,14 @@ async function writeLocalReport(app: App, job: Job): Promise<string | undefined>
   const dir = fileURLToPath(job.report);
   await mkdir(dir, { recursive: true });
   const file = join(dir, `${job.id}.jsonl`);
-  await writeFile(file, await assembleReport(reportSinkFor(job.report, app.clients.s3), job.id));
+  const out = await open(file, "w");
+  try {
+    await assembleReport(reportSinkFor(job.report, app.clients.s3), job.id, async (part) => {
+      await out.write(part);
+    });
+  } finally {
+    await out.close();
+  }
   return file;
 }
 
