@@ -51,7 +51,7 @@ export function buildCli(): Command {
     .command("seed")
     .description("Create a bucket if missing and upload N generated JPEGs")
     .requiredOption("--bucket <name>", "bucket")
-    .addOption(new Option("--objects <n>", "images").default(1000).argParser(positiveInt("--objects")))
+    .addOption(new Option("--objects <n>", "images (0: just create the bucket)").default(1000).argParser(wholeNumber("--objects")))
     .option("--prefix <prefix>", "key prefix", "")
     .addOption(new Option("--size-kb <n>", "approximate image size").default(20).argParser(positiveInt("--size-kb")))
     .option("--endpoint <url>", "S3 endpoint (default: AWS_ENDPOINT_URL, else AWS)")
@@ -189,6 +189,14 @@ function positiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
     if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
+    return n;
+  };
+}
+
+function wholeNumber(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be 0 or a positive integer, got "${value}"`);
     return n;
   };
 }

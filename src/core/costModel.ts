@@ -52,8 +52,9 @@ export interface ModelInputs {
 }
 
 /**
- * The model's defaults. Measured figures still come from FIELD.md until `npm run bench` replaces them
- * (docs/SCALING.md, "Where the inputs come from", marks each with a `<!-- bench: … -->` placeholder).
+ * The model's defaults. Client CPU comes from this repository's benches (bench/clientCpu.ts, `npm run bench`, results in
+ * bench/results/); the rest from FIELD.md, AWS's pages, the code, or is an assumption, as each comment says.
+ * docs/SCALING.md, "Where the inputs come from", lists them with their sources.
  */
 export const DEFAULT_INPUTS: ModelInputs = {
   /** Objects to move. The CLI's --objects; without it the table's six sizes. */
@@ -76,15 +77,24 @@ export const DEFAULT_INPUTS: ModelInputs = {
   prefixes: 1,
   /** HeadObject calls per object: 0 as deployed (overwrite on, MD5 ETags); 1 with --no-overwrite or non-MD5 ETags. */
   headsPerObject: 0,
-  /** Client CPU per S3 request, ms: ~1.0 with the AWS SDK v3 (today's hot path), ~0.15 with a lean signer. FIELD.md. */
-  cpuMsPerS3Request: 1.0,
-  /** Client CPU per DynamoDB call, ms (always the SDK): FIELD.md's SDK figure. */
-  cpuMsPerSdkRequest: 1.0,
-  /** Per mover invocation, after its last copy: DeleteObjects + ledger/totals writes + the event source's hand-off. Assumption. */
+  /**
+   * Client CPU per S3 request, ms, with the default per-object client (the lean SigV4 signer over node:http,
+   * src/s3/leanObjectClient.ts). `node bench/clientCpu.ts` (256 in flight, client only): 0.17–0.19 ms per CopyObject;
+   * the AWS SDK v3 client (S3_CLIENT=sdk) ~0.6 ms: pass --cpu-ms 0.6 for it. Cross-check, everything included (listing,
+   * SQS, DynamoDB, copies, deletes, process start): `npm run bench -- --objects 100000 --tools ours --runs 1` →
+   * bench/results/2026-11-25-100k-ours.json, toolCpuMsPerObject 0.218; this input gives 0.206 ms per object.
+   */
+  cpuMsPerS3Request: 0.18,
+  /**
+   * Client CPU per DynamoDB call, ms (always the AWS SDK v3): `node bench/clientCpu.ts` measured ~0.6 ms per SDK
+   * CopyObject; a DynamoDB call through the SDK is assumed to cost the same (not measured on its own).
+   */
+  cpuMsPerSdkRequest: 0.6,
+  /** Per mover invocation, after its last copy: DeleteObjects + ledger/totals writes + the event source's hand-off. Assumption: the bench's local runtime has no event-source hand-off to measure. */
   invocationOverheadMs: 100,
   /** From `start` to the first copies: start + lister cold starts, first ListObjectsV2, first mover cold start. Assumption. */
   startupSeconds: 2,
-  /** Keys one ListObjectsV2 stream lists per second: FIELD.md (10,000–12,000), low end. */
+  /** Keys one ListObjectsV2 stream lists per second: FIELD.md (10,000–12,000), low end. Not measurable on the bench rig: there the lister is paced by the movers (~3–4 pages/s at 100k). */
   listKeysPerSecond: 10_000,
   /** Keys per ListObjectsV2 page and page record (src/core/listing.ts). */
   keysPerPage: 1000,
@@ -92,9 +102,9 @@ export const DEFAULT_INPUTS: ModelInputs = {
   keysPerMessage: 100,
   /** Messages per mover invocation: serverless.yml batchSize. */
   messagesPerInvocation: 10,
-  /** Mover memory: serverless.yml (1,769 MB = one vCPU). Billed per GB-second. */
+  /** Mover memory: serverless.yml (1,769 MB = one vCPU). Billed per GB-second. Set for the vCPU, not the heap: the whole local move (lister + movers in one process) peaked at 336 MB RSS for 100,000 objects (bench/results/2026-11-25-100k-ours.json). */
   memoryMb: 1769,
-  /** Lister memory: serverless.yml. */
+  /** Lister memory: serverless.yml (1,769 MB, one vCPU). */
   listerMemoryMb: 1769,
   /** A lister invocation hands on after ~100 s (timeout 120 s minus its 20 s reserve, src/handlers/lister.ts). */
   listerInvocationSeconds: 100,

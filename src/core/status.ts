@@ -102,7 +102,7 @@ function rateOf(
 export function formatStatus(status: JobStatus): string {
   const { job, counts, rate, queues } = status;
   const lines = [
-    `Job ${job.id}: ${job.state}${job.listingDone ? "" : " (listing)"}${job.dryRun ? " [dry run]" : ""}`,
+    `Job ${job.id}: ${job.state}${job.listingDone || job.state === "listing" ? "" : " (still listing)"}${job.dryRun ? " [dry run]" : ""}`,
     `  s3://${job.from}/${job.prefix} → s3://${job.to}/${job.prefix}`,
     `  listed ${counts.listed}${job.listingDone ? "" : "+"} (${mb(counts.listedBytes)}), moved ${counts.moved} (${mb(counts.movedBytes)}), ` +
       `skipped ${counts.skipped}, failed ${counts.failed}, unresolved ${counts.unresolved}`,
