@@ -11,7 +11,7 @@ export interface MoveRequest {
   report?: string;
 }
 
-export type JobState = "listing" | "moving" | "done" | "done-with-failures";
+export type JobState = "listing" | "moving" | "done" | "done-with-failures" | "cancelled";
 
 /** The job record: what to move, where the listing stands, and when things happened. */
 export interface Job extends MoveRequest {

@@ -182,6 +182,21 @@ export function buildCli(): Command {
       }
     });
 
+  program
+    .command("cancel")
+    .description("Cancel a job: listing stops, queued batches are dropped unmoved, unmoved keys stay in the source")
+    .requiredOption("--job <id>", "job id")
+    .option("--endpoint <url>", "endpoint (default: AWS_ENDPOINT_URL, else AWS)")
+    .action(async (opts: { job: string; endpoint?: string }) => {
+      const app = await createLocalApp({ endpoint: opts.endpoint });
+      try {
+        const job = await app.store.cancel(opts.job);
+        console.log(`Job ${job.id}: ${job.state}`);
+      } finally {
+        destroyClients(app.clients);
+      }
+    });
+
   return program;
 }
 

@@ -42,6 +42,7 @@ export async function continueListing(
   const progress: ListingProgress = { pages: 0, keys: 0, finished: false, superseded: false };
   let job = await deps.store.getJob(jobId);
   if (job.listingDone) return { ...progress, finished: true };
+  if (job.state === "cancelled") return progress;
   if (job.dryRun) return countListing(deps, job, shouldStop);
   let prefetched: { startAfter: string; page: Promise<SourcePage> } | undefined;
   for (let round = 0; ; round++) {

@@ -45,6 +45,10 @@ const MD5_ETAG = /^"[0-9a-f]{32}"$/;
  * `attempt` is the message's receive count: at `settings.poisonAfterAttempts` keys that still fail are marked failed.
  */
 export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt: number): Promise<MoveBatchResult> {
+  if (await deps.store.isCancelled(message.job)) {
+    const none = { moved: 0, movedBytes: 0, skipped: 0, failed: 0 };
+    return { counts: none, added: none, retry: [], failed: [], jobState: "cancelled" };
+  }
   // A first delivery has no ledger yet: skip the read. If a duplicate wrote one meanwhile, the compare-and-set
   // write below fails, re-reads and merges, so this saves a round trip without risking a count.
   const firstDelivery = attempt <= 1 && message.retryFailed !== true;

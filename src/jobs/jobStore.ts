@@ -38,7 +38,7 @@ export class JobStore {
       if (active) {
         const job = await this.getJob(String(active.jobId)).catch(() => undefined);
         // Attach to anything not cleanly done: a job done with failures continues once its failures are redriven.
-        if (job && job.state !== "done") return { job, attached: true };
+        if (job && job.state !== "done" && job.state !== "cancelled") return { job, attached: true };
         if (!job) {
           // The active item was written but the job record was not (a crash between the two): write it now.
           const created = await this.#createJobRecord(String(active.jobId), request, now);
@@ -199,7 +199,8 @@ export class JobStore {
           Key: { pk: jobPk(jobId), sk: "JOB" },
           UpdateExpression:
             "SET #seq = :next, #startAfter = :startAfter, #listingDone = :last, #state = :state, #updatedAt = :now ADD #listed :n, #listedBytes :bytes",
-          ConditionExpression: "#seq = :seq",
+          // A cancelled job's cursor no longer moves: its lister stops at the next page.
+          ConditionExpression: "#seq = :seq AND #state <> :cancelled",
           ExpressionAttributeNames: {
             "#seq": "seq",
             "#startAfter": "startAfter",
@@ -211,6 +212,7 @@ export class JobStore {
           },
           ExpressionAttributeValues: {
             ":seq": seq,
+            ":cancelled": "cancelled",
             ":next": seq + 1,
             ":startAfter": lastKey ?? "",
             ":last": last,
@@ -364,7 +366,7 @@ export class JobStore {
    */
   async completeIfResolved(jobId: string, now = new Date()): Promise<JobState> {
     const job = await this.getJob(jobId);
-    if (!job.listingDone) return job.state;
+    if (!job.listingDone || job.state === "cancelled") return job.state;
     const counts = await this.sumTotals(jobId);
     const resolved = counts.moved + counts.skipped + counts.failed;
     if (resolved < job.listed) {
@@ -417,10 +419,36 @@ export class JobStore {
     await this.#setState(jobId, "done", now);
   }
 
-  /** Puts a finished job back to moving, e.g. when its failed keys are redriven. */
+  /** Puts a finished job back to moving, e.g. when its failed keys are redriven. A cancelled job stays cancelled. */
   async reopen(jobId: string, now = new Date()): Promise<void> {
     const job = await this.getJob(jobId);
-    if (isFinished(job.state)) await this.#setState(jobId, "moving", now);
+    if (isFinished(job.state) && job.state !== "cancelled") await this.#setState(jobId, "moving", now);
+  }
+
+  /**
+   * Cancels an unfinished job: its listing stops at the next page, movers drop its batches unmoved, and keys not
+   * yet moved stay in the source (nothing is deleted without its copy). The next start opens a new job.
+   */
+  async cancel(jobId: string, now = new Date()): Promise<Job> {
+    const job = await this.getJob(jobId);
+    if (job.state === "done" || job.state === "done-with-failures") return job;
+    await this.#setState(jobId, "cancelled", now);
+    await this.#releaseActive(job);
+    this.#cancelled.set(jobId, { cancelled: true, at: Date.now() });
+    this.events.emit("finished", jobId, "cancelled");
+    return this.getJob(jobId);
+  }
+
+  readonly #cancelled = new Map<string, { cancelled: boolean; at: number }>();
+
+  /** Whether a job was cancelled, read at most every 2 s per job: a mover asks for every batch. */
+  async isCancelled(jobId: string): Promise<boolean> {
+    const cached = this.#cancelled.get(jobId);
+    if (cached && (cached.cancelled || Date.now() - cached.at < 2000)) return cached.cancelled;
+    const cancelled = (await this.getJob(jobId).catch(() => undefined))?.state === "cancelled";
+    if (this.#cancelled.size > 1000) this.#cancelled.clear();
+    this.#cancelled.set(jobId, { cancelled, at: Date.now() });
+    return cancelled;
   }
 
   async #setState(jobId: string, state: JobState, now: Date): Promise<void> {
@@ -490,7 +518,7 @@ export function isPageResolved(totals: PageTotals): boolean {
 }
 
 export function isFinished(state: JobState): boolean {
-  return state === "done" || state === "done-with-failures";
+  return state === "done" || state === "done-with-failures" || state === "cancelled";
 }
 
 function activeJobKey(request: Pick<MoveRequest, "from" | "to" | "prefix">): string {

@@ -266,6 +266,35 @@ describe("nothing is lost when things break", () => {
     const kept = await app.clients.s3.send(new GetObjectCommand({ Bucket: to, Key: seedKey(4) }));
     expect(await kept.Body!.transformToString()).toBe("other content");
   });
+  it("cancels mid-move: the rest stays in the source, nothing is lost, and the next start opens a new job", async () => {
+    const app = await harness.app({ copyConcurrency: 16 });
+    const { from, to } = await freshBuckets(app.clients.s3, "cancel");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 3000, bytes: 256 });
+    let cancelled: Promise<unknown> | undefined;
+    const result = await runLocalMove(app, app.stack, { from, to }, {
+      moverConcurrency: 1,
+      // Cancel as soon as the first batch has been handled.
+      wrapMover: (handler) => async (event, context) => {
+        const response = await handler(event, context);
+        cancelled ??= app.store.cancel((JSON.parse(event.Records[0]?.body ?? "{}") as MoveMessage).job);
+        await cancelled;
+        return response;
+      },
+    });
+    expect(result.job.state).toBe("cancelled");
+    const moved = await listAll(app.clients.s3, to);
+    const left = await listAll(app.clients.s3, from);
+    expect(moved.size).toBeGreaterThan(0);
+    expect(left.size).toBeGreaterThan(0);
+    expect(moved.size + left.size).toBe(3000); // every key in exactly one place
+    for (const key of moved.keys()) expect(left.has(key)).toBe(false);
+
+    const next = await runLocalMove(app, app.stack, { from, to });
+    expect(next.job.id).not.toBe(result.job.id);
+    expect(next.job.state).toBe("done");
+    expect(next.counts.moved).toBe(left.size);
+    expect((await listAll(app.clients.s3, to)).size).toBe(3000);
+  });
 });
 
 async function sizeOf(listing: Promise<Map<string, { size: number }>>): Promise<number> {
