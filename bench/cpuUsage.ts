@@ -2,7 +2,7 @@
 // and everything else on the machine. On a 2-core laptop the rig competes with the tool for CPU, and anything else
 // running at the same time (a test run, a type check) slows every tool down: this makes both visible.
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 
 export interface CpuSeconds {
   /** The tool's process tree (waited-for children of the bench: exact, read when the tool has exited). */
@@ -24,6 +24,8 @@ interface Snapshot {
 }
 
 const TICKS_PER_SECOND = clockTicks();
+/** Without /proc (macOS, Windows) every reading is zero: the report shows n/a instead. */
+export const CPU_ACCOUNTING = existsSync("/proc/self/stat");
 
 /** A CPU-time reading now; `cpuSince(before)` later gives the seconds spent in between. */
 export function cpuSnapshot(pids: { proxy: number; emulator: number }): Snapshot & { pids: typeof pids } {

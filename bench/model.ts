@@ -71,7 +71,7 @@ export function buildModelCli(): Command {
     .addOption(new Option("--workers <n>", "mover invocations at once (maximumConcurrency)").default(d.workers).argParser(wholeNumber("--workers")))
     .addOption(new Option("--prefixes <n>", "partitioned S3 prefixes the keys spread over").default(d.prefixes).argParser(wholeNumber("--prefixes")))
     .addOption(new Option("--jobs <n>", "jobs over disjoint prefixes (one lister each)").default(d.jobs).argParser(wholeNumber("--jobs")))
-    .addOption(new Option("--cpu-ms <n>", "client CPU per S3 request, ms (SDK ~1.0, lean signer ~0.15)").default(d.cpuMsPerS3Request).argParser(positiveNumber("--cpu-ms")))
+    .addOption(new Option("--cpu-ms <n>", "client CPU per S3 request, ms (SDK ~0.6, lean signer ~0.18: bench/clientCpu.ts)").default(d.cpuMsPerS3Request).argParser(positiveNumber("--cpu-ms")))
     .addOption(new Option("--list-rate <n>", "keys listed per second per job").default(d.listKeysPerSecond).argParser(positiveNumber("--list-rate")))
     .addOption(new Option("--heads <n>", "HeadObject calls per object (1 with --no-overwrite)").default(d.headsPerObject).argParser(nonNegativeNumber("--heads")))
     .option("--tuned", "use the recommended workers, prefixes and jobs for each row")

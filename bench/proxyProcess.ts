@@ -12,9 +12,17 @@ export interface ProxyTimelineSecond {
   byOperation: Record<string, number>;
 }
 
+/** When an operation was first and last forwarded, in ms since the reset: a tool's phases, to the millisecond. */
+export interface ProxySpan {
+  count: number;
+  firstMs: number;
+  lastMs: number;
+}
+
 /** Counts since the last reset, plus the same per second since the reset (when each request was forwarded). */
 export interface ProxySnapshot extends ProxyCounts {
   timeline: ProxyTimelineSecond[];
+  spans: Record<string, ProxySpan>;
 }
 
 export type ProxyRequest = { id: number; op: "counts" | "reset" };
@@ -30,12 +38,19 @@ const latencyMs = Number(values["latency-ms"] ?? 20);
 
 let resetAt = Date.now();
 let timeline: ProxyTimelineSecond[] = [];
+let spans: Record<string, ProxySpan> = {};
 const proxy = await startProxy({
   target: values.target,
   latencyMs,
   // Called once per request, after the delay and just before it is forwarded: never answers, only records when.
   respond: (info) => {
-    const second = Math.floor((Date.now() - resetAt) / 1000);
+    const ms = Date.now() - resetAt;
+    const span = spans[info.operation];
+    if (span) {
+      span.count += 1;
+      span.lastMs = ms;
+    } else spans[info.operation] = { count: 1, firstMs: ms, lastMs: ms };
+    const second = Math.floor(ms / 1000);
     // Bounded: a run longer than a day keeps counting in its last bucket.
     const index = Math.min(second, 86_400);
     for (let i = timeline.length; i <= index; i++) timeline.push({ s3: 0, sqs: 0, dynamodb: 0, byOperation: {} });
@@ -51,8 +66,9 @@ process.on("message", (message: ProxyRequest) => {
     proxy.resetCounts();
     resetAt = Date.now();
     timeline = [];
+    spans = {};
   }
-  const reply: ProxyReply = { id: message.id, counts: { ...proxy.counts(), timeline } };
+  const reply: ProxyReply = { id: message.id, counts: { ...proxy.counts(), timeline, spans } };
   process.send?.(reply);
 });
 process.on("disconnect", () => {

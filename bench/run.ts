@@ -5,6 +5,7 @@
 //   npm run bench -- --objects 2000 --runs 1                  # a quick smoke run
 //   npm run bench -- --tools ours,ceiling --json bench/results/today.json
 //   npm run bench -- --objects 100000 --size-kb 2 --tools ours --runs 1   # our peak RSS at 100k
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, freemem, platform, release, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
@@ -13,7 +14,7 @@ import { createClients, destroyClients, resolveTarget } from "../src/aws/clients
 import { spawnEmulator } from "../src/emulator/process.ts";
 import { seedBucket } from "../src/images/seed.ts";
 import { checkBucketHolds, createBucket, expectedObjects, removeBucket, type Verification, verifyRun } from "./buckets.ts";
-import { type CpuSeconds, cpuSince, cpuSnapshot } from "./cpuUsage.ts";
+import { CPU_ACCOUNTING, type CpuSeconds, cpuSince, cpuSnapshot } from "./cpuUsage.ts";
 import { SAMPLE_EVERY_MS } from "./peakRss.ts";
 import type { ProxySnapshot } from "./proxyProcess.ts";
 import { runTool, stopRunningTool, type ToolRun } from "./runTool.ts";
@@ -35,11 +36,21 @@ interface BenchOptions {
   seedConcurrency: number;
   verbose?: boolean;
   timeline?: boolean;
+  quietWaitS: number;
+  busyRetries: number;
   skipMemoryCheck?: boolean;
 }
 
 interface RunRecord extends Omit<ToolRun, "stdoutTail" | "stderrTail"> {
   round: number;
+  /** The commit (and uncommitted src/ changes) when it started: ours runs from the working tree, which may change. */
+  revision: Revision | undefined;
+  /** Whether other work had stopped (< 0.25 cores) when the run started; see --quiet-wait-s. */
+  startedQuiet: boolean;
+  /** Other work competed for CPU during the run (see `disturbed`). */
+  disturbed: boolean;
+  /** Disturbed, and repeated on a fresh seed: left out of the medians. */
+  repeated: boolean;
   ok: boolean;
   /** Why the run failed, in one line. */
   failure?: string;
@@ -49,7 +60,10 @@ interface RunRecord extends Omit<ToolRun, "stdoutTail" | "stderrTail"> {
   /** The tool's last line of output (ours: its summary; the ceiling: its own timing, without process start). */
   lastLine: string;
   requests: { s3: number; sqs: number; dynamodb: number; byOperation: Record<string, number> };
-  timeline?: ProxySnapshot["timeline"];
+  /** Requests per second at the proxy, from the proxy's reset just before the tool started. */
+  timeline: ProxySnapshot["timeline"];
+  /** Per operation: count, and first and last time it reached the proxy (ms after the tool was started). */
+  spans: ProxySnapshot["spans"];
   stdoutTail?: string;
   stderrTail?: string;
 }
@@ -78,6 +92,9 @@ interface Medians {
   otherCores: number;
 }
 
+/** Cores of other work, on average over a run, above which the run is considered disturbed. */
+const BUSY_CORES = 0.25;
+
 const RSS_METHOD =
   `sum of VmHWM (the kernel's peak RSS per process) over the tool's process tree, polled from /proc every ${SAMPLE_EVERY_MS} ms`;
 
@@ -102,8 +119,18 @@ function parseOptions(argv: string[]): BenchOptions {
     .addOption(new Option("--our-concurrency <n>", "pass --concurrency to ours (default: its own, 256)").argParser(positiveInt("--our-concurrency")))
     .addOption(new Option("--ceiling-concurrency <n>", "CopyObject calls in flight in the ceiling").default(256).argParser(positiveInt("--ceiling-concurrency")))
     .addOption(new Option("--seed-concurrency <n>", "PutObject calls in flight while seeding").default(64).argParser(positiveInt("--seed-concurrency")))
+    .addOption(
+      new Option("--quiet-wait-s <n>", "before each run, wait up to this long for other work on the machine to stop (0: never wait)")
+        .default(30)
+        .argParser(nonNegativeInt("--quiet-wait-s")),
+    )
+    .addOption(
+      new Option("--busy-retries <n>", "repeat a run that other work on the machine competed with for CPU, this many times at most")
+        .default(2)
+        .argParser(nonNegativeInt("--busy-retries")),
+    )
     .option("--verbose", "pass each tool's own output through (e.g. with POWERTOOLS_LOG_LEVEL=INFO for ours)")
-    .option("--timeline", "keep the proxy's per-second request counts of every run in the JSON, and print ours'")
+    .option("--timeline", "print our run's requests per second at the proxy (the JSON always has every run's)")
     .option("--skip-memory-check", "run even when the emulator may not fit in the memory available")
     .showHelpAfterError();
   program.parse(argv);
@@ -138,6 +165,7 @@ async function main(): Promise<void> {
   const manifestPath = join(tmpDir, "manifest.tsv");
   writeFileSync(manifestPath, expected.map((object) => `${object.key}\t${object.etag}\n`).join(""));
 
+  const revisionAtStart = revision();
   const emulator = await spawnEmulator({ port: 0 });
   const proxy = await spawnProxy({ target: emulator.endpoint, latencyMs: options.latencyMs });
   log(`Emulator ${emulator.endpoint} (pid ${emulator.pid}); proxy ${proxy.endpoint} (pid ${proxy.pid}), ${options.latencyMs} ms per request`);
@@ -145,77 +173,109 @@ async function main(): Promise<void> {
   // An empty env: createClients then gives an emulator endpoint its dummy credentials.
   const direct = createClients(resolveTarget({ endpoint: emulator.endpoint, region: "us-east-1", maxSockets: 128 }, {}), {});
 
+  // Ctrl-C stops the running tool; the loop then ends and the finally block stops the rig. A second one exits now
+  // (the emulator and the proxy exit by themselves when this process is gone).
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) process.exit(130);
     interrupted = true;
-    log(`${signal}: stopping the running tool, the proxy and the emulator.`);
+    log(`${signal}: stopping the running tool, then the proxy and the emulator.`);
     stopRunningTool();
-    void Promise.allSettled([proxy.stop(), emulator.stop()]).finally(() => {
-      rmSync(tmpDir, { recursive: true, force: true });
-      process.exit(130);
-    });
   };
-  process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
+
+  const rigPids = { proxy: proxy.pid, emulator: emulator.pid };
+  /** Seeds fresh buckets, runs one tool once, verifies and clears; undefined when interrupted. */
+  const runOnce = async (name: ToolName, round: number, attempt: number): Promise<RunRecord | undefined> => {
+    const tool = tools[name];
+    const prefix = `[run ${round}/${options.runs}] ${name.padEnd(15)}`;
+    const id = `r${round}${attempt > 0 ? `a${attempt}` : ""}-${name}`;
+    const from = `bench-${id}-src`;
+    const to = `bench-${id}-dst`;
+    const seedStarted = performance.now();
+    await createBucket(direct.s3, from);
+    await createBucket(direct.s3, to);
+    await seedBucket(direct.s3, { bucket: from, objects, bytes, concurrency: options.seedConcurrency });
+    const seeded = await checkBucketHolds(direct.s3, from, expected);
+    if (!seeded.ok) throw new Error(`Seeding ${from} went wrong (${describeVerification(seeded)}): the rig is broken, not a tool.`);
+    log(`${prefix} seeded ${from} in ${seconds(performance.now() - seedStarted)} s; running...`);
+
+    const runTmp = join(tmpDir, id);
+    mkdirSync(runTmp);
+    const command = tool.command({ endpoint: proxy.endpoint, from, to, manifestPath, tmpDir: runTmp });
+    const quiet = await waitForQuiet(rigPids, options.quietWaitS);
+    if (!quiet.quiet) log(`${prefix} the machine is busy (${quiet.otherCores.toFixed(2)} cores of other work); running anyway`);
+    const startedAt = revision();
+    await proxy.reset();
+    const cpuBefore = cpuSnapshot(rigPids);
+    const run = await runTool(command, { timeoutMs, passThrough: options.verbose === true });
+    if (interrupted) return undefined;
+    const cpu = cpuSince(cpuBefore);
+    const snapshot = await proxy.counts();
+    const verification = await verifyRun(direct.s3, { from, to, outcome: tool.outcome }, expected);
+    const record: RunRecord = {
+      ...toRecord(round, run, verification, cpu, snapshot),
+      revision: startedAt,
+      startedQuiet: quiet.quiet,
+      disturbed: disturbed(cpu, run.seconds),
+      repeated: false,
+    };
+    log(
+      `${prefix} ${record.ok ? "ok    " : "FAILED"} ${run.seconds.toFixed(2)} s, ` +
+        `${Math.round(objects / run.seconds).toLocaleString("en-US")} objects/s, ` +
+        `S3 ${(snapshot.s3 / objects).toFixed(2)}/object, SQS ${(snapshot.sqs / objects).toFixed(3)}/object, ` +
+        `peak RSS ${formatMB(run.peakRssBytes)} MB; CPU s: tool ${cpu.tool.toFixed(1)}, proxy ${cpu.proxy.toFixed(1)}, ` +
+        `emulator ${cpu.emulator.toFixed(1)}, bench ${cpu.bench.toFixed(1)}, other ${cpu.other.toFixed(1)}` +
+        `${record.failure ? ` — ${record.failure}` : ""}`,
+    );
+    if (!record.ok && !options.verbose) {
+      if (run.stderrTail.trim()) log(`${prefix} stderr (tail):\n${indent(run.stderrTail)}`);
+      if (run.stdoutTail.trim()) log(`${prefix} stdout (tail):\n${indent(run.stdoutTail)}`);
+    }
+    if (name === "ours" && options.timeline) log(formatPhases(snapshot.spans, run.seconds), formatTimeline(snapshot.timeline, objects));
+    await removeBucket(direct.s3, from, objects);
+    await removeBucket(direct.s3, to, objects * 2);
+    return record;
+  };
 
   const runsByTool = new Map<ToolName, RunRecord[]>(active.map((name) => [name, []]));
   try {
     for (let round = 1; round <= options.runs && !interrupted; round++) {
       // Rounds interleave the tools, so that a drift of the machine over time spreads over all of them.
       for (const name of active) {
-        if (interrupted) break;
-        const tool = tools[name];
-        const prefix = `[run ${round}/${options.runs}] ${name.padEnd(15)}`;
-        const from = `bench-r${round}-${name}-src`;
-        const to = `bench-r${round}-${name}-dst`;
-        const seedStarted = performance.now();
-        await createBucket(direct.s3, from);
-        await createBucket(direct.s3, to);
-        await seedBucket(direct.s3, { bucket: from, objects, bytes, concurrency: options.seedConcurrency });
-        const seeded = await checkBucketHolds(direct.s3, from, expected);
-        if (!seeded.ok) throw new Error(`Seeding ${from} went wrong (${describeVerification(seeded)}): the rig is broken, not a tool.`);
-        log(`${prefix} seeded ${from} in ${seconds(performance.now() - seedStarted)} s; running...`);
-
-        const runTmp = join(tmpDir, `r${round}-${name}`);
-        mkdirSync(runTmp);
-        await proxy.reset();
-        const command = tool.command({ endpoint: proxy.endpoint, from, to, manifestPath, tmpDir: runTmp });
-        const cpuBefore = cpuSnapshot({ proxy: proxy.pid, emulator: emulator.pid });
-        const run = await runTool(command, { timeoutMs, passThrough: options.verbose === true });
-        const cpu = cpuSince(cpuBefore);
-        const snapshot = await proxy.counts();
-        const verification = await verifyRun(direct.s3, { from, to, outcome: tool.outcome }, expected);
-        const record = toRecord(round, run, verification, cpu, snapshot, options.timeline === true);
-        runsByTool.get(name)?.push(record);
-        log(
-          `${prefix} ${record.ok ? "ok    " : "FAILED"} ${run.seconds.toFixed(2)} s, ` +
-            `${Math.round(objects / run.seconds).toLocaleString("en-US")} objects/s, ` +
-            `S3 ${(snapshot.s3 / objects).toFixed(2)}/object, SQS ${(snapshot.sqs / objects).toFixed(3)}/object, ` +
-            `peak RSS ${formatMB(run.peakRssBytes)} MB; CPU s: tool ${cpu.tool.toFixed(1)}, proxy ${cpu.proxy.toFixed(1)}, ` +
-            `emulator ${cpu.emulator.toFixed(1)}, bench ${cpu.bench.toFixed(1)}, other ${cpu.other.toFixed(1)}` +
-            `${record.failure ? ` — ${record.failure}` : ""}`,
-        );
-        if (!record.ok && !options.verbose) {
-          if (run.stderrTail.trim()) log(`${prefix} stderr (tail):\n${indent(run.stderrTail)}`);
-          if (run.stdoutTail.trim()) log(`${prefix} stdout (tail):\n${indent(run.stdoutTail)}`);
+        // A run that other work on the machine slowed down is repeated (a bounded number of times) on a fresh seed;
+        // the disturbed attempt stays in the JSON, marked `repeated`, and out of the medians. A failed one still fails the tool.
+        for (let attempt = 0; attempt <= options.busyRetries && !interrupted; attempt++) {
+          const record = await runOnce(name, round, attempt);
+          if (!record) break;
+          runsByTool.get(name)?.push(record);
+          if (!record.disturbed || attempt === options.busyRetries) break; // out of retries: it counts, with a warning
+          record.repeated = true;
+          log(`[run ${round}/${options.runs}] ${name.padEnd(15)} repeating it: other work competed for the CPU`);
         }
-        if (name === "ours" && options.timeline) log(formatTimeline(snapshot.timeline, objects));
-        await removeBucket(direct.s3, from, objects);
-        await removeBucket(direct.s3, to, objects * 2);
       }
     }
   } finally {
     destroyClients(direct);
     await proxy.stop();
+    // Bounded: an emulator that does not stop within 10 s is killed.
+    const killLater = setTimeout(() => emulator.kill("SIGKILL"), 10_000);
     await emulator.stop();
+    clearTimeout(killLater);
     rmSync(tmpDir, { recursive: true, force: true });
   }
 
+  if (interrupted) {
+    process.exitCode = 130;
+    return;
+  }
   const results = summarize(options, tools, availability, runsByTool, objects);
   const report = {
     benchmark: "s3-image-mover: move N objects between buckets through a latency proxy (issue #4)",
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
     date: new Date().toISOString(),
     machine: machine(),
+    revision: { atStart: revisionAtStart, atEnd: revision() },
     settings: {
       objects,
       sizeKb: options.sizeKb,
@@ -230,7 +290,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\n${report.command}\n${report.date.slice(0, 10)}, ${report.machine.cpus} cores (${report.machine.cpuModel}), ` +
       `${report.machine.memoryGB} GB, Node ${process.version}; ${objects.toLocaleString("en-US")} objects × ${options.sizeKb} KB, ` +
-      `${options.latencyMs} ms per request, median of ${options.runs} run(s)\n\n${table}\n`,
+      `${options.latencyMs} ms per request, median of ${options.runs} run(s); ${describeRevisions(results)}\n\n${table}\n`,
   );
   if (options.json) {
     mkdirSync(dirname(options.json), { recursive: true });
@@ -242,7 +302,6 @@ async function main(): Promise<void> {
     log(`FAILED: ${failed.join(", ")} (see above, or the JSON's runs[].failure)`);
     process.exitCode = 1;
   }
-  if (interrupted) process.exitCode = 130;
 }
 
 function toRecord(
@@ -251,8 +310,7 @@ function toRecord(
   verification: Verification,
   cpu: CpuSeconds,
   snapshot: ProxySnapshot,
-  keepTimeline: boolean,
-): RunRecord {
+): Omit<RunRecord, "revision" | "startedQuiet" | "disturbed" | "repeated"> {
   const { stdoutTail, stderrTail, ...measured } = run;
   let failure: string | undefined;
   if (run.timedOut) failure = `timed out after ${run.seconds.toFixed(0)} s`;
@@ -267,8 +325,35 @@ function toRecord(
     cpu,
     lastLine: run.stdoutTail.trimEnd().split("\n").at(-1) ?? "",
     requests: { s3: snapshot.s3, sqs: snapshot.sqs, dynamodb: snapshot.dynamodb, byOperation: snapshot.byOperation },
-    ...(keepTimeline ? { timeline: snapshot.timeline } : {}),
+    timeline: snapshot.timeline,
+    spans: snapshot.spans,
   };
+}
+
+/**
+ * Whether other work competed with a run for CPU: it used more than BUSY_CORES on average, and together with the
+ * tool and the rig it asked for more than three quarters of the machine. A latency-bound run (rclone's defaults
+ * use a fifth of a core) is not slowed by a busy neighbour, and is not repeated for one.
+ */
+function disturbed(cpu: CpuSeconds, seconds: number): boolean {
+  const other = cpu.other / seconds;
+  const demand = (cpu.tool + cpu.proxy + cpu.emulator + cpu.bench + cpu.other) / seconds;
+  return other > BUSY_CORES && demand > 0.75 * cpus().length;
+}
+
+/** Waits (at most `maxSeconds`) until other processes use less than a quarter of a core, measured over 1 s. */
+async function waitForQuiet(
+  pids: { proxy: number; emulator: number },
+  maxSeconds: number,
+): Promise<{ quiet: boolean; otherCores: number }> {
+  let otherCores = 0;
+  for (let waited = 0; waited < maxSeconds; waited++) {
+    const before = cpuSnapshot(pids);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    otherCores = cpuSince(before).other;
+    if (otherCores < 0.25) return { quiet: true, otherCores };
+  }
+  return { quiet: maxSeconds === 0, otherCores };
 }
 
 function describeVerification(v: Verification): string {
@@ -296,9 +381,10 @@ function summarize(
       return { tool: name, command: tools[name].describe, version: "", status: "skipped", skipped: found?.detail ?? "", runs };
     }
     // Medians over the runs that passed; a tool with no passing run shows its failed runs' numbers.
-    const passed = runs.filter((run) => run.ok);
-    const basis = passed.length > 0 ? passed : runs;
-    const status = runs.length > 0 && passed.length === runs.length ? "ok" : "FAILED";
+    const counted = runs.filter((run) => !run.repeated);
+    const passed = counted.filter((run) => run.ok);
+    const basis = passed.length > 0 ? passed : counted;
+    const status = runs.length > 0 && runs.every((run) => run.ok) ? "ok" : "FAILED";
     const result: ToolResult = { tool: name, command: tools[name].describe, version: found.detail, status, runs };
     if (basis.length > 0) {
       const secs = median(basis.map((run) => run.seconds));
@@ -341,32 +427,48 @@ function formatTable(results: ToolResult[], objects: number): string {
       const status = result.status === "skipped" ? `skipped: ${result.skipped}` : result.status;
       return [result.tool, status, ...header.slice(2).map(() => "")];
     }
-    const runs = result.runs.map((run) => run.seconds);
+    const runs = result.runs.filter((run) => !run.repeated).map((run) => run.seconds);
     const spread = runs.length > 1 ? ` (${Math.min(...runs).toFixed(1)}–${Math.max(...runs).toFixed(1)})` : "";
     return [
       result.tool,
       result.status,
       `${m.seconds.toFixed(2)}${spread}`,
-      Math.round(m.objectsPerSecond).toLocaleString("en-US"),
+      result.status === "ok" ? Math.round(m.objectsPerSecond).toLocaleString("en-US") : "–",
       m.s3PerObject.toFixed(2),
       m.sqsPerObject.toFixed(3),
       m.dynamodbPerObject.toFixed(3),
       m.peakRssMB === undefined ? "n/a" : m.peakRssMB.toFixed(0),
-      m.toolCpuMsPerObject.toFixed(2),
-      result.timeVsOurs === undefined ? "–" : `${result.timeVsOurs.toFixed(2)}×`,
+      CPU_ACCOUNTING ? m.toolCpuMsPerObject.toFixed(2) : "n/a",
+      result.timeVsOurs === undefined || result.status !== "ok" ? "–" : `${result.timeVsOurs.toFixed(2)}×`,
     ];
   });
   const lines = [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`);
   const commands = results.map((result) => `- ${result.tool}: \`${result.command}\`${result.version ? ` (${result.version})` : ""}`);
-  const busy = results.filter((result) => (result.median?.otherCores ?? 0) > 0.1);
+  const busy = results.filter((result) => result.runs.some((run) => run.disturbed && !run.repeated));
+  const repeated = results.reduce((n, result) => n + result.runs.filter((run) => run.repeated).length, 0);
   const warning = busy.length
-    ? `\nWarning: other work kept ${busy.map((r) => `${(r.median?.otherCores ?? 0).toFixed(2)} cores busy during ${r.tool}`).join(", ")}; ` +
+    ? `\nWarning: other work competed for the CPU during counted runs of ${busy.map((r) => `${r.tool} (${(r.median?.otherCores ?? 0).toFixed(2)} cores on average)`).join(", ")}; ` +
       "those times are pessimistic. Rerun on a quiet machine."
     : "";
   return (
     `${lines.join("\n")}\n\n${objects.toLocaleString("en-US")} objects per run. Commands:\n${commands.join("\n")}\n` +
-    `Peak RSS: ${RSS_METHOD}.${warning}`
+    `Peak RSS: ${RSS_METHOD}.${repeated ? `\n${repeated} run(s) disturbed by other work were repeated (kept in the JSON, marked repeated).` : ""}${warning}`
   );
+}
+
+/** Where a run's wall time went, from the first and last time each operation reached the proxy. */
+function formatPhases(spans: ProxySnapshot["spans"], seconds: number): string {
+  const all = Object.values(spans);
+  if (all.length === 0) return "no requests reached the proxy";
+  const first = Math.min(...all.map((span) => span.firstMs));
+  const last = Math.max(...all.map((span) => span.lastMs));
+  const copies = spans.CopyObject;
+  const ms = (n: number) => `${(n / 1000).toFixed(2)} s`;
+  return [
+    `phases: start to first request ${ms(first)}`,
+    copies ? `first CopyObject at ${ms(copies.firstMs)}, last at ${ms(copies.lastMs)} (${Math.round((copies.count * 1000) / Math.max(1, copies.lastMs - copies.firstMs))}/s between)` : "no CopyObject",
+    `last request at ${ms(last)}, exit at ${ms(seconds * 1000)}`,
+  ].join("; ");
 }
 
 /** Our run per second: which requests reached the proxy when, to see where the time goes. */
@@ -418,6 +520,34 @@ function machine() {
   };
 }
 
+/** "commit abc1234", or every commit and uncommitted state ours ran from when the code changed during the bench. */
+function describeRevisions(results: ToolResult[]): string {
+  const seen = new Set<string>();
+  for (const result of results) {
+    for (const run of result.runs) {
+      if (run.revision) seen.add(`${run.revision.commit}${run.revision.srcChanges ? ` + ${run.revision.srcChanges} changed src file(s)` : ""}`);
+    }
+  }
+  if (seen.size === 0) return "commit unknown";
+  if (seen.size === 1) return `commit ${[...seen][0]}`;
+  return `WARNING: the code changed during the bench (${[...seen].join("; ")}): see runs[].revision in the JSON`;
+}
+
+interface Revision {
+  commit: string;
+  /** Files under src/ and bin/ with uncommitted changes. */
+  srcChanges: number;
+}
+
+/** The commit measured, and whether src/ had uncommitted changes (ours runs from the working tree). */
+function revision(): Revision | undefined {
+  const root = new URL("..", import.meta.url);
+  const commit = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" });
+  if (commit.status !== 0) return undefined;
+  const status = spawnSync("git", ["status", "--porcelain", "--", "src", "bin"], { cwd: root, encoding: "utf8" });
+  return { commit: commit.stdout.trim(), srcChanges: status.stdout.split("\n").filter(Boolean).length };
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -462,8 +592,8 @@ function indent(text: string): string {
   return text.trimEnd().split("\n").map((line) => `    ${line}`).join("\n");
 }
 
-function log(message: string): void {
-  process.stderr.write(`${message}\n`);
+function log(...lines: string[]): void {
+  process.stderr.write(`${lines.join("\n")}\n`);
 }
 
 await main().catch((error: unknown) => {

@@ -34,6 +34,7 @@ export function runTool(command: ToolCommand, options: { timeoutMs: number; pass
   const started = performance.now();
   const child = spawn(command.file, command.args, {
     env: command.env,
+    cwd: command.cwd,
     detached: true, // its own process group: a timeout stops the whole tree
     stdio: ["ignore", options.passThrough ? "inherit" : "pipe", options.passThrough ? "inherit" : "pipe"],
   });

@@ -32,7 +32,11 @@ export async function spawnProxy(options: { target: string; latencyMs: number })
   let nextId = 0;
   const ask = (op: ProxyRequest["op"]) =>
     withTimeout(
-      new Promise<ProxySnapshot>((resolve) => {
+      new Promise<ProxySnapshot>((resolve, reject) => {
+        if (!child.connected) {
+          reject(new Error("The proxy process is gone: it exited or was stopped."));
+          return;
+        }
         const id = ++nextId;
         const onMessage = (message: ProxyReply) => {
           if (message.id !== id) return;

@@ -32,6 +32,8 @@ export interface ToolCommand {
   file: string;
   args: string[];
   env: NodeJS.ProcessEnv;
+  /** Where it runs: the run's temporary directory, so files a tool writes (ours: its report) leave no trace. */
+  cwd: string;
 }
 
 export interface Tool {
@@ -85,6 +87,7 @@ export function buildTools(binaries: ToolBinaries): Record<ToolName, Tool> {
       writeFileSync(config, ""); // the remote comes from the environment; no user config is read
       return {
         file: binaries.rclone,
+        cwd: context.tmpDir,
         args: ["move", `x:${context.from}`, `x:${context.to}`, ...flags],
         env: toolEnv({
           RCLONE_CONFIG: config,
@@ -111,6 +114,7 @@ export function buildTools(binaries: ToolBinaries): Record<ToolName, Tool> {
       writeFileSync(credentials, "");
       return {
         file: binaries.aws,
+        cwd: context.tmpDir,
         args: ["s3", "mv", `s3://${context.from}`, `s3://${context.to}`, "--recursive", "--endpoint-url", context.endpoint],
         env: toolEnv({ AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_PAGER: "" }),
       };
@@ -124,6 +128,7 @@ export function buildTools(binaries: ToolBinaries): Record<ToolName, Tool> {
       outcome: "moved",
       command: (context) => ({
         file: process.execPath,
+        cwd: context.tmpDir,
         args: [OUR_BIN, "move", "--from", context.from, "--to", context.to, "--endpoint", context.endpoint, "--quiet", ...ourFlags],
         // POWERTOOLS_LOG_LEVEL passes through (toolEnv keeps non-AWS variables), e.g. INFO to watch the phases.
         env: toolEnv(),
@@ -135,6 +140,7 @@ export function buildTools(binaries: ToolBinaries): Record<ToolName, Tool> {
       outcome: "copied",
       command: (context) => ({
         file: process.execPath,
+        cwd: context.tmpDir,
         args: [
           CEILING,
           ...["--endpoint", context.endpoint, "--from", context.from, "--to", context.to],

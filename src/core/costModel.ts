@@ -215,7 +215,7 @@ const KIB = 1024;
 const SQS_BILLING_CHUNK = 64 * KIB; // each 64 KB of a request's payload is billed as one request
 const SQS_MAX_BATCH_BYTES = 250_000; // src/aws/queues.ts MAX_BATCH_BYTES
 const SQS_MAX_BATCH_ENTRIES = 10;
-const DYNAMODB_CALLS_PER_BATCH = 4; // ledger GetItem + PutItem, totals GetItem + UpdateItem (src/core/moving.ts)
+const DYNAMODB_CALLS_PER_BATCH = 4; // ledger PutItem + totals UpdateItem, + a GetItem each on retries (src/core/moving.ts): pessimistic
 const DYNAMODB_READ_UNIT_BYTES = 4 * KIB;
 const DYNAMODB_WRITE_UNIT_BYTES = KIB;
 
@@ -425,7 +425,7 @@ export function recommendSettings(inputs: ModelInputs): { workers: number; prefi
   const worker = perWorkerRate(inputs);
   const units = dynamodbUnitsPerPage(inputs);
   const jobs = Math.max(1, Math.ceil(inputs.objects / inputs.maxKeysPerJob));
-  const perJob = Math.min(inputs.listKeysPerSecond, inputs.dynamodbPartitionWru / (units.wru / inputs.keysPerPage));
+  const perJob = Math.min(inputs.listKeysPerSecond, inputs.dynamodbPartitionWru / (units.jobPartitionWru / inputs.keysPerPage));
   const invocations = Math.ceil(inputs.objects / worker.keysPerInvocation);
   const maxWorkers = Math.min(inputs.lambdaMaxConcurrency, inputs.accountConcurrency - jobs, invocations);
   const workers = Math.max(1, Math.min(maxWorkers, Math.ceil((jobs * perJob) / worker.rate)));

@@ -196,8 +196,9 @@ describe("estimateMove", () => {
 
 describe("recommendSettings", () => {
   it("splits 100M keys into 10 jobs and sizes workers and prefixes to their listing rate", () => {
-    // 10 × 7,751.9 keys/s = 77,519/s → ⌈77,519 / 869.565⌉ = 90 workers, ⌈77,519 / 3,500⌉ = 23 prefixes
-    expect(recommendSettings({ ...KNOWN, objects: 1e8 })).toEqual({ workers: 90, prefixes: 23, jobs: 10 });
+    // 10 jobs × 10,000 keys/s listing (their partitions allow ~77,000) = 100,000/s → 100,000 / 869.565 = 115.0…01
+    // workers, rounded up to 116; ⌈100,000 / 3,500⌉ = 29 prefixes
+    expect(recommendSettings({ ...KNOWN, objects: 1e8 })).toEqual({ workers: 116, prefixes: 29, jobs: 10 });
   });
 
   it("asks for nothing a 1,000-key move cannot use", () => {
