@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { cpus, freemem, platform, release, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { positiveInt, wholeNumber } from "../src/cli/argParsers.ts";
 import { createClients, destroyClients, resolveTarget } from "../src/aws/clients.ts";
 import { spawnEmulator } from "../src/emulator/process.ts";
 import { seedBucket } from "../src/images/seed.ts";
@@ -103,7 +104,7 @@ function parseOptions(argv: string[]): BenchOptions {
     .description("Time moving N objects between buckets with ours, rclone, aws-cli and a bare CopyObject client")
     .addOption(new Option("--objects <n>", "objects seeded per run").default(10_000).argParser(positiveInt("--objects")))
     .addOption(new Option("--size-kb <n>", "size of each JPEG in KB").default(20).argParser(positiveInt("--size-kb")))
-    .addOption(new Option("--latency-ms <n>", "delay the proxy adds to every request").default(20).argParser(nonNegativeInt("--latency-ms")))
+    .addOption(new Option("--latency-ms <n>", "delay the proxy adds to every request").default(20).argParser(wholeNumber("--latency-ms")))
     .addOption(new Option("--runs <n>", "runs per tool; the table shows medians").default(3).argParser(positiveInt("--runs")))
     .addOption(
       new Option("--tools <list>", `comma-separated subset of ${TOOL_NAMES.join(",")}`)
@@ -122,12 +123,12 @@ function parseOptions(argv: string[]): BenchOptions {
     .addOption(
       new Option("--quiet-wait-s <n>", "before each run, wait up to this long for other work on the machine to stop (0: never wait)")
         .default(30)
-        .argParser(nonNegativeInt("--quiet-wait-s")),
+        .argParser(wholeNumber("--quiet-wait-s")),
     )
     .addOption(
       new Option("--busy-retries <n>", "repeat a run that other work on the machine competed with for CPU, this many times at most")
         .default(2)
-        .argParser(nonNegativeInt("--busy-retries")),
+        .argParser(wholeNumber("--busy-retries")),
     )
     .option("--verbose", "pass each tool's own output through (e.g. with POWERTOOLS_LOG_LEVEL=INFO for ours)")
     .option("--timeline", "print our run's requests per second at the proxy (the JSON always has every run's)")
@@ -562,22 +563,6 @@ function toolList(value: string): ToolName[] {
     throw new InvalidArgumentError(`--tools takes a comma-separated subset of ${TOOL_NAMES.join(",")}, got "${value}"`);
   }
   return [...new Set(names)] as ToolName[];
-}
-
-function positiveInt(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
-    return n;
-  };
-}
-
-function nonNegativeInt(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number ≥ 0, got "${value}"`);
-    return n;
-  };
 }
 
 function formatMB(bytes: number | undefined): string {

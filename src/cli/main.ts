@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Command, Option } from "commander";
 import { createClients, destroyClients, resolveTarget } from "../aws/clients.ts";
 import { MoverError } from "../errors.ts";
 import { seedBucket } from "../images/seed.ts";
@@ -10,6 +10,7 @@ import { estimateFromListing, formatEstimate } from "../core/estimate.ts";
 import { redriveDeadLetters } from "../core/redrive.ts";
 import { validateMoveRequest } from "../core/validation.ts";
 import { formatJobList, formatStatus, jobStatus } from "../core/status.ts";
+import { portNumber, positiveInt, wholeNumber } from "./argParsers.ts";
 import { createProgressReporter, formatProgressLine } from "./progress.ts";
 
 export function buildCli(): Command {
@@ -198,28 +199,6 @@ export function buildCli(): Command {
     });
 
   return program;
-}
-
-function positiveInt(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
-    return n;
-  };
-}
-
-function wholeNumber(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be 0 or a positive integer, got "${value}"`);
-    return n;
-  };
-}
-
-function portNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`must be a port (0-65535), got "${value}"`);
-  return n;
 }
 
 /** Runs the CLI; errors we raise on purpose print as one clear line, with exit code 2. */
