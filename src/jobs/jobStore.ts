@@ -172,7 +172,7 @@ export class JobStore {
       skipped: 0,
       failed: 0,
     };
-    page.batches.forEach((_, i) => Object.assign(totals, zeroBatchCounts(i)));
+    for (let i = 0; i < page.batches.length; i++) Object.assign(totals, zeroBatchCounts(i));
     try {
       await this.#db.send(
         new PutCommand({
