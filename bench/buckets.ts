@@ -39,7 +39,8 @@ export async function listBucket(
   const maxPages = Math.ceil(maxKeys / 1000) + 1;
   for (let page = 0; page < maxPages; page++) {
     const out = await s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
-    for (const item of out.Contents ?? []) if (item.Key) keys.set(item.Key, { etag: item.ETag ?? "", size: item.Size ?? 0 });
+    for (const item of out.Contents ?? [])
+      if (item.Key) keys.set(item.Key, { etag: item.ETag ?? "", size: item.Size ?? 0 });
     token = out.NextContinuationToken;
     if (!token) break;
   }
@@ -73,7 +74,8 @@ export async function verifyRun(
   if (run.outcome === "copied") return destination;
   const source = await listBucket(s3, run.from, expected.length);
   const examples = [...destination.examples];
-  for (const key of [...source.keys()].slice(0, Math.max(0, 5 - examples.length))) examples.push(`${key}: left in source`);
+  for (const key of [...source.keys()].slice(0, Math.max(0, 5 - examples.length)))
+    examples.push(`${key}: left in source`);
   return { ...destination, ok: destination.ok && source.size === 0, sourceLeft: source.size, examples };
 }
 
@@ -92,7 +94,8 @@ export async function checkBucketHolds(
     if (!held) missing += 1;
     else if (held.etag !== object.etag || held.size !== object.size) wrong += 1;
     else continue;
-    if (examples.length < 5) examples.push(`${object.key}: ${held ? `ETag ${held.etag}, ${held.size} bytes` : "missing"}`);
+    if (examples.length < 5)
+      examples.push(`${object.key}: ${held ? `ETag ${held.etag}, ${held.size} bytes` : "missing"}`);
   }
   const seeded = new Set(expected.map((object) => object.key));
   let extra = 0;

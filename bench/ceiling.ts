@@ -20,7 +20,9 @@ const { values } = parseArgs({
 const { endpoint, from, to, manifest } = values;
 const concurrency = Number(values.concurrency);
 if (!endpoint || !from || !to || !manifest || !Number.isInteger(concurrency) || concurrency < 1) {
-  process.stderr.write("usage: node bench/ceiling.ts --endpoint URL --from SRC --to DST --manifest FILE [--concurrency N]\n");
+  process.stderr.write(
+    "usage: node bench/ceiling.ts --endpoint URL --from SRC --to DST --manifest FILE [--concurrency N]\n",
+  );
   process.exit(2);
 }
 

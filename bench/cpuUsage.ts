@@ -54,7 +54,10 @@ export function cpuSince(before: ReturnType<typeof cpuSnapshot>): CpuSeconds {
 function processTicks(pid: string): { ticks: number; childrenTicks: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+    const fields = stat
+      .slice(stat.lastIndexOf(")") + 2)
+      .split(" ")
+      .map(Number);
     // After the command: state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14)
     return {
       ticks: (fields[11] ?? 0) + (fields[12] ?? 0),

@@ -11,12 +11,12 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import {
   DEFAULT_INPUTS,
-  TABLE_SIZES,
   estimateMove,
-  tuneInputs,
   formatCount,
   formatTable,
   type ModelInputs,
+  TABLE_SIZES,
+  tuneInputs,
 } from "../src/core/costModel.ts";
 
 export * from "../src/core/costModel.ts";
@@ -38,7 +38,8 @@ export function describeInputs(inputs: ModelInputs, tuned: boolean): string {
 function positiveNumber(flag: string) {
   return (raw: string): number => {
     const value = Number(raw);
-    if (!Number.isFinite(value) || value <= 0) throw new InvalidArgumentError(`${flag} must be a number > 0, got "${raw}"`);
+    if (!Number.isFinite(value) || value <= 0)
+      throw new InvalidArgumentError(`${flag} must be a number > 0, got "${raw}"`);
     return value;
   };
 }
@@ -46,7 +47,8 @@ function positiveNumber(flag: string) {
 function wholeNumber(flag: string) {
   return (raw: string): number => {
     const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError(`${flag} must be a whole number ≥ 1, got "${raw}"`);
+    if (!Number.isInteger(value) || value < 1)
+      throw new InvalidArgumentError(`${flag} must be a whole number ≥ 1, got "${raw}"`);
     return value;
   };
 }
@@ -54,7 +56,8 @@ function wholeNumber(flag: string) {
 function nonNegativeNumber(flag: string) {
   return (raw: string): number => {
     const value = Number(raw);
-    if (!Number.isFinite(value) || value < 0) throw new InvalidArgumentError(`${flag} must be a number ≥ 0, got "${raw}"`);
+    if (!Number.isFinite(value) || value < 0)
+      throw new InvalidArgumentError(`${flag} must be a number ≥ 0, got "${raw}"`);
     return value;
   };
 }
@@ -62,18 +65,58 @@ function nonNegativeNumber(flag: string) {
 export function buildModelCli(): Command {
   const d = DEFAULT_INPUTS;
   return new Command("model")
-    .description("Estimate a move's wall time and AWS cost (docs/SCALING.md). Without --objects: the table for 1k … 1B objects.")
+    .description(
+      "Estimate a move's wall time and AWS cost (docs/SCALING.md). Without --objects: the table for 1k … 1B objects.",
+    )
     .addOption(new Option("--objects <n>", "objects to move (e.g. 1e6); one row").argParser(wholeNumber("--objects")))
-    .addOption(new Option("--avg-kb <n>", "average object size, KiB").default(d.avgKb).argParser(positiveNumber("--avg-kb")))
-    .addOption(new Option("--key-bytes <n>", "average key length, bytes").default(d.avgKeyBytes).argParser(wholeNumber("--key-bytes")))
-    .addOption(new Option("--latency-ms <n>", "S3 CopyObject latency, ms").default(d.latencyMs).argParser(positiveNumber("--latency-ms")))
-    .addOption(new Option("--in-flight <n>", "copies in flight per invocation (COPY_CONCURRENCY)").default(d.inFlight).argParser(wholeNumber("--in-flight")))
-    .addOption(new Option("--workers <n>", "mover invocations at once (maximumConcurrency)").default(d.workers).argParser(wholeNumber("--workers")))
-    .addOption(new Option("--prefixes <n>", "partitioned S3 prefixes the keys spread over").default(d.prefixes).argParser(wholeNumber("--prefixes")))
-    .addOption(new Option("--jobs <n>", "jobs over disjoint prefixes (one lister each)").default(d.jobs).argParser(wholeNumber("--jobs")))
-    .addOption(new Option("--cpu-ms <n>", "client CPU per S3 request, ms (SDK ~0.6, lean signer ~0.18: bench/clientCpu.ts)").default(d.cpuMsPerS3Request).argParser(positiveNumber("--cpu-ms")))
-    .addOption(new Option("--list-rate <n>", "keys listed per second per job").default(d.listKeysPerSecond).argParser(positiveNumber("--list-rate")))
-    .addOption(new Option("--heads <n>", "HeadObject calls per object (1 with --no-overwrite)").default(d.headsPerObject).argParser(nonNegativeNumber("--heads")))
+    .addOption(
+      new Option("--avg-kb <n>", "average object size, KiB").default(d.avgKb).argParser(positiveNumber("--avg-kb")),
+    )
+    .addOption(
+      new Option("--key-bytes <n>", "average key length, bytes")
+        .default(d.avgKeyBytes)
+        .argParser(wholeNumber("--key-bytes")),
+    )
+    .addOption(
+      new Option("--latency-ms <n>", "S3 CopyObject latency, ms")
+        .default(d.latencyMs)
+        .argParser(positiveNumber("--latency-ms")),
+    )
+    .addOption(
+      new Option("--in-flight <n>", "copies in flight per invocation (COPY_CONCURRENCY)")
+        .default(d.inFlight)
+        .argParser(wholeNumber("--in-flight")),
+    )
+    .addOption(
+      new Option("--workers <n>", "mover invocations at once (maximumConcurrency)")
+        .default(d.workers)
+        .argParser(wholeNumber("--workers")),
+    )
+    .addOption(
+      new Option("--prefixes <n>", "partitioned S3 prefixes the keys spread over")
+        .default(d.prefixes)
+        .argParser(wholeNumber("--prefixes")),
+    )
+    .addOption(
+      new Option("--jobs <n>", "jobs over disjoint prefixes (one lister each)")
+        .default(d.jobs)
+        .argParser(wholeNumber("--jobs")),
+    )
+    .addOption(
+      new Option("--cpu-ms <n>", "client CPU per S3 request, ms (SDK ~0.6, lean signer ~0.18: bench/clientCpu.ts)")
+        .default(d.cpuMsPerS3Request)
+        .argParser(positiveNumber("--cpu-ms")),
+    )
+    .addOption(
+      new Option("--list-rate <n>", "keys listed per second per job")
+        .default(d.listKeysPerSecond)
+        .argParser(positiveNumber("--list-rate")),
+    )
+    .addOption(
+      new Option("--heads <n>", "HeadObject calls per object (1 with --no-overwrite)")
+        .default(d.headsPerObject)
+        .argParser(nonNegativeNumber("--heads")),
+    )
     .option("--tuned", "use the recommended workers, prefixes and jobs for each row")
     .option("--json", "print the estimates as JSON")
     .showHelpAfterError()

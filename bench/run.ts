@@ -10,11 +10,18 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { cpus, freemem, platform, release, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { positiveInt, wholeNumber } from "../src/cli/argParsers.ts";
 import { createClients, destroyClients, resolveTarget } from "../src/aws/clients.ts";
+import { positiveInt, wholeNumber } from "../src/cli/argParsers.ts";
 import { spawnEmulator } from "../src/emulator/process.ts";
 import { seedBucket } from "../src/images/seed.ts";
-import { checkBucketHolds, createBucket, expectedObjects, removeBucket, type Verification, verifyRun } from "./buckets.ts";
+import {
+  checkBucketHolds,
+  createBucket,
+  expectedObjects,
+  removeBucket,
+  type Verification,
+  verifyRun,
+} from "./buckets.ts";
 import { CPU_ACCOUNTING, type CpuSeconds, cpuSince, cpuSnapshot } from "./cpuUsage.ts";
 import { SAMPLE_EVERY_MS } from "./peakRss.ts";
 import type { ProxySnapshot } from "./proxyProcess.ts";
@@ -96,16 +103,23 @@ interface Medians {
 /** Cores of other work, on average over a run, above which the run is considered disturbed. */
 const BUSY_CORES = 0.25;
 
-const RSS_METHOD =
-  `sum of VmHWM (the kernel's peak RSS per process) over the tool's process tree, polled from /proc every ${SAMPLE_EVERY_MS} ms`;
+const RSS_METHOD = `sum of VmHWM (the kernel's peak RSS per process) over the tool's process tree, polled from /proc every ${SAMPLE_EVERY_MS} ms`;
 
 function parseOptions(argv: string[]): BenchOptions {
   const program = new Command("bench")
     .description("Time moving N objects between buckets with ours, rclone, aws-cli and a bare CopyObject client")
-    .addOption(new Option("--objects <n>", "objects seeded per run").default(10_000).argParser(positiveInt("--objects")))
+    .addOption(
+      new Option("--objects <n>", "objects seeded per run").default(10_000).argParser(positiveInt("--objects")),
+    )
     .addOption(new Option("--size-kb <n>", "size of each JPEG in KB").default(20).argParser(positiveInt("--size-kb")))
-    .addOption(new Option("--latency-ms <n>", "delay the proxy adds to every request").default(20).argParser(wholeNumber("--latency-ms")))
-    .addOption(new Option("--runs <n>", "runs per tool; the table shows medians").default(3).argParser(positiveInt("--runs")))
+    .addOption(
+      new Option("--latency-ms <n>", "delay the proxy adds to every request")
+        .default(20)
+        .argParser(wholeNumber("--latency-ms")),
+    )
+    .addOption(
+      new Option("--runs <n>", "runs per tool; the table shows medians").default(3).argParser(positiveInt("--runs")),
+    )
     .addOption(
       new Option("--tools <list>", `comma-separated subset of ${TOOL_NAMES.join(",")}`)
         .default([...TOOL_NAMES], "all")
@@ -113,20 +127,40 @@ function parseOptions(argv: string[]): BenchOptions {
     )
     .option("--json <file>", "also write the results as JSON here")
     .addOption(
-      new Option("--timeout-s <n>", "time limit per tool run (default: 60 s + 50 ms per object)").argParser(positiveInt("--timeout-s")),
+      new Option("--timeout-s <n>", "time limit per tool run (default: 60 s + 50 ms per object)").argParser(
+        positiveInt("--timeout-s"),
+      ),
     )
     .option("--aws <path>", "aws-cli v2 (Debian's package)", "/usr/bin/aws")
     .option("--rclone <path>", "rclone", "rclone")
-    .addOption(new Option("--our-concurrency <n>", "pass --concurrency to ours (default: its own, 256)").argParser(positiveInt("--our-concurrency")))
-    .addOption(new Option("--ceiling-concurrency <n>", "CopyObject calls in flight in the ceiling").default(256).argParser(positiveInt("--ceiling-concurrency")))
-    .addOption(new Option("--seed-concurrency <n>", "PutObject calls in flight while seeding").default(64).argParser(positiveInt("--seed-concurrency")))
     .addOption(
-      new Option("--quiet-wait-s <n>", "before each run, wait up to this long for other work on the machine to stop (0: never wait)")
+      new Option("--our-concurrency <n>", "pass --concurrency to ours (default: its own, 256)").argParser(
+        positiveInt("--our-concurrency"),
+      ),
+    )
+    .addOption(
+      new Option("--ceiling-concurrency <n>", "CopyObject calls in flight in the ceiling")
+        .default(256)
+        .argParser(positiveInt("--ceiling-concurrency")),
+    )
+    .addOption(
+      new Option("--seed-concurrency <n>", "PutObject calls in flight while seeding")
+        .default(64)
+        .argParser(positiveInt("--seed-concurrency")),
+    )
+    .addOption(
+      new Option(
+        "--quiet-wait-s <n>",
+        "before each run, wait up to this long for other work on the machine to stop (0: never wait)",
+      )
         .default(30)
         .argParser(wholeNumber("--quiet-wait-s")),
     )
     .addOption(
-      new Option("--busy-retries <n>", "repeat a run that other work on the machine competed with for CPU, this many times at most")
+      new Option(
+        "--busy-retries <n>",
+        "repeat a run that other work on the machine competed with for CPU, this many times at most",
+      )
         .default(2)
         .argParser(wholeNumber("--busy-retries")),
     )
@@ -169,10 +203,15 @@ async function main(): Promise<void> {
   const revisionAtStart = revision();
   const emulator = await spawnEmulator({ port: 0 });
   const proxy = await spawnProxy({ target: emulator.endpoint, latencyMs: options.latencyMs });
-  log(`Emulator ${emulator.endpoint} (pid ${emulator.pid}); proxy ${proxy.endpoint} (pid ${proxy.pid}), ${options.latencyMs} ms per request`);
+  log(
+    `Emulator ${emulator.endpoint} (pid ${emulator.pid}); proxy ${proxy.endpoint} (pid ${proxy.pid}), ${options.latencyMs} ms per request`,
+  );
   // Seeding, checking and clearing go straight to the emulator: never timed, never counted.
   // An empty env: createClients then gives an emulator endpoint its dummy credentials.
-  const direct = createClients(resolveTarget({ endpoint: emulator.endpoint, region: "us-east-1", maxSockets: 128 }, {}), {});
+  const direct = createClients(
+    resolveTarget({ endpoint: emulator.endpoint, region: "us-east-1", maxSockets: 128 }, {}),
+    {},
+  );
 
   // Ctrl-C stops the running tool; the loop then ends and the finally block stops the rig. A second one exits now
   // (the emulator and the proxy exit by themselves when this process is gone).
@@ -198,14 +237,16 @@ async function main(): Promise<void> {
     await createBucket(direct.s3, to);
     await seedBucket(direct.s3, { bucket: from, objects, bytes, concurrency: options.seedConcurrency });
     const seeded = await checkBucketHolds(direct.s3, from, expected);
-    if (!seeded.ok) throw new Error(`Seeding ${from} went wrong (${describeVerification(seeded)}): the rig is broken, not a tool.`);
+    if (!seeded.ok)
+      throw new Error(`Seeding ${from} went wrong (${describeVerification(seeded)}): the rig is broken, not a tool.`);
     log(`${prefix} seeded ${from} in ${seconds(performance.now() - seedStarted)} s; running...`);
 
     const runTmp = join(tmpDir, id);
     mkdirSync(runTmp);
     const command = tool.command({ endpoint: proxy.endpoint, from, to, manifestPath, tmpDir: runTmp });
     const quiet = await waitForQuiet(rigPids, options.quietWaitS);
-    if (!quiet.quiet) log(`${prefix} the machine is busy (${quiet.otherCores.toFixed(2)} cores of other work); running anyway`);
+    if (!quiet.quiet)
+      log(`${prefix} the machine is busy (${quiet.otherCores.toFixed(2)} cores of other work); running anyway`);
     const startedAt = revision();
     await proxy.reset();
     const cpuBefore = cpuSnapshot(rigPids);
@@ -233,7 +274,8 @@ async function main(): Promise<void> {
       if (run.stderrTail.trim()) log(`${prefix} stderr (tail):\n${indent(run.stderrTail)}`);
       if (run.stdoutTail.trim()) log(`${prefix} stdout (tail):\n${indent(run.stdoutTail)}`);
     }
-    if (name === "ours" && options.timeline) log(formatPhases(snapshot.spans, run.seconds), formatTimeline(snapshot.timeline, objects));
+    if (name === "ours" && options.timeline)
+      log(formatPhases(snapshot.spans, run.seconds), formatTimeline(snapshot.timeline, objects));
     await removeBucket(direct.s3, from, objects);
     await removeBucket(direct.s3, to, objects * 2);
     return record;
@@ -316,7 +358,8 @@ function toRecord(
   let failure: string | undefined;
   if (run.timedOut) failure = `timed out after ${run.seconds.toFixed(0)} s`;
   else if (run.exitCode !== 0) failure = `exited with ${run.signal ?? `code ${run.exitCode}`}`;
-  if (!verification.ok) failure = [failure, `verification: ${describeVerification(verification)}`].filter(Boolean).join("; ");
+  if (!verification.ok)
+    failure = [failure, `verification: ${describeVerification(verification)}`].filter(Boolean).join("; ");
   return {
     round,
     ...measured,
@@ -379,7 +422,14 @@ function summarize(
     const found = availability.get(name);
     const runs = runsByTool.get(name) ?? [];
     if (!found?.ok) {
-      return { tool: name, command: tools[name].describe, version: "", status: "skipped", skipped: found?.detail ?? "", runs };
+      return {
+        tool: name,
+        command: tools[name].describe,
+        version: "",
+        status: "skipped",
+        skipped: found?.detail ?? "",
+        runs,
+      };
     }
     // Medians over the runs that passed; a tool with no passing run shows its failed runs' numbers.
     const counted = runs.filter((run) => !run.repeated);
@@ -398,7 +448,8 @@ function summarize(
         dynamodbPerObject: median(basis.map((run) => run.requests.dynamodb)) / objects,
         peakRssMB: rss.length > 0 ? median(rss) / 2 ** 20 : undefined,
         toolCpuMsPerObject: (median(basis.map((run) => run.cpu.tool)) * 1000) / objects,
-        otherCores: basis.reduce((sum, run) => sum + run.cpu.other, 0) / basis.reduce((sum, run) => sum + run.seconds, 0),
+        otherCores:
+          basis.reduce((sum, run) => sum + run.cpu.other, 0) / basis.reduce((sum, run) => sum + run.seconds, 0),
       };
     }
     return result;
@@ -444,7 +495,9 @@ function formatTable(results: ToolResult[], objects: number): string {
     ];
   });
   const lines = [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`);
-  const commands = results.map((result) => `- ${result.tool}: \`${result.command}\`${result.version ? ` (${result.version})` : ""}`);
+  const commands = results.map(
+    (result) => `- ${result.tool}: \`${result.command}\`${result.version ? ` (${result.version})` : ""}`,
+  );
   const busy = results.filter((result) => result.runs.some((run) => run.disturbed && !run.repeated));
   const repeated = results.reduce((n, result) => n + result.runs.filter((run) => run.repeated).length, 0);
   const warning = busy.length
@@ -467,7 +520,9 @@ function formatPhases(spans: ProxySnapshot["spans"], seconds: number): string {
   const ms = (n: number) => `${(n / 1000).toFixed(2)} s`;
   return [
     `phases: start to first request ${ms(first)}`,
-    copies ? `first CopyObject at ${ms(copies.firstMs)}, last at ${ms(copies.lastMs)} (${Math.round((copies.count * 1000) / Math.max(1, copies.lastMs - copies.firstMs))}/s between)` : "no CopyObject",
+    copies
+      ? `first CopyObject at ${ms(copies.firstMs)}, last at ${ms(copies.lastMs)} (${Math.round((copies.count * 1000) / Math.max(1, copies.lastMs - copies.firstMs))}/s between)`
+      : "no CopyObject",
     `last request at ${ms(last)}, exit at ${ms(seconds * 1000)}`,
   ].join("; ");
 }
@@ -526,7 +581,10 @@ function describeRevisions(results: ToolResult[]): string {
   const seen = new Set<string>();
   for (const result of results) {
     for (const run of result.runs) {
-      if (run.revision) seen.add(`${run.revision.commit}${run.revision.srcChanges ? ` + ${run.revision.srcChanges} changed src file(s)` : ""}`);
+      if (run.revision)
+        seen.add(
+          `${run.revision.commit}${run.revision.srcChanges ? ` + ${run.revision.srcChanges} changed src file(s)` : ""}`,
+        );
     }
   }
   if (seen.size === 0) return "commit unknown";
@@ -553,11 +611,16 @@ function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   if (sorted.length === 0) return Number.NaN;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 function toolList(value: string): ToolName[] {
-  const names = value.split(",").map((name) => name.trim()).filter(Boolean);
+  const names = value
+    .split(",")
+    .map((name) => name.trim())
+    .filter(Boolean);
   const unknown = names.filter((name) => !(TOOL_NAMES as readonly string[]).includes(name));
   if (names.length === 0 || unknown.length > 0) {
     throw new InvalidArgumentError(`--tools takes a comma-separated subset of ${TOOL_NAMES.join(",")}, got "${value}"`);
@@ -574,7 +637,11 @@ function seconds(ms: number): string {
 }
 
 function indent(text: string): string {
-  return text.trimEnd().split("\n").map((line) => `    ${line}`).join("\n");
+  return text
+    .trimEnd()
+    .split("\n")
+    .map((line) => `    ${line}`)
+    .join("\n");
 }
 
 function log(...lines: string[]): void {

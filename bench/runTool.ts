@@ -53,7 +53,10 @@ export function runTool(command: ToolCommand, options: { timeoutMs: number; pass
     timedOut = true;
     if (child.pid === undefined) return;
     killGroup(child.pid, "SIGTERM");
-    setTimeout(() => child.pid !== undefined && child.exitCode === null && killGroup(child.pid, "SIGKILL"), KILL_GRACE_MS).unref();
+    setTimeout(
+      () => child.pid !== undefined && child.exitCode === null && killGroup(child.pid, "SIGKILL"),
+      KILL_GRACE_MS,
+    ).unref();
   }, options.timeoutMs);
 
   // The time and memory stop when the process exits; the promise waits for its pipes to close too.

@@ -24,7 +24,9 @@ export async function spawnProxy(options: { target: string; latencyMs: number })
   const endpoint = await withTimeout(
     new Promise<string>((resolve, reject) => {
       child.once("message", (message: ProxyHello) => resolve(message.endpoint));
-      child.once("exit", (code, signal) => reject(new Error(`The proxy process exited (${signal ?? `code ${code}`}) before it was ready.`)));
+      child.once("exit", (code, signal) =>
+        reject(new Error(`The proxy process exited (${signal ?? `code ${code}`}) before it was ready.`)),
+      );
     }),
     "the proxy to start",
   );
@@ -71,7 +73,10 @@ function stopChild(child: ChildProcess): void {
 async function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out after ${ANSWER_WITHIN_MS} ms waiting for ${what}.`)), ANSWER_WITHIN_MS);
+    timer = setTimeout(
+      () => reject(new Error(`Timed out after ${ANSWER_WITHIN_MS} ms waiting for ${what}.`)),
+      ANSWER_WITHIN_MS,
+    );
   });
   try {
     return await Promise.race([promise, timeout]);

@@ -4,14 +4,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const TOOL_NAMES = [
-  "ours",
-  "ceiling",
-  "rclone-tuned",
-  "rclone-defaults",
-  "aws-defaults",
-  "aws-64",
-] as const;
+export const TOOL_NAMES = ["ours", "ceiling", "rclone-tuned", "rclone-defaults", "aws-defaults", "aws-64"] as const;
 export type ToolName = (typeof TOOL_NAMES)[number];
 
 /** What a run must leave behind: a move empties the source; the ceiling only copies. */
@@ -115,7 +108,15 @@ export function buildTools(binaries: ToolBinaries): Record<ToolName, Tool> {
       return {
         file: binaries.aws,
         cwd: context.tmpDir,
-        args: ["s3", "mv", `s3://${context.from}`, `s3://${context.to}`, "--recursive", "--endpoint-url", context.endpoint],
+        args: [
+          "s3",
+          "mv",
+          `s3://${context.from}`,
+          `s3://${context.to}`,
+          "--recursive",
+          "--endpoint-url",
+          context.endpoint,
+        ],
         env: toolEnv({ AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: credentials, AWS_PAGER: "" }),
       };
     },
@@ -129,7 +130,18 @@ export function buildTools(binaries: ToolBinaries): Record<ToolName, Tool> {
       command: (context) => ({
         file: process.execPath,
         cwd: context.tmpDir,
-        args: [OUR_BIN, "move", "--from", context.from, "--to", context.to, "--endpoint", context.endpoint, "--quiet", ...ourFlags],
+        args: [
+          OUR_BIN,
+          "move",
+          "--from",
+          context.from,
+          "--to",
+          context.to,
+          "--endpoint",
+          context.endpoint,
+          "--quiet",
+          ...ourFlags,
+        ],
         // POWERTOOLS_LOG_LEVEL passes through (toolEnv keeps non-AWS variables), e.g. INFO to watch the phases.
         env: toolEnv(),
       }),

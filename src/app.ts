@@ -6,8 +6,8 @@ import { type MoverSettings, moverSettingsFromEnv, type Resources, resourcesFrom
 import type { ListingDeps } from "./core/listing.ts";
 import type { MovingDeps } from "./core/moving.ts";
 import { JobStore } from "./jobs/jobStore.ts";
-import type { ObjectClient } from "./s3/objectClient.ts";
 import { LeanObjectClient } from "./s3/leanObjectClient.ts";
+import type { ObjectClient } from "./s3/objectClient.ts";
 import { SdkObjectClient } from "./s3/sdkObjectClient.ts";
 
 /**
@@ -87,7 +87,13 @@ export function listingDeps(app: App): ListingDeps {
 
 /** What the mover's core needs, from an App. */
 export function movingDeps(app: App): MovingDeps {
-  return { objects: app.objects, s3: app.clients.s3, store: app.store, settings: app.settings, copyLimit: app.copyLimit };
+  return {
+    objects: app.objects,
+    s3: app.clients.s3,
+    store: app.store,
+    settings: app.settings,
+    copyLimit: app.copyLimit,
+  };
 }
 
 let lambdaApp: App | undefined;
@@ -101,7 +107,10 @@ export function appFromEnv(env: NodeJS.ProcessEnv = process.env): App {
       resources: resourcesFromEnv(env),
       settings,
       allowedBuckets: parseAllowedBuckets(env.ALLOWED_BUCKETS),
-      metrics: new Metrics({ namespace: env.POWERTOOLS_METRICS_NAMESPACE ?? "s3-image-mover", serviceName: "s3-image-mover" }),
+      metrics: new Metrics({
+        namespace: env.POWERTOOLS_METRICS_NAMESPACE ?? "s3-image-mover",
+        serviceName: "s3-image-mover",
+      }),
     });
   }
   return lambdaApp;
@@ -109,6 +118,9 @@ export function appFromEnv(env: NodeJS.ProcessEnv = process.env): App {
 
 /** "a,b,photos-*" → ["a","b","photos-*"]; "*" or empty → undefined (any bucket). */
 export function parseAllowedBuckets(raw: string | undefined): string[] | undefined {
-  const list = (raw ?? "").split(",").map((b) => b.trim()).filter(Boolean);
+  const list = (raw ?? "")
+    .split(",")
+    .map((b) => b.trim())
+    .filter(Boolean);
   return list.length === 0 || list.includes("*") ? undefined : list;
 }

@@ -57,10 +57,7 @@ export function moverSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Move
   return {
     copyConcurrency: positiveInt(env, "COPY_CONCURRENCY", 256),
     poisonAfterAttempts: positiveInt(env, "POISON_AFTER_ATTEMPTS", 5),
-    multipartThresholdBytes: Math.min(
-      positiveInt(env, "MULTIPART_THRESHOLD_BYTES", 1024 ** 3),
-      MAX_SINGLE_COPY_BYTES,
-    ),
+    multipartThresholdBytes: Math.min(positiveInt(env, "MULTIPART_THRESHOLD_BYTES", 1024 ** 3), MAX_SINGLE_COPY_BYTES),
     partSizeBytes: positiveInt(env, "PART_SIZE_BYTES", 256 * 1024 ** 2),
     listPageKeys: Math.min(positiveInt(env, "LIST_PAGE_KEYS", 1000), 1000),
   };

@@ -60,7 +60,9 @@ function consumerSettings(
   const sqs = fn?.events?.find((event) => event.sqs)?.sqs;
   const queue = doc.resources.Resources[queueResource]?.Properties;
   if (!fn || !sqs || !queue) {
-    throw new ConfigError(`serverless.yml must declare function "${functionName}" with an sqs event on ${queueResource}`);
+    throw new ConfigError(
+      `serverless.yml must declare function "${functionName}" with an sqs event on ${queueResource}`,
+    );
   }
   return {
     functionName,
@@ -73,4 +75,3 @@ function consumerSettings(
     environment: fn.environment ?? {},
   };
 }
-

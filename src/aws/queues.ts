@@ -24,7 +24,11 @@ export interface OutgoingMessage {
  * Sends messages with SendMessageBatch, up to 10 entries and 250 KB a call, retrying the entries that come back
  * in `Failed[]` (the call answers 200 even when some entries failed). Throws if any entry still fails.
  */
-export async function sendMessages(sqs: SQSClient, queueUrl: string, messages: readonly OutgoingMessage[]): Promise<void> {
+export async function sendMessages(
+  sqs: SQSClient,
+  queueUrl: string,
+  messages: readonly OutgoingMessage[],
+): Promise<void> {
   const calls: OutgoingMessage[][] = [];
   let current: OutgoingMessage[] = [];
   let bytes = 0;
@@ -102,7 +106,13 @@ export async function backOffRecords(
 export async function backOffFailedRecords(
   sqs: SQSClient,
   queueUrl: string,
-  event: { Records: ReadonlyArray<{ messageId: string; receiptHandle: string; attributes: { ApproximateReceiveCount?: string } }> },
+  event: {
+    Records: ReadonlyArray<{
+      messageId: string;
+      receiptHandle: string;
+      attributes: { ApproximateReceiveCount?: string };
+    }>;
+  },
   response: { batchItemFailures: ReadonlyArray<{ itemIdentifier: string }> },
 ): Promise<void> {
   const failedIds = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
@@ -127,7 +137,11 @@ export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<{ vi
   const out = await sqs.send(
     new GetQueueAttributesCommand({
       QueueUrl: queueUrl,
-      AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"],
+      AttributeNames: [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+      ],
     }),
   );
   const a = out.Attributes ?? {};

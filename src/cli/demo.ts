@@ -41,7 +41,12 @@ export async function runDemo(options: { objects: number; concurrency: number; q
 
       const reporter = createProgressReporter({ quiet: options.quiet });
       const started = performance.now();
-      const result = await runLocalMove(app, app.stack, { from: SOURCE, to: DESTINATION }, { onProgress: (p) => reporter.update(p) });
+      const result = await runLocalMove(
+        app,
+        app.stack,
+        { from: SOURCE, to: DESTINATION },
+        { onProgress: (p) => reporter.update(p) },
+      );
       const seconds = (performance.now() - started) / 1000;
       reporter.stop();
 

@@ -2,14 +2,14 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Command, Option } from "commander";
 import { createClients, destroyClients, resolveTarget } from "../aws/clients.ts";
+import { estimateFromListing, formatEstimate } from "../core/estimate.ts";
+import { redriveDeadLetters } from "../core/redrive.ts";
+import { formatJobList, formatStatus, jobStatus } from "../core/status.ts";
+import { validateMoveRequest } from "../core/validation.ts";
 import { MoverError } from "../errors.ts";
 import { seedBucket } from "../images/seed.ts";
 import { createLocalApp } from "../local/localApp.ts";
 import { runLocalMove } from "../local/localMove.ts";
-import { estimateFromListing, formatEstimate } from "../core/estimate.ts";
-import { redriveDeadLetters } from "../core/redrive.ts";
-import { validateMoveRequest } from "../core/validation.ts";
-import { formatJobList, formatStatus, jobStatus } from "../core/status.ts";
 import { portNumber, positiveInt, wholeNumber } from "./argParsers.ts";
 import { createProgressReporter, formatProgressLine } from "./progress.ts";
 
@@ -27,7 +27,11 @@ export function buildCli(): Command {
     .option("--quiet", "no progress display")
     .action(async (opts: { objects: number; concurrency: number; quiet?: boolean }) => {
       const { runDemo } = await import("./demo.ts"); // the emulator's code loads only for the commands that run it
-      const summary = await runDemo({ objects: opts.objects, concurrency: opts.concurrency, quiet: opts.quiet === true });
+      const summary = await runDemo({
+        objects: opts.objects,
+        concurrency: opts.concurrency,
+        quiet: opts.quiet === true,
+      });
       process.exitCode = summary.ok ? 0 : 1;
     });
 
@@ -39,7 +43,9 @@ export function buildCli(): Command {
     .action(async (opts: { port: number; dataDir?: string }) => {
       const { startEmulator } = await import("../emulator/emulator.ts");
       const emulator = await startEmulator({ port: opts.port, ...(opts.dataDir ? { dataDir: opts.dataDir } : {}) });
-      console.log(`Emulator listening on ${emulator.endpoint} (S3, SQS, DynamoDB)${opts.dataDir ? `, state in ${opts.dataDir}` : ""}`);
+      console.log(
+        `Emulator listening on ${emulator.endpoint} (S3, SQS, DynamoDB)${opts.dataDir ? `, state in ${opts.dataDir}` : ""}`,
+      );
       console.log(`Use it with: AWS_ENDPOINT_URL=${emulator.endpoint} npx s3-image-mover move --from A --to B`);
       await new Promise<void>((resolve) => {
         process.once("SIGINT", resolve);
@@ -52,7 +58,11 @@ export function buildCli(): Command {
     .command("seed")
     .description("Create a bucket if missing and upload N generated JPEGs")
     .requiredOption("--bucket <name>", "bucket")
-    .addOption(new Option("--objects <n>", "images (0: just create the bucket)").default(1000).argParser(wholeNumber("--objects")))
+    .addOption(
+      new Option("--objects <n>", "images (0: just create the bucket)")
+        .default(1000)
+        .argParser(wholeNumber("--objects")),
+    )
     .option("--prefix <prefix>", "key prefix", "")
     .addOption(new Option("--size-kb <n>", "approximate image size").default(20).argParser(positiveInt("--size-kb")))
     .option("--endpoint <url>", "S3 endpoint (default: AWS_ENDPOINT_URL, else AWS)")
@@ -65,7 +75,9 @@ export function buildCli(): Command {
           prefix: opts.prefix,
           bytes: opts.sizeKb * 1024,
         });
-        console.log(`Seeded ${out.objects} JPEGs (${(out.bytes / 1e6).toFixed(1)} MB) into s3://${opts.bucket}/${opts.prefix}`);
+        console.log(
+          `Seeded ${out.objects} JPEGs (${(out.bytes / 1e6).toFixed(1)} MB) into s3://${opts.bucket}/${opts.prefix}`,
+        );
       } finally {
         destroyClients(clients);
       }
@@ -81,7 +93,11 @@ export function buildCli(): Command {
     .addOption(new Option("--concurrency <n>", "copies in flight").default(256).argParser(positiveInt("--concurrency")))
     .option("--no-overwrite", "skip keys that already exist in the destination with other content")
     .option("--dry-run", "list and estimate only; move nothing")
-    .option("--report <dir-or-s3>", "where the JSON Lines move report goes (a directory, or s3://bucket/prefix/)", "s3-image-mover-reports")
+    .option(
+      "--report <dir-or-s3>",
+      "where the JSON Lines move report goes (a directory, or s3://bucket/prefix/)",
+      "s3-image-mover-reports",
+    )
     .option("--quiet", "no progress display")
     .action(
       async (opts: {
@@ -107,12 +123,7 @@ export function buildCli(): Command {
         const app = await createLocalApp({ endpoint: opts.endpoint, copyConcurrency: opts.concurrency });
         const reporter = createProgressReporter({ quiet: opts.quiet === true });
         try {
-          const result = await runLocalMove(
-            app,
-            app.stack,
-            request,
-            { onProgress: (p) => reporter.update(p) },
-          );
+          const result = await runLocalMove(app, app.stack, request, { onProgress: (p) => reporter.update(p) });
           reporter.stop();
           if (result.job.dryRun) {
             console.log(formatEstimate(estimateFromListing(result.job.listed, result.job.listedBytes)));
@@ -176,7 +187,9 @@ export function buildCli(): Command {
         console.log(
           `Redrove ${result.moved.move} move and ${result.moved.list} list message(s)` +
             (result.jobs.length ? ` of job(s) ${result.jobs.join(", ")}` : "") +
-            (result.moved.move + result.moved.list > 0 ? ". Run `move` again (or let the deployed movers) to finish." : "."),
+            (result.moved.move + result.moved.list > 0
+              ? ". Run `move` again (or let the deployed movers) to finish."
+              : "."),
         );
       } finally {
         destroyClients(app.clients);

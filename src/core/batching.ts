@@ -19,7 +19,10 @@ export const DEFAULT_BATCH_LIMITS: BatchLimits = {
  * Splits a page's objects into move batches, as [start, end) positions, bounded by key count, key bytes and
  * object size. Pure: the same page always splits the same way.
  */
-export function splitIntoBatches(objects: readonly ListedObject[], limits = DEFAULT_BATCH_LIMITS): Array<[number, number]> {
+export function splitIntoBatches(
+  objects: readonly ListedObject[],
+  limits = DEFAULT_BATCH_LIMITS,
+): Array<[number, number]> {
   const batches: Array<[number, number]> = [];
   let start = 0;
   let keyBytes = 0;

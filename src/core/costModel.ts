@@ -233,8 +233,10 @@ export function copyRequestsPerObject(inputs: ModelInputs): number {
 export function perWorkerRate(inputs: ModelInputs) {
   const s3RequestsPerObject = copyRequestsPerObject(inputs) + inputs.headsPerObject + 1 / inputs.keysPerMessage;
   const sdkRequestsPerObject = DYNAMODB_CALLS_PER_BATCH / inputs.keysPerMessage;
-  const cpuMsPerObject = inputs.cpuMsPerS3Request * s3RequestsPerObject + inputs.cpuMsPerSdkRequest * sdkRequestsPerObject;
-  const copyMs = inputs.latencyMs * (1 + inputs.headsPerObject) + ((inputs.avgKb * KIB) / (inputs.copyMBps * 1e6)) * 1000;
+  const cpuMsPerObject =
+    inputs.cpuMsPerS3Request * s3RequestsPerObject + inputs.cpuMsPerSdkRequest * sdkRequestsPerObject;
+  const copyMs =
+    inputs.latencyMs * (1 + inputs.headsPerObject) + ((inputs.avgKb * KIB) / (inputs.copyMBps * 1e6)) * 1000;
   const cpu = 1000 / cpuMsPerObject;
   const latency = (inputs.inFlight * 1000) / copyMs;
   const keysPerInvocation = inputs.keysPerMessage * inputs.messagesPerInvocation;
@@ -248,14 +250,14 @@ export function dynamodbUnitsPerPage(inputs: ModelInputs): { wru: number; rru: n
   const writeUnits = (bytes: number) => Math.ceil(bytes / DYNAMODB_WRITE_UNIT_BYTES);
   const pageRecordBytes = inputs.keysPerPage * (inputs.avgKeyBytes + inputs.pageRecordBytesPerKey);
   const listerWru = writeUnits(pageRecordBytes) + writeUnits(inputs.totalsItemBytes) + writeUnits(inputs.jobItemBytes);
-  const moverWru = batches * (writeUnits(inputs.ledgerBytesPerKey * inputs.keysPerMessage) + writeUnits(inputs.totalsItemBytes));
+  const moverWru =
+    batches * (writeUnits(inputs.ledgerBytesPerKey * inputs.keysPerMessage) + writeUnits(inputs.totalsItemBytes));
   // Strongly consistent GetItems of items under 4 KB: the lister's page lookup, the job read when a page resolves,
   // and per batch its ledger and its page's totals.
   const rru = 2 + batches * 2;
   // Page records and ledgers live in a partition per page; only the totals items, the roll-ups and the cursor
   // share the job's partition key, so they alone count against one partition's write units.
-  const jobPartitionWru =
-    writeUnits(inputs.totalsItemBytes) * (1 + batches) + writeUnits(inputs.jobItemBytes);
+  const jobPartitionWru = writeUnits(inputs.totalsItemBytes) * (1 + batches) + writeUnits(inputs.jobItemBytes);
   return { wru: listerWru + moverWru, rru, jobPartitionWru };
 }
 
@@ -348,7 +350,11 @@ export function estimateMove(inputs: ModelInputs): MoveEstimate {
     const doneCheckSeconds = listingSeconds + backlog / doneCheck;
     moveSeconds = doneCheck < moveCap ? Math.max(flowSeconds, doneCheckSeconds) : flowSeconds;
     binding =
-      doneCheck < moveCap && backlog / doneCheck > listingSeconds ? "done-check" : rampBinds ? "lambda-scaling" : moveBinding;
+      doneCheck < moveCap && backlog / doneCheck > listingSeconds
+        ? "done-check"
+        : rampBinds
+          ? "lambda-scaling"
+          : moveBinding;
   }
   const seconds = inputs.startupSeconds + moveSeconds;
 
@@ -375,7 +381,8 @@ export function estimateMove(inputs: ModelInputs): MoveEstimate {
     s3List: (s3List / 1000) * inputs.priceS3WritePer1000,
     sqs: (sqs / 1e6) * inputs.priceSqsPerMillion + (sqsFifo / 1e6) * inputs.priceSqsFifoPerMillion,
     lambda: lambdaGbSeconds * inputs.priceLambdaGbSecond + (lambdaInvocations / 1e6) * inputs.priceLambdaPerMillion,
-    dynamodb: (dynamodbWru / 1e6) * inputs.priceDynamodbWruPerMillion + (dynamodbRru / 1e6) * inputs.priceDynamodbRruPerMillion,
+    dynamodb:
+      (dynamodbWru / 1e6) * inputs.priceDynamodbWruPerMillion + (dynamodbRru / 1e6) * inputs.priceDynamodbRruPerMillion,
     total: 0,
   };
   costs.total = costs.s3Copy + costs.s3List + costs.sqs + costs.lambda + costs.dynamodb;
@@ -425,7 +432,10 @@ export function recommendSettings(inputs: ModelInputs): { workers: number; prefi
   const worker = perWorkerRate(inputs);
   const units = dynamodbUnitsPerPage(inputs);
   const jobs = Math.max(1, Math.ceil(inputs.objects / inputs.maxKeysPerJob));
-  const perJob = Math.min(inputs.listKeysPerSecond, inputs.dynamodbPartitionWru / (units.jobPartitionWru / inputs.keysPerPage));
+  const perJob = Math.min(
+    inputs.listKeysPerSecond,
+    inputs.dynamodbPartitionWru / (units.jobPartitionWru / inputs.keysPerPage),
+  );
   const invocations = Math.ceil(inputs.objects / worker.keysPerInvocation);
   const maxWorkers = Math.min(inputs.lambdaMaxConcurrency, inputs.accountConcurrency - jobs, invocations);
   const workers = Math.max(1, Math.min(maxWorkers, Math.ceil((jobs * perJob) / worker.rate)));
@@ -451,7 +461,13 @@ function validateInputs(inputs: ModelInputs): void {
       throw new TypeError(`Model input ${name} must be a whole number ≥ 1, got ${inputs[name]}`);
     }
   }
-  for (const name of ["latencyMs", "copyMBps", "cpuMsPerS3Request", "listKeysPerSecond", "s3WritesPerPrefix"] as const) {
+  for (const name of [
+    "latencyMs",
+    "copyMBps",
+    "cpuMsPerS3Request",
+    "listKeysPerSecond",
+    "s3WritesPerPrefix",
+  ] as const) {
     if (inputs[name] <= 0) throw new TypeError(`Model input ${name} must be > 0, got ${inputs[name]}`);
   }
 }
@@ -508,4 +524,3 @@ export function formatTable(estimates: readonly MoveEstimate[]): string {
   ]);
   return [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
 }
-

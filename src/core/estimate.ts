@@ -19,7 +19,13 @@ export interface DryRunEstimate {
  */
 export function estimateFromListing(objects: number, bytes: number): DryRunEstimate {
   if (objects === 0) {
-    return { objects, bytes, seconds: 0, binding: "nothing to move", costs: { s3Copy: 0, s3List: 0, sqs: 0, lambda: 0, dynamodb: 0, total: 0 } };
+    return {
+      objects,
+      bytes,
+      seconds: 0,
+      binding: "nothing to move",
+      costs: { s3Copy: 0, s3List: 0, sqs: 0, lambda: 0, dynamodb: 0, total: 0 },
+    };
   }
   const estimate = estimateMove({ ...DEFAULT_INPUTS, objects, avgKb: Math.max(bytes / objects / 1024, 0.001) });
   return { objects, bytes, seconds: estimate.seconds, binding: estimate.binding, costs: estimate.costs };

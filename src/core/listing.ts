@@ -53,7 +53,9 @@ export async function continueListing(
     if (existing) await deps.store.ensureTotals(jobId, existing);
     const listed = existing
       ? undefined
-      : await (prefetched?.startAfter === job.startAfter ? prefetched.page : listSourcePage(deps.s3, job, deps.pageKeys));
+      : await (prefetched?.startAfter === job.startAfter
+          ? prefetched.page
+          : listSourcePage(deps.s3, job, deps.pageKeys));
     const head = existing ?? (listed as SourcePage);
     const nextStartAfter = head.objects.at(-1)?.k;
     // Pipelining: list the next page while this one is recorded and its batches go out. Used only if the

@@ -52,7 +52,9 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
   // A first delivery has no ledger yet: skip the read. If a duplicate wrote one meanwhile, the compare-and-set
   // write below fails, re-reads and merges, so this saves a round trip without risking a count.
   const firstDelivery = attempt <= 1 && message.retryFailed !== true;
-  const ledger = firstDelivery ? { outcomes: {}, ver: 0 } : await deps.store.getLedger(message.job, message.page, message.batch);
+  const ledger = firstDelivery
+    ? { outcomes: {}, ver: 0 }
+    : await deps.store.getLedger(message.job, message.page, message.batch);
   const todo = message.items.filter((item) => needsWork(ledger.outcomes[item.i], message.retryFailed === true));
 
   const results = new Map<number, KeyResult>();
@@ -82,14 +84,21 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
       ours[i] = result.outcome;
       retry.push({ i, reason: `source changed since listing; moving its newer version ${result.outcome.e}` });
     } else if (result.kind === "resolved") ours[i] = { ...result.outcome, t: now };
-    else if (result.kind === "verified") continue; // never stored: deleteVerifiedSources resolves every verified key
+    else if (result.kind === "verified")
+      continue; // never stored: deleteVerifiedSources resolves every verified key
     else if (poison) {
       ours[i] = { o: "f", r: result.reason, t: now };
       failed.push({ i, reason: result.reason });
     } else retry.push({ i, reason: result.reason });
   }
 
-  const written = await writeOutcomes(deps.store, message, ledger, ours, retry.map((r) => r.reason));
+  const written = await writeOutcomes(
+    deps.store,
+    message,
+    ledger,
+    ours,
+    retry.map((r) => r.reason),
+  );
   const errors = [...failed, ...retry].map(({ i, reason }) => ({ key: keyOf(message, i), reason }));
   if (errors.length > 0) await deps.store.recordErrors(message.job, errors);
   if (message.report) {
@@ -159,7 +168,12 @@ async function copyAndVerify(
               size: source.size,
               partSizeBytes: deps.settings.partSizeBytes,
             })
-          : await deps.objects.copyObject({ fromBucket: message.from, toBucket: message.to, key, ifMatch: source.etag });
+          : await deps.objects.copyObject({
+              fromBucket: message.from,
+              toBucket: message.to,
+              key,
+              ifMatch: source.etag,
+            });
       return await verifyCopy(deps, message.to, key, source, copy.etag);
     } catch (error) {
       const e = error instanceof S3CallError ? error : new S3CallError("UnknownError", describeError(error), undefined);
@@ -286,7 +300,13 @@ async function writeOutcomes(
     const changed = Object.entries(merged).some(([i, o]) => JSON.stringify(ledger.outcomes[i]) !== JSON.stringify(o));
     if (!changed && (ledger.ver > 0 || lastErrors.length === 0)) return ledger;
     try {
-      return await store.writeLedger(message.job, message.page, message.batch, { outcomes: merged, ver: ledger.ver }, lastErrors);
+      return await store.writeLedger(
+        message.job,
+        message.page,
+        message.batch,
+        { outcomes: merged, ver: ledger.ver },
+        lastErrors,
+      );
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
       ledger = await store.getLedger(message.job, message.page, message.batch);

@@ -22,10 +22,27 @@ export interface RedriveResult {
  * Messages are received, re-sent and then deleted, so each one is counted and its job known; SQS's own
  * StartMessageMoveTask does the same server-side but reports neither, and the embedded emulator lacks it.
  */
-export async function redriveDeadLetters(app: App, options: { jobId?: string | undefined } = {}): Promise<RedriveResult> {
+export async function redriveDeadLetters(
+  app: App,
+  options: { jobId?: string | undefined } = {},
+): Promise<RedriveResult> {
   const jobs = new Set<string>();
-  const move = await moveBack(app.clients.sqs, app.resources.moveDeadLetterQueueUrl, app.resources.moveQueueUrl, false, options.jobId, jobs);
-  const list = await moveBack(app.clients.sqs, app.resources.listDeadLetterQueueUrl, app.resources.listQueueUrl, true, options.jobId, jobs);
+  const move = await moveBack(
+    app.clients.sqs,
+    app.resources.moveDeadLetterQueueUrl,
+    app.resources.moveQueueUrl,
+    false,
+    options.jobId,
+    jobs,
+  );
+  const list = await moveBack(
+    app.clients.sqs,
+    app.resources.listDeadLetterQueueUrl,
+    app.resources.listQueueUrl,
+    true,
+    options.jobId,
+    jobs,
+  );
   for (const job of jobs) await app.store.reopen(job).catch(() => undefined); // a message of a deleted job still moves
   return { moved: { move, list }, jobs: [...jobs] };
 }
@@ -78,7 +95,9 @@ async function moveBack(
     await sqs.send(
       new ChangeMessageVisibilityBatchCommand({
         QueueUrl: from,
-        Entries: skipped.slice(i, i + 10).map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle ?? "", VisibilityTimeout: 0 })),
+        Entries: skipped
+          .slice(i, i + 10)
+          .map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle ?? "", VisibilityTimeout: 0 })),
       }),
     );
   }

@@ -28,7 +28,8 @@ export interface ReportSink {
 export function validateReportLocation(location: unknown, allowFiles: boolean): string | undefined {
   if (location === undefined) return undefined;
   if (typeof location !== "string") throw new ValidationError(`"report" must be a string like "s3://bucket/reports/"`);
-  if (/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(location)) return location.endsWith("/") ? location : `${location}/`;
+  if (/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(location))
+    return location.endsWith("/") ? location : `${location}/`;
   if (allowFiles && location.startsWith("file:///")) return location.endsWith("/") ? location : `${location}/`;
   throw new ValidationError(
     `"report" must be an S3 location like "s3://bucket/reports/"${allowFiles ? ' or a "file:///dir/" URL' : ""}, got "${location}"`,
@@ -46,7 +47,11 @@ export function reportSinkFor(location: string, s3: S3Client): ReportSink {
  * The report lines of one batch: every key its ledger has resolved. A part per batch and ledger version, so a late
  * writer can never replace a newer state with an older one: readers keep each batch's highest version.
  */
-export function batchReportPart(message: MoveMessage, outcomes: Record<string, Outcome>, ver: number): { name: string; body: string } {
+export function batchReportPart(
+  message: MoveMessage,
+  outcomes: Record<string, Outcome>,
+  ver: number,
+): { name: string; body: string } {
   const lines: ReportLine[] = [];
   for (const item of message.items) {
     const outcome = outcomes[item.i];
@@ -54,7 +59,15 @@ export function batchReportPart(message: MoveMessage, outcomes: Record<string, O
     const time = new Date(outcome.t ?? Date.now()).toISOString();
     const key = decodeKey(item.k);
     if (outcome.o === "m") lines.push({ key, size: outcome.b, etag: outcome.e ?? item.e, outcome: "moved", time });
-    else lines.push({ key, size: item.s, etag: item.e, outcome: outcome.o === "s" ? "skipped" : "failed", reason: outcome.r, time });
+    else
+      lines.push({
+        key,
+        size: item.s,
+        etag: item.e,
+        outcome: outcome.o === "s" ? "skipped" : "failed",
+        reason: outcome.r,
+        time,
+      });
   }
   return {
     name: `${message.job}/part-${String(message.page).padStart(9, "0")}-${String(message.batch).padStart(4, "0")}-v${String(ver).padStart(6, "0")}.jsonl`,
@@ -66,7 +79,11 @@ export function batchReportPart(message: MoveMessage, outcomes: Record<string, O
  * The job's report: the newest part of every batch, in key-listing order, handed to `write` one part at a time so
  * that memory does not grow with the number of keys.
  */
-export async function assembleReport(sink: ReportSink, jobId: string, write: (part: string) => Promise<void>): Promise<void> {
+export async function assembleReport(
+  sink: ReportSink,
+  jobId: string,
+  write: (part: string) => Promise<void>,
+): Promise<void> {
   const newest = new Map<string, string>();
   for (const name of (await sink.listParts(jobId)).sort()) newest.set(name.replace(/-v\d+\.jsonl$/, ""), name);
   for (const name of newest.values()) await write(await sink.readPart(name));
@@ -93,13 +110,22 @@ function s3Sink(location: string, bucket: string, prefix: string, s3: S3Client):
   return {
     location,
     async writePart(name, body) {
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}${name}`, Body: body, ContentType: "application/x-ndjson" }));
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: `${prefix}${name}`,
+          Body: body,
+          ContentType: "application/x-ndjson",
+        }),
+      );
     },
     async listParts(jobId) {
       const names: string[] = [];
       let token: string | undefined;
       do {
-        const out = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}${jobId}/`, ContinuationToken: token }));
+        const out = await s3.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}${jobId}/`, ContinuationToken: token }),
+        );
         for (const item of out.Contents ?? []) if (item.Key) names.push(item.Key.slice(prefix.length));
         token = out.NextContinuationToken;
       } while (token);

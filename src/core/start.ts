@@ -46,7 +46,8 @@ export async function checkBuckets(s3: S3Client, request: Pick<MoveRequest, "fro
       } catch (error) {
         const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
         const role = field === "from" ? "source" : "destination";
-        if (status === 404) throw new BucketError(bucket, `The ${role} bucket "${bucket}" does not exist`, { cause: error });
+        if (status === 404)
+          throw new BucketError(bucket, `The ${role} bucket "${bucket}" does not exist`, { cause: error });
         if (status === 403) {
           throw new BucketError(bucket, `Access to the ${role} bucket "${bucket}" is denied for these credentials`, {
             cause: error,

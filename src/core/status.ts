@@ -6,7 +6,10 @@ import { type DryRunEstimate, estimateFromListing, formatEstimate } from "./esti
 import { reportSinkFor } from "./report.ts";
 
 export interface JobStatus {
-  job: Pick<Job, "id" | "from" | "to" | "prefix" | "state" | "listingDone" | "createdAt" | "updatedAt" | "finishedAt"> & {
+  job: Pick<
+    Job,
+    "id" | "from" | "to" | "prefix" | "state" | "listingDone" | "createdAt" | "updatedAt" | "finishedAt"
+  > & {
     overwrite: boolean;
     dryRun: boolean;
   };
@@ -48,7 +51,9 @@ export async function jobStatus(app: App, jobId: string, now = Date.now()): Prom
   const report = job.report
     ? { location: job.report, parts: (await reportSinkFor(job.report, app.clients.s3).listParts(job.id)).length }
     : undefined;
-  const samples = isFinished(job.state) ? [] : await app.store.sampleProgress(jobId, counts.moved, counts.movedBytes, now);
+  const samples = isFinished(job.state)
+    ? []
+    : await app.store.sampleProgress(jobId, counts.moved, counts.movedBytes, now);
   const rate = rateOf(samples, job, counts, now);
   const unresolved = Math.max(0, job.listed - counts.moved - counts.skipped - counts.failed);
   return {
@@ -67,7 +72,10 @@ export async function jobStatus(app: App, jobId: string, now = Date.now()): Prom
     },
     counts: { ...counts, listed: job.listed, listedBytes: job.listedBytes, unresolved },
     rate,
-    etaSeconds: !isFinished(job.state) && rate.objectsPerSecond > 0 && job.listingDone ? Math.ceil(unresolved / rate.objectsPerSecond) : undefined,
+    etaSeconds:
+      !isFinished(job.state) && rate.objectsPerSecond > 0 && job.listingDone
+        ? Math.ceil(unresolved / rate.objectsPerSecond)
+        : undefined,
     queues,
     lastErrors: job.lastErrors ?? [],
     ...(report ? { report } : {}),
@@ -95,7 +103,11 @@ function rateOf(
   // One sample only: the average over the job's life so far.
   const end = job.finishedAt ? Date.parse(job.finishedAt) : now;
   const seconds = Math.max(0.001, (end - Date.parse(job.createdAt)) / 1000);
-  return { objectsPerSecond: counts.moved / seconds, bytesPerSecond: counts.movedBytes / seconds, overSeconds: Math.round(seconds) };
+  return {
+    objectsPerSecond: counts.moved / seconds,
+    bytesPerSecond: counts.movedBytes / seconds,
+    overSeconds: Math.round(seconds),
+  };
 }
 
 /** A human-readable status, a few lines. */
@@ -111,8 +123,14 @@ export function formatStatus(status: JobStatus): string {
     `  queues: ${queues.listQueued} list + ${queues.moveQueued} move messages queued, ${queues.inFlight} in flight, ${queues.deadLetters} in dead-letter queues`,
     `  started ${job.createdAt}${job.finishedAt ? `, finished ${job.finishedAt}` : ""}`,
   ];
-  if (status.report) lines.push(`  report: ${status.report.parts} part(s) under ${status.report.location}${status.job.id}/`);
-  if (status.estimate) lines.push(...formatEstimate(status.estimate).split("\n").map((line) => `  ${line}`));
+  if (status.report)
+    lines.push(`  report: ${status.report.parts} part(s) under ${status.report.location}${status.job.id}/`);
+  if (status.estimate)
+    lines.push(
+      ...formatEstimate(status.estimate)
+        .split("\n")
+        .map((line) => `  ${line}`),
+    );
   if (status.lastErrors.length > 0) {
     lines.push("  last errors:");
     for (const e of status.lastErrors.slice(0, 5)) lines.push(`    ${e.key}: ${e.reason}`);
@@ -124,7 +142,10 @@ export function formatStatus(status: JobStatus): string {
 export function formatJobList(jobs: readonly Job[]): string {
   if (jobs.length === 0) return "No jobs yet.";
   return jobs
-    .map((j) => `${j.id}  ${j.state.padEnd(18)} ${String(j.listed).padStart(9)} listed  s3://${j.from}/${j.prefix} → s3://${j.to}/`)
+    .map(
+      (j) =>
+        `${j.id}  ${j.state.padEnd(18)} ${String(j.listed).padStart(9)} listed  s3://${j.from}/${j.prefix} → s3://${j.to}/`,
+    )
     .join("\n");
 }
 

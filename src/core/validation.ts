@@ -24,7 +24,9 @@ export function validateMoveRequest(
   const fields = value as Record<string, unknown>;
   const unknown = Object.keys(fields).filter((k) => !FIELDS.has(k));
   if (unknown.length > 0) {
-    throw new ValidationError(`Unknown field(s) ${unknown.map((k) => `"${k}"`).join(", ")}; allowed: ${[...FIELDS].join(", ")}`);
+    throw new ValidationError(
+      `Unknown field(s) ${unknown.map((k) => `"${k}"`).join(", ")}; allowed: ${[...FIELDS].join(", ")}`,
+    );
   }
   const from = bucketName(fields.from, "from");
   const to = bucketName(fields.to, "to");
@@ -54,29 +56,42 @@ function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new ValidationError(`Malformed JSON (${(error as Error).message}); expected {"from":"old-bucket","to":"new-bucket"}`);
+    throw new ValidationError(
+      `Malformed JSON (${(error as Error).message}); expected {"from":"old-bucket","to":"new-bucket"}`,
+    );
   }
 }
 
 function bucketName(value: unknown, field: string): string {
   if (value === undefined || value === null || value === "") {
-    throw new ValidationError(`"${field}" is required: the name of the ${field === "from" ? "source" : "destination"} bucket`);
+    throw new ValidationError(
+      `"${field}" is required: the name of the ${field === "from" ? "source" : "destination"} bucket`,
+    );
   }
-  if (typeof value !== "string") throw new ValidationError(`"${field}" must be a bucket name (a string), got ${typeof value}`);
+  if (typeof value !== "string")
+    throw new ValidationError(`"${field}" must be a bucket name (a string), got ${typeof value}`);
   if (!BUCKET_NAME.test(value) || value.includes("..")) {
-    throw new ValidationError(`"${field}" is not a valid S3 bucket name: "${value}" (3-63 characters: a-z, 0-9, ".", "-")`);
+    throw new ValidationError(
+      `"${field}" is not a valid S3 bucket name: "${value}" (3-63 characters: a-z, 0-9, ".", "-")`,
+    );
   }
   return value;
 }
 
 function optionalBoolean(value: unknown, field: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;
-  if (typeof value !== "boolean") throw new ValidationError(`"${field}" must be true or false, got ${JSON.stringify(value)}`);
+  if (typeof value !== "boolean")
+    throw new ValidationError(`"${field}" must be true or false, got ${JSON.stringify(value)}`);
   return value;
 }
 
 /** S3 ARN-style wildcards: "*" any run of characters, "?" one character. */
 export function matchesBucketPattern(bucket: string, pattern: string): boolean {
-  const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
+  const regex = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replace(/\*/g, ".*")
+      .replace(/\?/g, ".")}$`,
+  );
   return regex.test(bucket);
 }

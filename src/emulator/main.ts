@@ -14,7 +14,9 @@ const emulator = await startEmulator({
   process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });
-process.stdout.write(`${JSON.stringify({ endpoint: emulator.endpoint, port: emulator.port, address: emulator.address })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ endpoint: emulator.endpoint, port: emulator.port, address: emulator.address })}\n`,
+);
 
 const shutdown = () => emulator.stop().then(() => process.exit(0));
 process.stdin.on("end", shutdown).on("error", shutdown).resume();

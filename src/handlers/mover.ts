@@ -36,10 +36,15 @@ export function createMoverHandler(app: App) {
     const addedByJob = new Map<string, BatchCounts>();
     // A processor per invocation: it holds the batch's state, and the local runtime runs invocations concurrently.
     const processor = new BatchProcessor(EventType.SQS);
-    const response = await processPartialResponse(event, (record: SQSRecord) => recordHandler(record, addedByJob), processor, {
-      context,
-      throwOnFullBatchFailure: false,
-    });
+    const response = await processPartialResponse(
+      event,
+      (record: SQSRecord) => recordHandler(record, addedByJob),
+      processor,
+      {
+        context,
+        throwOnFullBatchFailure: false,
+      },
+    );
     await backOffFailedRecords(app.clients.sqs, app.resources.moveQueueUrl, event, response);
     publishMetrics(app.metrics, addedByJob);
     return response;
@@ -84,7 +89,9 @@ async function sendFailedToDeadLetterQueue(
     retryFailed: true,
     reasons: Object.fromEntries(failed.map((f) => [String(f.i), f.reason])),
   };
-  await sendMessages(app.clients.sqs, app.resources.moveDeadLetterQueueUrl, [{ id: "dead", body: JSON.stringify(dead) }]);
+  await sendMessages(app.clients.sqs, app.resources.moveDeadLetterQueueUrl, [
+    { id: "dead", body: JSON.stringify(dead) },
+  ]);
 }
 
 export const handler = (event: SQSEvent, context: Context) => createMoverHandlerOnce()(event, context);

@@ -2,12 +2,12 @@ import { createHash, randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import {
+  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   QueryCommand,
   UpdateCommand,
-  DeleteCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { ConflictError, JobNotFoundError } from "../errors.ts";
 import type { BatchCounts, Job, JobCounts, JobState, ListedObject, MoveRequest, Outcome } from "../types.ts";
@@ -117,7 +117,9 @@ export class JobStore {
         Limit: limit,
       }),
     );
-    const jobs = await Promise.all((out.Items ?? []).map((item) => this.getJob(String(item.jobId)).catch(() => undefined)));
+    const jobs = await Promise.all(
+      (out.Items ?? []).map((item) => this.getJob(String(item.jobId)).catch(() => undefined)),
+    );
     return jobs.filter((job): job is Job => job !== undefined);
   }
 
@@ -240,7 +242,13 @@ export class JobStore {
    * Writes a batch's outcomes whole, only if nobody wrote since `ledger.ver` was read.
    * Throws ConflictError otherwise: re-read, merge, write again.
    */
-  async writeLedger(jobId: string, page: number, batch: number, ledger: Ledger, lastErrors?: string[]): Promise<Ledger> {
+  async writeLedger(
+    jobId: string,
+    page: number,
+    batch: number,
+    ledger: Ledger,
+    lastErrors?: string[],
+  ): Promise<Ledger> {
     const next = { outcomes: ledger.outcomes, ver: ledger.ver + 1 };
     try {
       await this.#db.send(
@@ -330,7 +338,16 @@ export class JobStore {
 
   /** The job's counts: the sum of its page totals (one small item per 1,000 keys). */
   async sumTotals(jobId: string): Promise<JobCounts & { pages: number; completePages: number }> {
-    const sum = { listed: 0, listedBytes: 0, moved: 0, movedBytes: 0, skipped: 0, failed: 0, pages: 0, completePages: 0 };
+    const sum = {
+      listed: 0,
+      listedBytes: 0,
+      moved: 0,
+      movedBytes: 0,
+      skipped: 0,
+      failed: 0,
+      pages: 0,
+      completePages: 0,
+    };
     let exclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const out = await this.#db.send(
@@ -381,7 +398,11 @@ export class JobStore {
   }
 
   /** Keeps the most recent errors on the job record for `status` (informational: last writer wins). */
-  async recordErrors(jobId: string, errors: ReadonlyArray<{ key: string; reason: string }>, now = new Date()): Promise<void> {
+  async recordErrors(
+    jobId: string,
+    errors: ReadonlyArray<{ key: string; reason: string }>,
+    now = new Date(),
+  ): Promise<void> {
     if (errors.length === 0) return;
     await this.#db.send(
       new UpdateCommand({
@@ -402,7 +423,9 @@ export class JobStore {
    */
   async sampleProgress(jobId: string, moved: number, movedBytes: number, now = Date.now()): Promise<ProgressSample[]> {
     const job = await this.getJob(jobId);
-    const samples = [...(job.samples ?? []), { t: now, moved, bytes: movedBytes }].filter((s) => now - s.t <= 120_000).slice(-40);
+    const samples = [...(job.samples ?? []), { t: now, moved, bytes: movedBytes }]
+      .filter((s) => now - s.t <= 120_000)
+      .slice(-40);
     await this.#db.send(
       new UpdateCommand({
         TableName: this.#table,
@@ -522,7 +545,9 @@ export function isFinished(state: JobState): boolean {
 }
 
 function activeJobKey(request: Pick<MoveRequest, "from" | "to" | "prefix">): string {
-  const digest = createHash("sha256").update(JSON.stringify([request.from, request.to, request.prefix])).digest("hex");
+  const digest = createHash("sha256")
+    .update(JSON.stringify([request.from, request.to, request.prefix]))
+    .digest("hex");
   return `ACTIVE#${digest}`;
 }
 
@@ -537,7 +562,10 @@ const pad = (n: number) => String(n).padStart(9, "0");
 // Page records (up to 350 KB) and ledgers are most of a job's writes: each page gets its own partition key, so one
 // job is not capped by a single partition's 1,000 write units/s. Only the small totals items share the job's.
 const pageKey = (jobId: string, seq: number) => ({ pk: `PAGE#${jobId}#${pad(seq)}`, sk: "PAGE" });
-const ledgerKey = (jobId: string, page: number, batch: number) => ({ pk: `PAGE#${jobId}#${pad(page)}`, sk: `LEDGER#${batch}` });
+const ledgerKey = (jobId: string, page: number, batch: number) => ({
+  pk: `PAGE#${jobId}#${pad(page)}`,
+  sk: `LEDGER#${batch}`,
+});
 const totalsSk = (seq: number) => `TOTALS#${pad(seq)}`;
 
 function batchAttributeNames(batch: number) {

@@ -2,8 +2,8 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { type App, createApp } from "../app.ts";
 import { createClients, resolveTarget } from "../aws/clients.ts";
 import { type MoverSettings, moverSettingsFromEnv } from "../config.ts";
-import { loadStackSettings, type StackSettings } from "../stackSettings.ts";
 import type { ObjectClient } from "../s3/objectClient.ts";
+import { loadStackSettings, type StackSettings } from "../stackSettings.ts";
 import { ensureResources, type LocalResources } from "./resources.ts";
 
 export interface LocalAppOptions {
@@ -35,7 +35,10 @@ export async function createLocalApp(options: LocalAppOptions = {}): Promise<Loc
   const stack = loadStackSettings();
   const resources = await ensureResources(clients, stack);
   // Lambda logs every batch to CloudWatch; a terminal wants warnings only unless asked (POWERTOOLS_LOG_LEVEL).
-  const logger = new Logger({ serviceName: "s3-image-mover", logLevel: (process.env.POWERTOOLS_LOG_LEVEL ?? "WARN") as "WARN" });
+  const logger = new Logger({
+    serviceName: "s3-image-mover",
+    logLevel: (process.env.POWERTOOLS_LOG_LEVEL ?? "WARN") as "WARN",
+  });
   const app = createApp({ clients, resources, settings, logger, allowFileReports: true });
   if (options.objects) app.objects = options.objects(app);
   return { ...app, resources, stack };

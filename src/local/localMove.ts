@@ -3,13 +3,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { App } from "../app.ts";
 import { queueDepth } from "../aws/queues.ts";
-import type { StackSettings } from "../stackSettings.ts";
 import { sendListToken } from "../core/listing.ts";
 import { assembleReport, reportSinkFor } from "../core/report.ts";
 import { startMove } from "../core/start.ts";
 import { createListerHandler } from "../handlers/lister.ts";
 import { createMoverHandler } from "../handlers/mover.ts";
 import { isFinished } from "../jobs/jobStore.ts";
+import type { StackSettings } from "../stackSettings.ts";
 import type { Job, JobCounts } from "../types.ts";
 import type { LocalResources } from "./resources.ts";
 import { QueueConsumer, type SqsHandler } from "./runtime.ts";
@@ -131,7 +131,8 @@ async function runUntilSettled(
       idleChecks += 1;
       const state = await app.store.completeIfResolved(jobId);
       if (isFinished(state)) return progressOf(app, jobId);
-      if (!progress.job.listingDone) await sendListToken(app.clients.sqs, app.resources.listQueueUrl, jobId, progress.job.seq);
+      if (!progress.job.listingDone)
+        await sendListToken(app.clients.sqs, app.resources.listQueueUrl, jobId, progress.job.seq);
       else if (idleChecks >= 3) return progress; // keys left only in the DLQ: redrive them, then run again
     }
   } finally {
@@ -156,4 +157,3 @@ export async function progressOf(app: App, jobId: string): Promise<MoveProgress>
     deadLetters: dead.visible + dead.inFlight,
   };
 }
-

@@ -26,11 +26,17 @@ export async function ensureResources(clients: AwsClients, settings: StackSettin
     ensureQueue(clients.sqs, LOCAL_RESOURCES.listQueue, {
       ...fifo,
       VisibilityTimeout: String(settings.lister.visibilityTimeoutSeconds),
-      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: listDlq.arn, maxReceiveCount: settings.lister.maxReceiveCount }),
+      RedrivePolicy: JSON.stringify({
+        deadLetterTargetArn: listDlq.arn,
+        maxReceiveCount: settings.lister.maxReceiveCount,
+      }),
     }),
     ensureQueue(clients.sqs, LOCAL_RESOURCES.moveQueue, {
       VisibilityTimeout: String(settings.mover.visibilityTimeoutSeconds),
-      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: moveDlq.arn, maxReceiveCount: settings.mover.maxReceiveCount }),
+      RedrivePolicy: JSON.stringify({
+        deadLetterTargetArn: moveDlq.arn,
+        maxReceiveCount: settings.mover.maxReceiveCount,
+      }),
     }),
   ]);
   return {

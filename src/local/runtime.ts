@@ -6,8 +6,8 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import type { ConsumerSettings } from "../stackSettings.ts";
 import { backOffRecords, sleep } from "../aws/queues.ts";
+import type { ConsumerSettings } from "../stackSettings.ts";
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
@@ -181,7 +181,9 @@ export class QueueConsumer {
         .send(
           new ChangeMessageVisibilityBatchCommand({
             QueueUrl: this.#options.queueUrl,
-            Entries: messages.slice(i, i + 10).map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle ?? "", VisibilityTimeout: 0 })),
+            Entries: messages
+              .slice(i, i + 10)
+              .map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle ?? "", VisibilityTimeout: 0 })),
           }),
         )
         .catch(() => undefined); // if this fails they come back after the short local visibility timeout

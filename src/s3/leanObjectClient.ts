@@ -409,9 +409,10 @@ export function signRequest(
   ].join("\n");
   const scope = `${day}/${region}/s3/aws4_request`;
   const stringToSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${hash("sha256", canonicalRequest)}`;
-  const signature = createHmac("sha256", signingKey(credentials.secretAccessKey, day, region)).update(stringToSign).digest("hex");
-  headers.Authorization =
-    `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
+  const signature = createHmac("sha256", signingKey(credentials.secretAccessKey, day, region))
+    .update(stringToSign)
+    .digest("hex");
+  headers.Authorization = `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
   return { path: request.path, headers };
 }
 

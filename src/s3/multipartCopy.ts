@@ -8,8 +8,8 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import pLimit from "p-limit";
-import { toS3CallError } from "./sdkObjectClient.ts";
 import { type CopyInput, type CopyResult, encodeCopySource } from "./objectClient.ts";
+import { toS3CallError } from "./sdkObjectClient.ts";
 
 const MAX_PARTS = 10_000; // https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html
 const MIN_PART_BYTES = 5 * 1024 ** 2;
@@ -27,9 +27,13 @@ export async function multipartCopy(
   const partSize = Math.max(input.partSizeBytes, Math.ceil(input.size / MAX_PARTS), MIN_PART_BYTES);
   let uploadId: string | undefined;
   try {
-    const head = await s3.send(new HeadObjectCommand({ Bucket: input.fromBucket, Key: input.key, IfMatch: input.ifMatch }));
+    const head = await s3.send(
+      new HeadObjectCommand({ Bucket: input.fromBucket, Key: input.key, IfMatch: input.ifMatch }),
+    );
     const tags = await s3.send(new GetObjectTaggingCommand({ Bucket: input.fromBucket, Key: input.key }));
-    const tagging = new URLSearchParams((tags.TagSet ?? []).map((t): [string, string] => [t.Key ?? "", t.Value ?? ""])).toString();
+    const tagging = new URLSearchParams(
+      (tags.TagSet ?? []).map((t): [string, string] => [t.Key ?? "", t.Value ?? ""]),
+    ).toString();
     const created = await s3.send(
       new CreateMultipartUploadCommand({
         Bucket: input.toBucket,

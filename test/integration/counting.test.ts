@@ -4,9 +4,9 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeKey } from "../../src/core/messages.ts";
 import type { ReportLine } from "../../src/core/report.ts";
 import { jobStatus } from "../../src/core/status.ts";
-import { decodeKey } from "../../src/core/messages.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
 import type { SqsHandler } from "../../src/local/runtime.ts";
@@ -52,7 +52,10 @@ describe("exact counts", () => {
       );
       expect(result.job.state).toBe("done");
       expect(result.counts).toMatchObject({ listed: 2000, moved: 2000, skipped: 0, failed: 0 });
-      const lines = (await readFile(result.reportFile as string, "utf8")).trim().split("\n").map((l) => JSON.parse(l) as ReportLine);
+      const lines = (await readFile(result.reportFile as string, "utf8"))
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as ReportLine);
       expect(lines).toHaveLength(2000);
       expect(new Set(lines.map((l) => l.key)).size).toBe(2000);
       expect(lines.every((l) => l.outcome === "moved" && l.size > 0 && l.etag.length > 0)).toBe(true);
@@ -64,31 +67,53 @@ describe("exact counts", () => {
   });
 
   it("with a poison key: 1,999 moved, 1 failed, its reason in status, the report and the DLQ", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint, copyConcurrency: 64, settings: { poisonAfterAttempts: 3 } });
+    const app = await harness.app({
+      endpoint: proxy.endpoint,
+      copyConcurrency: 64,
+      settings: { poisonAfterAttempts: 3 },
+    });
     const { from, to } = await freshBuckets(app.clients.s3, "poison2k");
     await seedBucket(app.clients.s3, { bucket: from, objects: 2000, bytes: 512 });
     const poison = seedKey(1234);
     proxy.setRespond((req) =>
       req.operation === "CopyObject" && req.key === poison
-        ? { status: 403, headers: { "content-type": "application/xml" }, body: "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>" }
+        ? {
+            status: 403,
+            headers: { "content-type": "application/xml" },
+            body: "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+          }
         : undefined,
     );
     try {
-      const result = await runLocalMove(app, app.stack, { from, to, report: `${pathToFileURL(reports).href}/` }, { wrapMover: deliverTwice });
+      const result = await runLocalMove(
+        app,
+        app.stack,
+        { from, to, report: `${pathToFileURL(reports).href}/` },
+        { wrapMover: deliverTwice },
+      );
       expect(result.job.state).toBe("done-with-failures");
       expect(result.counts).toMatchObject({ listed: 2000, moved: 1999, failed: 1, skipped: 0 });
 
       const status = await jobStatus(app, result.job.id);
       expect(status.counts).toMatchObject({ moved: 1999, failed: 1, unresolved: 0 });
-      expect(status.lastErrors).toContainEqual(expect.objectContaining({ key: poison, reason: expect.stringMatching(/AccessDenied/) }));
+      expect(status.lastErrors).toContainEqual(
+        expect.objectContaining({ key: poison, reason: expect.stringMatching(/AccessDenied/) }),
+      );
 
-      const lines = (await readFile(result.reportFile as string, "utf8")).trim().split("\n").map((l) => JSON.parse(l) as ReportLine);
+      const lines = (await readFile(result.reportFile as string, "utf8"))
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as ReportLine);
       const failed = lines.filter((l) => l.outcome === "failed");
       expect(failed).toEqual([expect.objectContaining({ key: poison, reason: expect.stringMatching(/AccessDenied/) })]);
       expect(lines.filter((l) => l.outcome === "moved")).toHaveLength(1999);
 
       const dead = await app.clients.sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: app.resources.moveDeadLetterQueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }),
+        new ReceiveMessageCommand({
+          QueueUrl: app.resources.moveDeadLetterQueueUrl,
+          MaxNumberOfMessages: 10,
+          VisibilityTimeout: 0,
+        }),
       );
       const deadKeys = (dead.Messages ?? [])
         .map((m) => JSON.parse(m.Body ?? "{}") as MoveMessage)

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { type AwsClients, createClients, destroyClients, resolveTarget } from "../../src/aws/clients.ts";
 import { LOCAL_RESOURCES } from "../../src/config.ts";
-import { spawnEmulator, type SpawnedEmulator } from "../../src/emulator/process.ts";
+import { type SpawnedEmulator, spawnEmulator } from "../../src/emulator/process.ts";
 import { makeJpeg } from "../../src/images/jpeg.ts";
 import { ensureBucket, seedBucket, seedKey } from "../../src/images/seed.ts";
 import { JobStore } from "../../src/jobs/jobStore.ts";
@@ -36,81 +36,77 @@ describe("crash recovery", () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   });
 
-  it(
-    "finishes a 2,000-object move exactly once after 12 SIGKILLs of the runtime, mid-listing and with the emulator",
-    async () => {
-      const dataDir = await mkdtemp(join(tmpdir(), "crash-test-"));
-      cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-      let emulator: SpawnedEmulator = await spawnEmulator({ port: 0, dataDir });
-      const port = emulator.port;
-      cleanups.push(() => emulator.stop());
-      // The runtime talks through a 10 ms proxy so that listing 20 pages takes long enough to be interrupted.
-      const proxy: LoopbackProxy = await startProxy({ target: emulator.endpoint, latencyMs: 10 });
-      cleanups.push(() => proxy.stop());
-      const direct: AwsClients = createClients(resolveTarget({ endpoint: emulator.endpoint }));
-      cleanups.push(async () => destroyClients(direct));
-      const store = new JobStore(direct.dynamo, LOCAL_RESOURCES.table);
+  it("finishes a 2,000-object move exactly once after 12 SIGKILLs of the runtime, mid-listing and with the emulator", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "crash-test-"));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    let emulator: SpawnedEmulator = await spawnEmulator({ port: 0, dataDir });
+    const port = emulator.port;
+    cleanups.push(() => emulator.stop());
+    // The runtime talks through a 10 ms proxy so that listing 20 pages takes long enough to be interrupted.
+    const proxy: LoopbackProxy = await startProxy({ target: emulator.endpoint, latencyMs: 10 });
+    cleanups.push(() => proxy.stop());
+    const direct: AwsClients = createClients(resolveTarget({ endpoint: emulator.endpoint }));
+    cleanups.push(async () => destroyClients(direct));
+    const store = new JobStore(direct.dynamo, LOCAL_RESOURCES.table);
 
-      const from = "crash-source";
-      const to = "crash-destination";
-      await seedBucket(direct.s3, { bucket: from, objects: OBJECTS, bytes: 1024 });
-      await ensureBucket(direct.s3, to);
+    const from = "crash-source";
+    const to = "crash-destination";
+    await seedBucket(direct.s3, { bucket: from, objects: OBJECTS, bytes: 1024 });
+    await ensureBucket(direct.s3, to);
 
-      const random = prng(20261125);
-      const kills: Array<{ moment: string; listingDone: boolean | undefined; moved: number }> = [];
-      let exitCode: number | null = null;
-      for (let run = 0; exitCode !== 0; run++) {
-        expect(run).toBeLessThan(40);
-        const child = runMove(proxy.endpoint, from, to);
-        const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-        if (kills.length >= 12) {
-          exitCode = await exited;
-          continue;
-        }
-        // The first kill lands mid-listing (after page 3 is recorded); later ones at random moments.
-        const trigger =
-          kills.length === 0
-            ? waitFor(async () => {
-                const job = await latestJob(store);
-                return job !== undefined && job.seq >= 3 && !job.listingDone;
-              })
-            : sleep(600 + random() * 1400);
-        const outcome = await Promise.race([trigger.then(() => "kill" as const), exited.then(() => "exited" as const)]);
-        if (outcome === "exited") {
-          exitCode = await exited;
-          continue;
-        }
-        child.kill("SIGKILL");
-        await exited;
-        const wholeMachine = kills.length % 4 === 3; // every 4th kill takes the emulator down with it
-        if (wholeMachine) {
-          emulator.kill("SIGKILL");
-          await emulator.stop();
-          emulator = await spawnEmulator({ port, dataDir });
-        }
-        const job = await latestJob(store);
-        const counts = job ? await store.sumTotals(job.id) : undefined;
-        kills.push({
-          moment: wholeMachine ? "runtime + emulator" : "runtime",
-          listingDone: job?.listingDone,
-          moved: counts?.moved ?? 0,
-        });
+    const random = prng(20261125);
+    const kills: Array<{ moment: string; listingDone: boolean | undefined; moved: number }> = [];
+    let exitCode: number | null = null;
+    for (let run = 0; exitCode !== 0; run++) {
+      expect(run).toBeLessThan(40);
+      const child = runMove(proxy.endpoint, from, to);
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+      if (kills.length >= 12) {
+        exitCode = await exited;
+        continue;
       }
+      // The first kill lands mid-listing (after page 3 is recorded); later ones at random moments.
+      const trigger =
+        kills.length === 0
+          ? waitFor(async () => {
+              const job = await latestJob(store);
+              return job !== undefined && job.seq >= 3 && !job.listingDone;
+            })
+          : sleep(600 + random() * 1400);
+      const outcome = await Promise.race([trigger.then(() => "kill" as const), exited.then(() => "exited" as const)]);
+      if (outcome === "exited") {
+        exitCode = await exited;
+        continue;
+      }
+      child.kill("SIGKILL");
+      await exited;
+      const wholeMachine = kills.length % 4 === 3; // every 4th kill takes the emulator down with it
+      if (wholeMachine) {
+        emulator.kill("SIGKILL");
+        await emulator.stop();
+        emulator = await spawnEmulator({ port, dataDir });
+      }
+      const job = await latestJob(store);
+      const counts = job ? await store.sumTotals(job.id) : undefined;
+      kills.push({
+        moment: wholeMachine ? "runtime + emulator" : "runtime",
+        listingDone: job?.listingDone,
+        moved: counts?.moved ?? 0,
+      });
+    }
 
-      expect(kills).toHaveLength(12);
-      expect(kills[0]?.listingDone).toBe(false);
-      expect(kills.filter((k) => k.moment === "runtime + emulator")).toHaveLength(3);
-      const job = (await latestJob(store)) as Job;
-      expect(job.state).toBe("done");
-      expect(await store.sumTotals(job.id)).toMatchObject({ listed: OBJECTS, moved: OBJECTS, skipped: 0, failed: 0 });
-      const destination = await listAll(direct.s3, to);
-      expect(destination.size).toBe(OBJECTS);
-      for (let i = 0; i < OBJECTS; i++) expect(destination.get(seedKey(i))?.etag).toBe(md5(makeJpeg(i, 1024)));
-      expect((await listAll(direct.s3, from)).size).toBe(0);
-      console.log("kills:", JSON.stringify(kills));
-    },
-    600_000,
-  );
+    expect(kills).toHaveLength(12);
+    expect(kills[0]?.listingDone).toBe(false);
+    expect(kills.filter((k) => k.moment === "runtime + emulator")).toHaveLength(3);
+    const job = (await latestJob(store)) as Job;
+    expect(job.state).toBe("done");
+    expect(await store.sumTotals(job.id)).toMatchObject({ listed: OBJECTS, moved: OBJECTS, skipped: 0, failed: 0 });
+    const destination = await listAll(direct.s3, to);
+    expect(destination.size).toBe(OBJECTS);
+    for (let i = 0; i < OBJECTS; i++) expect(destination.get(seedKey(i))?.etag).toBe(md5(makeJpeg(i, 1024)));
+    expect((await listAll(direct.s3, from)).size).toBe(0);
+    console.log("kills:", JSON.stringify(kills));
+  }, 600_000);
 });
 
 function runMove(endpoint: string, from: string, to: string): ChildProcess {

@@ -2,8 +2,8 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { queueDepth } from "../../src/aws/queues.ts";
 import { listingDeps } from "../../src/app.ts";
+import { queueDepth } from "../../src/aws/queues.ts";
 import { continueListing } from "../../src/core/listing.ts";
 import { jobStatus } from "../../src/core/status.ts";
 import { createStartHandler } from "../../src/handlers/start.ts";
@@ -28,7 +28,18 @@ describe("dry run", () => {
     const seeded = await seedBucket(app.clients.s3, { bucket: from, objects: 10_000, bytes: 1024 });
     const before = await listAll(app.clients.s3, from);
 
-    const { stdout } = await run(process.execPath, [CLI, "move", "--from", from, "--to", to, "--dry-run", "--quiet", "--endpoint", harness.emulator.endpoint]);
+    const { stdout } = await run(process.execPath, [
+      CLI,
+      "move",
+      "--from",
+      from,
+      "--to",
+      to,
+      "--dry-run",
+      "--quiet",
+      "--endpoint",
+      harness.emulator.endpoint,
+    ]);
 
     expect(stdout).toContain(`Would move 10000 objects (${(seeded.bytes / 1e6).toFixed(1)} MB)`);
     expect(stdout).toMatch(/Estimated time on Lambda as deployed: [\d.]+ (s|min|h)/);
@@ -36,7 +47,11 @@ describe("dry run", () => {
     expect(stdout).toContain("Nothing was copied, deleted or queued for moving");
     expect(await listAll(app.clients.s3, from)).toEqual(before);
     expect((await listAll(app.clients.s3, to)).size).toBe(0);
-    for (const queue of [app.resources.moveQueueUrl, app.resources.moveDeadLetterQueueUrl, app.resources.listQueueUrl]) {
+    for (const queue of [
+      app.resources.moveQueueUrl,
+      app.resources.moveDeadLetterQueueUrl,
+      app.resources.listQueueUrl,
+    ]) {
       expect(await queueDepth(app.clients.sqs, queue)).toEqual({ visible: 0, inFlight: 0 });
     }
   });

@@ -121,9 +121,7 @@ describe("startEmulator", () => {
     const listed = await aws.s3.send(new ListObjectsV2Command({ Bucket: "photos", Prefix: "a/" }));
     expect(listed.Contents?.map((c) => c.Key)).toEqual(["a/1.jpg", "a/2.jpg"]);
 
-    await aws.s3.send(
-      new CopyObjectCommand({ Bucket: "archive", Key: "moved/3.jpg", CopySource: "photos/b/3.jpg" }),
-    );
+    await aws.s3.send(new CopyObjectCommand({ Bucket: "archive", Key: "moved/3.jpg", CopySource: "photos/b/3.jpg" }));
     expect(await getBytes(aws.s3, "archive", "moved/3.jpg")).toBe("bytes of b/3.jpg");
   });
 

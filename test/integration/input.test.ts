@@ -55,11 +55,23 @@ describe("bad input is refused clearly and changes nothing", () => {
   it.each([
     ["a missing --to", ["move", "--from", "a-bucket"], /required option '--to <bucket>' not specified/],
     ["--from equal to --to", ["move", "--from", "same-b", "--to", "same-b"], /same bucket/],
-    ["a bad --concurrency", ["move", "--from", "aaa", "--to", "bbb", "--concurrency", "lots"], /--concurrency must be a positive integer/],
-    ["an unknown bucket", ["move", "--from", "no-such-bucket-x", "--to", "bbb-x"], /The source bucket "no-such-bucket-x" does not exist/],
+    [
+      "a bad --concurrency",
+      ["move", "--from", "aaa", "--to", "bbb", "--concurrency", "lots"],
+      /--concurrency must be a positive integer/,
+    ],
+    [
+      "an unknown bucket",
+      ["move", "--from", "no-such-bucket-x", "--to", "bbb-x"],
+      /The source bucket "no-such-bucket-x" does not exist/,
+    ],
     ["an unknown command", ["teleport"], /unknown command 'teleport'/],
   ])("the CLI rejects %s with a message and a non-zero exit", async (_name, args, message) => {
-    const result = await run(process.execPath, [CLI, ...args, ...(args[0] === "move" ? ["--endpoint", harness.emulator.endpoint] : [])]).then(
+    const result = await run(process.execPath, [
+      CLI,
+      ...args,
+      ...(args[0] === "move" ? ["--endpoint", harness.emulator.endpoint] : []),
+    ]).then(
       () => ({ code: 0, stderr: "" }),
       (error: { code: number; stderr: string }) => error,
     );

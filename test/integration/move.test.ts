@@ -3,8 +3,8 @@ import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeJpeg } from "../../src/images/jpeg.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
-import { runLocalMove } from "../../src/local/localMove.ts";
 import type { LocalApp } from "../../src/local/localApp.ts";
+import { runLocalMove } from "../../src/local/localMove.ts";
 import { freshBuckets, type Harness, listAll, startHarness } from "../support/harness.ts";
 
 const md5 = (bytes: Uint8Array) => `"${createHash("md5").update(bytes).digest("hex")}"`;
@@ -62,7 +62,9 @@ describe("a move through start → lister → move queue → mover", () => {
     for (const [i, key] of keys.entries()) {
       const body = key === "empty-object.jpg" ? new Uint8Array() : makeJpeg(i, 1024);
       bodies.set(key, body);
-      await app.clients.s3.send(new PutObjectCommand({ Bucket: from, Key: key, Body: body, ContentType: "image/jpeg" }));
+      await app.clients.s3.send(
+        new PutObjectCommand({ Bucket: from, Key: key, Body: body, ContentType: "image/jpeg" }),
+      );
     }
 
     const result = await runLocalMove(app, app.stack, { from, to });

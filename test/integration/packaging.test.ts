@@ -93,7 +93,8 @@ describe("serverless package (offline, no AWS credentials)", () => {
         );
         expect(deadLetterQueues.size).toBeGreaterThan(0);
         for (const [id, queue] of Object.entries(queues)) {
-          const encrypted = queue.Properties.SqsManagedSseEnabled === true || queue.Properties.KmsMasterKeyId !== undefined;
+          const encrypted =
+            queue.Properties.SqsManagedSseEnabled === true || queue.Properties.KmsMasterKeyId !== undefined;
           expect(encrypted, `${id} is encrypted at rest`).toBe(true);
           if (deadLetterQueues.has(id)) {
             expect(queue.Properties.RedrivePolicy, `${id} is a DLQ`).toBeUndefined();
@@ -110,22 +111,30 @@ describe("serverless package (offline, no AWS credentials)", () => {
       it("consumes every queue with partial batch responses, capped concurrency, and a visibility timeout ≥ 6 × timeout + window", () => {
         const t = template();
         const mappings = Object.values(resourcesOfType(t, "AWS::Lambda::EventSourceMapping"));
-        expect(mappings.map((m) => getAttTarget(m.Properties.EventSourceArn)).sort()).toEqual(["ListQueue", "MoveQueue"]);
+        expect(mappings.map((m) => getAttTarget(m.Properties.EventSourceArn)).sort()).toEqual([
+          "ListQueue",
+          "MoveQueue",
+        ]);
         for (const mapping of mappings) {
           const queueId = getAttTarget(mapping.Properties.EventSourceArn);
           const fn = t.Resources[getAttTarget(mapping.Properties.FunctionName)];
           const queue = t.Resources[queueId];
           expect(mapping.Properties.FunctionResponseTypes, queueId).toContain("ReportBatchItemFailures");
-          expect((mapping.Properties.ScalingConfig as JsonObject | undefined)?.MaximumConcurrency, queueId).toBeGreaterThanOrEqual(2);
+          expect(
+            (mapping.Properties.ScalingConfig as JsonObject | undefined)?.MaximumConcurrency,
+            queueId,
+          ).toBeGreaterThanOrEqual(2);
           const timeout = Number(fn?.Properties.Timeout);
           const window = Number(mapping.Properties.MaximumBatchingWindowInSeconds ?? 0);
           expect(timeout, `${queueId} consumer timeout`).toBeGreaterThan(0);
           // https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html
-          expect(Number(queue?.Properties.VisibilityTimeout), `${queueId} visibility timeout`).toBeGreaterThanOrEqual(6 * timeout + window);
+          expect(Number(queue?.Properties.VisibilityTimeout), `${queueId} visibility timeout`).toBeGreaterThanOrEqual(
+            6 * timeout + window,
+          );
         }
       });
 
-      it("grants S3 and SQS only on named resources, never Resource \"*\"", () => {
+      it('grants S3 and SQS only on named resources, never Resource "*"', () => {
         const statements = policyStatements(template());
         const s3OrSqs = statements.filter((s) => s.actions.some((a) => /^(s3|sqs):/i.test(a)));
         expect(s3OrSqs.length).toBeGreaterThan(0);
@@ -191,18 +200,23 @@ describe("serverless package (offline, no AWS credentials)", () => {
     const pattern = new RegExp(String(parameter.AllowedPattern));
     expect(pattern.test(String(parameter.Default))).toBe(false);
     expect(String(parameter.ConstraintDescription)).toContain('--param="buckets=');
-    for (const good of ["alpha", "alpha,beta-*", "demo-*", "photos.example.com", "logs-20??"]) expect(pattern.test(good), good).toBe(true);
+    for (const good of ["alpha", "alpha,beta-*", "demo-*", "photos.example.com", "logs-20??"])
+      expect(pattern.test(good), good).toBe(true);
     for (const bad of ["", "*", "*,alpha", "alpha,", "alpha,,beta", "alpha, beta", "Alpha", "arn:aws:s3:::alpha"]) {
       expect(pattern.test(bad), JSON.stringify(bad)).toBe(false);
     }
   });
 
   it("grants KMS on the given key only, and not at all without one", () => {
-    const statementsWith = policyStatements(devScoped.template).filter((s) => s.actions.some((a) => a.startsWith("kms:")));
+    const statementsWith = policyStatements(devScoped.template).filter((s) =>
+      s.actions.some((a) => a.startsWith("kms:")),
+    );
     expect(statementsWith).toEqual([
       { actions: ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], resources: [KMS_KEY] },
     ]);
-    expect(policyStatements(devDefault.template).filter((s) => s.actions.some((a) => a.startsWith("kms:")))).toEqual([]);
+    expect(policyStatements(devDefault.template).filter((s) => s.actions.some((a) => a.startsWith("kms:")))).toEqual(
+      [],
+    );
   });
 });
 
@@ -212,14 +226,19 @@ describe("bundled handlers, loaded from the packaged zips", () => {
 
   beforeAll(async () => {
     bundles = join(workDir, "unzipped");
-    for (const name of FUNCTIONS) new AdmZip(join(devScoped.dir, `${name}.zip`)).extractAllTo(join(bundles, name), true);
+    for (const name of FUNCTIONS)
+      new AdmZip(join(devScoped.dir, `${name}.zip`)).extractAllTo(join(bundles, name), true);
     const closedPort = await freePort(); // nothing listens: any AWS call would fail on this machine, never leave it
-    const runs = await Promise.all(FUNCTIONS.map((name) => runBundle(join(bundles, name, `src/handlers/${name}.mjs`), closedPort, CALLS[name])));
+    const runs = await Promise.all(
+      FUNCTIONS.map((name) => runBundle(join(bundles, name, `src/handlers/${name}.mjs`), closedPort, CALLS[name])),
+    );
     results = Object.fromEntries(FUNCTIONS.map((name, i) => [name, runs[i]])) as typeof results;
   }, 60_000);
 
   it("start rejects a move onto the same bucket, and a bucket outside ALLOWED_BUCKETS", () => {
-    expect(results.start.outcomes[0]).toMatchObject({ error: { name: "ValidationError", message: expect.stringContaining("same bucket") } });
+    expect(results.start.outcomes[0]).toMatchObject({
+      error: { name: "ValidationError", message: expect.stringContaining("same bucket") },
+    });
     expect(results.start.outcomes[1]).toMatchObject({
       error: { name: "ValidationError", message: expect.stringContaining("not one this deployment may touch") },
     });
@@ -227,7 +246,9 @@ describe("bundled handlers, loaded from the packaged zips", () => {
 
   it("lister and mover name the malformed record in batchItemFailures", () => {
     for (const name of ["lister", "mover"] as const) {
-      expect(results[name].outcomes[0], name).toEqual({ value: { batchItemFailures: [{ itemIdentifier: "malformed-1" }] } });
+      expect(results[name].outcomes[0], name).toEqual({
+        value: { batchItemFailures: [{ itemIdentifier: "malformed-1" }] },
+      });
     }
   });
 
@@ -265,7 +286,9 @@ async function packageStage(label: string, args: string[], extraEnv: Record<stri
     timeoutMs: PACKAGE_TIMEOUT_MS,
   });
   if (code !== 0) throw new Error(`serverless package ${args.join(" ")} exited with ${code}:\n${output}`);
-  const template = JSON.parse(await readFile(join(dir, "cloudformation-template-update-stack.json"), "utf8")) as Template;
+  const template = JSON.parse(
+    await readFile(join(dir, "cloudformation-template-update-stack.json"), "utf8"),
+  ) as Template;
   return { dir, template };
 }
 
@@ -378,7 +401,9 @@ function freePort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -405,7 +430,8 @@ function resourcesOfType(template: Template, type: string): Record<string, Resou
 /** The logical id a `{"Fn::GetAtt": [id, "Arn"]}` points at. */
 function getAttTarget(value: Json | undefined): string {
   const getAtt = (value as JsonObject | undefined)?.["Fn::GetAtt"];
-  if (!Array.isArray(getAtt) || typeof getAtt[0] !== "string") throw new Error(`Expected Fn::GetAtt, got ${JSON.stringify(value)}`);
+  if (!Array.isArray(getAtt) || typeof getAtt[0] !== "string")
+    throw new Error(`Expected Fn::GetAtt, got ${JSON.stringify(value)}`);
   return getAtt[0];
 }
 
@@ -418,7 +444,8 @@ function policyStatements(template: Template): Array<{ actions: string[]; resour
   for (const resource of Object.values(template.Resources)) {
     if (resource.Condition && evaluate(template, template.Conditions?.[resource.Condition] ?? null) !== true) continue;
     if (resource.Type === "AWS::IAM::Role") {
-      for (const policy of (resource.Properties.Policies as JsonObject[] | undefined) ?? []) documents.push(policy.PolicyDocument ?? null);
+      for (const policy of (resource.Properties.Policies as JsonObject[] | undefined) ?? [])
+        documents.push(policy.PolicyDocument ?? null);
     }
     if (resource.Type === "AWS::IAM::Policy") documents.push(resource.Properties.PolicyDocument ?? null);
   }

@@ -67,7 +67,10 @@ describe("startProxy", () => {
       }),
     );
     // dynalite answers CreateTable with CREATING, like AWS.
-    await waitUntilTableExists({ client: dynamo, maxWaitTime: 10, minDelay: 0.01, maxDelay: 0.1 }, { TableName: "counted" });
+    await waitUntilTableExists(
+      { client: dynamo, maxWaitTime: 10, minDelay: 0.01, maxDelay: 0.1 },
+      { TableName: "counted" },
+    );
   });
   beforeEach(() => {
     proxy.resetCounts();
@@ -91,7 +94,13 @@ describe("startProxy", () => {
     await s3.send(new CopyObjectCommand({ Bucket: "proxied", Key: "c.jpg", CopySource: "proxied/a.jpg" }));
     const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: "proxied", Key: "d.jpg" }));
     const part = await s3.send(
-      new UploadPartCopyCommand({ Bucket: "proxied", Key: "d.jpg", UploadId, PartNumber: 1, CopySource: "proxied/b.jpg" }),
+      new UploadPartCopyCommand({
+        Bucket: "proxied",
+        Key: "d.jpg",
+        UploadId,
+        PartNumber: 1,
+        CopySource: "proxied/b.jpg",
+      }),
     );
     await s3.send(
       new CompleteMultipartUploadCommand({
@@ -190,16 +199,20 @@ describe("startProxy", () => {
       "ServiceUnavailable 503",
     );
     proxy.setFaults({ rate: 1, kinds: ["500"] });
-    expect(await outcome(sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: "x" })))).toBe(
-      "InternalFailure 500",
-    );
+    expect(await outcome(sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: "x" })))).toBe("InternalFailure 500");
     expect(await outcome(dynamo.send(new GetItemCommand({ TableName: "counted", Key: { pk: { S: "x" } } })))).toBe(
       "InternalServerError 500",
     );
   });
 
   it("lets the SDK retry through faults to success", async () => {
-    const retrying = new S3Client({ endpoint: proxy.endpoint, region, credentials, forcePathStyle: true, maxAttempts: 5 });
+    const retrying = new S3Client({
+      endpoint: proxy.endpoint,
+      region,
+      credentials,
+      forcePathStyle: true,
+      maxAttempts: 5,
+    });
     proxy.setFaults({ rate: 0.3, seed: 3, kinds: ["500", "503", "reset"] });
     try {
       for (let i = 0; i < 10; i++) {
@@ -223,7 +236,9 @@ describe("startProxy", () => {
         : undefined,
     );
     const copy = (key: string) =>
-      outcome(s3.send(new CopyObjectCommand({ Bucket: "proxied", Key: `copied/${key}`, CopySource: `proxied/${key}` })));
+      outcome(
+        s3.send(new CopyObjectCommand({ Bucket: "proxied", Key: `copied/${key}`, CopySource: `proxied/${key}` })),
+      );
 
     expect(await copy("a.jpg")).toBe("ok");
     expect(await copy("b.jpg")).toBe("PreconditionFailed 412");

@@ -66,7 +66,9 @@ describe("nothing is lost when things break", () => {
     const { from, to } = await freshBuckets(app.clients.s3, "poison");
     await seedBucket(app.clients.s3, { bucket: from, objects: 200, bytes: 512 });
     const poison = seedKey(42);
-    proxy.setRespond((req) => (req.operation === "CopyObject" && req.key === poison ? s3Error(403, "AccessDenied") : undefined));
+    proxy.setRespond((req) =>
+      req.operation === "CopyObject" && req.key === poison ? s3Error(403, "AccessDenied") : undefined,
+    );
 
     const first = await runLocalMove(app, app.stack, { from, to });
 
@@ -74,13 +76,22 @@ describe("nothing is lost when things break", () => {
     expect(first.counts).toMatchObject({ moved: 199, failed: 1 });
     expect((await listAll(app.clients.s3, from)).has(poison)).toBe(true); // never deleted without a copy
     const dead = await app.clients.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: app.resources.moveDeadLetterQueueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }),
+      new ReceiveMessageCommand({
+        QueueUrl: app.resources.moveDeadLetterQueueUrl,
+        MaxNumberOfMessages: 10,
+        VisibilityTimeout: 0,
+      }),
     );
-    const bodies = (dead.Messages ?? []).map((m) => JSON.parse(m.Body ?? "{}") as MoveMessage).filter((m) => m.job === first.job.id);
+    const bodies = (dead.Messages ?? [])
+      .map((m) => JSON.parse(m.Body ?? "{}") as MoveMessage)
+      .filter((m) => m.job === first.job.id);
     expect(bodies).toHaveLength(1);
     expect(bodies[0]?.items).toHaveLength(1);
     expect(Object.values(bodies[0]?.reasons ?? {})[0]).toMatch(/AccessDenied/);
-    expect((await app.store.getJob(first.job.id)).lastErrors?.[0]).toMatchObject({ key: poison, reason: expect.stringMatching(/AccessDenied/) });
+    expect((await app.store.getJob(first.job.id)).lastErrors?.[0]).toMatchObject({
+      key: poison,
+      reason: expect.stringMatching(/AccessDenied/),
+    });
 
     proxy.setRespond(undefined);
     const redriven = await redriveDeadLetters(app, { jobId: first.job.id });
@@ -102,7 +113,9 @@ describe("nothing is lost when things break", () => {
     const listedEtag = md5(makeJpeg(3, 512));
     const jobId = await listJob(app, { from, to });
     const newer = makeJpeg(1003, 700);
-    await direct.clients.s3.send(new PutObjectCommand({ Bucket: from, Key: key, Body: newer, ContentType: "image/jpeg" }));
+    await direct.clients.s3.send(
+      new PutObjectCommand({ Bucket: from, Key: key, Body: newer, ContentType: "image/jpeg" }),
+    );
     const conditions: string[] = [];
     // The emulator ignores CopySourceIfMatch: answer 412 where S3 would, i.e. when the condition names the old ETag.
     proxy.setRespond((req) => {
@@ -169,7 +182,8 @@ describe("nothing is lost when things break", () => {
     const seen: Array<{ operation: string; headers: Record<string, unknown> }> = [];
     // The emulator has no object tagging: answer GetObjectTagging as S3 would for a tagged object.
     proxy.setRespond((req) => {
-      if (req.service === "s3" && req.key === "big/photo.jpg") seen.push({ operation: req.operation, headers: req.headers });
+      if (req.service === "s3" && req.key === "big/photo.jpg")
+        seen.push({ operation: req.operation, headers: req.headers });
       if (req.operation !== "GetObjectTagging") return undefined;
       return {
         status: 200,
@@ -208,7 +222,12 @@ describe("nothing is lost when things break", () => {
     expect(a.batchItemFailures).toEqual([]);
     expect(b.batchItemFailures).toEqual([]);
     const counts = await app.store.sumTotals(jobId);
-    expect(counts).toMatchObject({ listed: 100, moved: 100, movedBytes: (await sizeOf(listAll(app.clients.s3, to))), failed: 0 });
+    expect(counts).toMatchObject({
+      listed: 100,
+      moved: 100,
+      movedBytes: await sizeOf(listAll(app.clients.s3, to)),
+      failed: 0,
+    });
     expect((await listAll(app.clients.s3, to)).size).toBe(100);
     expect((await listAll(app.clients.s3, from)).size).toBe(0);
     expect((await app.store.getJob(jobId)).state).toBe("done");
@@ -223,7 +242,8 @@ describe("nothing is lost when things break", () => {
         const counting: ObjectClient = {
           copyObject: async (input) => {
             copies.set(input.key, (copies.get(input.key) ?? 0) + 1);
-            if (input.key === failing) throw new (await import("../../src/errors.ts")).S3CallError("InternalError", "injected", 500);
+            if (input.key === failing)
+              throw new (await import("../../src/errors.ts")).S3CallError("InternalError", "injected", 500);
             return inner.copyObject(input);
           },
           deleteObjects: (bucket, items) => inner.deleteObjects(bucket, items),
@@ -302,7 +322,12 @@ async function sizeOf(listing: Promise<Map<string, { size: number }>>): Promise<
 
 async function putInTwoParts(s3: S3Client, bucket: string, key: string, body: Buffer): Promise<void> {
   const { UploadId } = await s3.send(
-    new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: "image/jpeg", Metadata: { camera: "x100" } }),
+    new CreateMultipartUploadCommand({
+      Bucket: bucket,
+      Key: key,
+      ContentType: "image/jpeg",
+      Metadata: { camera: "x100" },
+    }),
   );
   const half = body.length / 2;
   const parts = await Promise.all(
@@ -311,5 +336,7 @@ async function putInTwoParts(s3: S3Client, bucket: string, key: string, body: Bu
       return { PartNumber: i + 1, ETag: out.ETag };
     }),
   );
-  await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+  await s3.send(
+    new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+  );
 }

@@ -41,14 +41,19 @@ export async function freshBuckets(s3: S3Client, label: string): Promise<{ from:
 }
 
 /** Every key of a bucket (under a prefix), paging through ListObjectsV2. */
-export async function listAll(s3: S3Client, bucket: string, prefix?: string): Promise<Map<string, { etag: string; size: number }>> {
+export async function listAll(
+  s3: S3Client,
+  bucket: string,
+  prefix?: string,
+): Promise<Map<string, { etag: string; size: number }>> {
   const keys = new Map<string, { etag: string; size: number }>();
   let token: string | undefined;
   do {
     const out = await s3.send(
       new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token, ...(prefix ? { Prefix: prefix } : {}) }),
     );
-    for (const item of out.Contents ?? []) if (item.Key) keys.set(item.Key, { etag: item.ETag ?? "", size: item.Size ?? 0 });
+    for (const item of out.Contents ?? [])
+      if (item.Key) keys.set(item.Key, { etag: item.ETag ?? "", size: item.Size ?? 0 });
     token = out.NextContinuationToken;
   } while (token);
   return keys;

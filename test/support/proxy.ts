@@ -175,7 +175,9 @@ function emptyCounts(): ProxyCounts {
 }
 
 /** Decides, for each request, whether it fails and how; a seeded PRNG makes a run repeatable. */
-function faultInjector(faults: ProxyFaults | undefined): (req: ProxyRequestInfo) => ProxyResponse | "reset" | undefined {
+function faultInjector(
+  faults: ProxyFaults | undefined,
+): (req: ProxyRequestInfo) => ProxyResponse | "reset" | undefined {
   if (!faults) return () => undefined;
   if (!(faults.rate >= 0 && faults.rate <= 1)) {
     throw new TypeError(`Expected \`faults.rate\` to be a number from 0 to 1, got ${faults.rate}.`);

@@ -18,7 +18,11 @@ describe("splitIntoBatches", () => {
   });
 
   it("bounds a batch by key bytes", () => {
-    const batches = splitIntoBatches(objects(100, 10, 1024), { maxKeys: 100, maxKeyBytes: 60_000, aloneFromBytes: 1e12 });
+    const batches = splitIntoBatches(objects(100, 10, 1024), {
+      maxKeys: 100,
+      maxKeyBytes: 60_000,
+      aloneFromBytes: 1e12,
+    });
     expect(batches.length).toBeGreaterThan(1);
     for (const [a, b] of batches) expect((b - a) * (1024 + 64)).toBeLessThanOrEqual(60_000);
   });
@@ -43,7 +47,8 @@ describe("fitPageRecord", () => {
 
 describe("messages", () => {
   it("round-trips keys that SQS could not carry as text", () => {
-    for (const key of ["a\uFFFEb", "\u0001ctrl", "日本語", "x".repeat(1024)]) expect(decodeKey(encodeKey(key))).toBe(key);
+    for (const key of ["a\uFFFEb", "\u0001ctrl", "日本語", "x".repeat(1024)])
+      expect(decodeKey(encodeKey(key))).toBe(key);
   });
 
   it("rejects malformed move messages", () => {
@@ -62,7 +67,13 @@ describe("outcomes", () => {
 
   it("counts each key by its one outcome", () => {
     expect(
-      countOutcomes({ 0: { o: "m", b: 5 }, 1: { o: "m", b: 7 }, 2: { o: "s", r: "" }, 3: { o: "f", r: "" }, 4: { o: "p", e: "", s: 1 } }),
+      countOutcomes({
+        0: { o: "m", b: 5 },
+        1: { o: "m", b: 7 },
+        2: { o: "s", r: "" },
+        3: { o: "f", r: "" },
+        4: { o: "p", e: "", s: 1 },
+      }),
     ).toEqual({ moved: 2, movedBytes: 12, skipped: 1, failed: 1 });
   });
 });

@@ -22,7 +22,12 @@ function recordingS3(answers: Record<string, (input: Record<string, unknown>) =>
 describe("the copy requests", () => {
   it("CopyObject is conditional on the listed ETag and copies metadata and tags along", async () => {
     const { client, sent } = recordingS3({ CopyObject: () => ({ CopyObjectResult: { ETag: '"abc"' } }) });
-    await new SdkObjectClient(client).copyObject({ fromBucket: "old", toBucket: "new", key: "a b/c+d.jpg", ifMatch: '"abc"' });
+    await new SdkObjectClient(client).copyObject({
+      fromBucket: "old",
+      toBucket: "new",
+      key: "a b/c+d.jpg",
+      ifMatch: '"abc"',
+    });
     expect(sent[0]?.name).toBe(CopyObjectCommand.name.replace(/Command$/, ""));
     expect(sent[0]?.input).toMatchObject({
       Bucket: "new",
@@ -41,13 +46,25 @@ describe("the copy requests", () => {
   it("multipart copy carries content type, metadata and tags to the new upload, and parts are conditional", async () => {
     const { client, sent } = recordingS3({
       HeadObject: () => ({ ContentType: "image/jpeg", Metadata: { camera: "x100" }, CacheControl: "max-age=60" }),
-      GetObjectTagging: () => ({ TagSet: [{ Key: "owner", Value: "ana & bo" }, { Key: "year", Value: "2024" }] }),
+      GetObjectTagging: () => ({
+        TagSet: [
+          { Key: "owner", Value: "ana & bo" },
+          { Key: "year", Value: "2024" },
+        ],
+      }),
       CreateMultipartUpload: () => ({ UploadId: "u1" }),
       UploadPartCopy: (input) => ({ CopyPartResult: { ETag: `"p${input.PartNumber}"` } }),
       CompleteMultipartUpload: () => ({ ETag: '"whole-3"' }),
     });
     const size = 12 * 1024 ** 2;
-    await multipartCopy(client, { fromBucket: "old", toBucket: "new", key: "big.jpg", ifMatch: '"e"', size, partSizeBytes: 5 * 1024 ** 2 });
+    await multipartCopy(client, {
+      fromBucket: "old",
+      toBucket: "new",
+      key: "big.jpg",
+      ifMatch: '"e"',
+      size,
+      partSizeBytes: 5 * 1024 ** 2,
+    });
 
     const create = sent.find((s) => s.name === "CreateMultipartUpload")?.input;
     expect(create).toMatchObject({
@@ -76,7 +93,14 @@ describe("the copy requests", () => {
       AbortMultipartUpload: () => ({}),
     });
     await expect(
-      multipartCopy(client, { fromBucket: "o", toBucket: "n", key: "k", ifMatch: '"e"', size: 11 * 1024 ** 2, partSizeBytes: 5 * 1024 ** 2 }),
+      multipartCopy(client, {
+        fromBucket: "o",
+        toBucket: "n",
+        key: "k",
+        ifMatch: '"e"',
+        size: 11 * 1024 ** 2,
+        partSizeBytes: 5 * 1024 ** 2,
+      }),
     ).rejects.toThrow(/InternalError/);
     expect(sent.find((s) => s.name === "AbortMultipartUpload")?.input).toMatchObject({ UploadId: "u2", Key: "k" });
   });

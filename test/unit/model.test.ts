@@ -217,7 +217,14 @@ describe("the byte sizes in DEFAULT_INPUTS match the code", () => {
     const job = { id: "20261125-023512-3fa9c1", from: "source-bucket", to: "destination-bucket", overwrite: true };
     const bytes = splitIntoBatches(objects)
       .map(([a, b], batch) =>
-        JSON.stringify(buildMoveMessage(job, 123, batch, objects.slice(a, b).map((object, i) => ({ i, object })))),
+        JSON.stringify(
+          buildMoveMessage(
+            job,
+            123,
+            batch,
+            objects.slice(a, b).map((object, i) => ({ i, object })),
+          ),
+        ),
       )
       .reduce((sum, body) => sum + Buffer.byteLength(body), 0);
     const modelled = 1000 * (Math.ceil((50 * 4) / 3) + DEFAULT_INPUTS.messageBytesPerKey);
@@ -242,8 +249,16 @@ describe("the byte sizes in DEFAULT_INPUTS match the code", () => {
     expect(dynamodbItemBytes(ledger)).toBeLessThanOrEqual(100 * DEFAULT_INPUTS.ledgerBytesPerKey);
 
     const totals: Record<string, unknown> = { pk: "JOB#20261125-023512-3fa9c1", sk: "TOTALS#000000123", seq: 123 };
-    Object.assign(totals, { keys: 1000, bytes: 204_800_000, moved: 1000, movedBytes: 204_800_000, skipped: 0, failed: 0 });
-    for (let b = 0; b < 10; b++) Object.assign(totals, { [`m_${b}`]: 100, [`mb_${b}`]: 20_480_000, [`s_${b}`]: 0, [`f_${b}`]: 0 });
+    Object.assign(totals, {
+      keys: 1000,
+      bytes: 204_800_000,
+      moved: 1000,
+      movedBytes: 204_800_000,
+      skipped: 0,
+      failed: 0,
+    });
+    for (let b = 0; b < 10; b++)
+      Object.assign(totals, { [`m_${b}`]: 100, [`mb_${b}`]: 20_480_000, [`s_${b}`]: 0, [`f_${b}`]: 0 });
     expect(dynamodbItemBytes(totals)).toBeLessThanOrEqual(DEFAULT_INPUTS.totalsItemBytes);
   });
 });
@@ -261,10 +276,29 @@ describe("bench/model.ts on the command line", () => {
   });
 
   it("prints the same numbers as estimateMove with --json", () => {
-    const out = run("--objects", "1e6", "--avg-kb", "200", "--latency-ms", "30", "--in-flight", "256", "--workers", "50", "--json");
+    const out = run(
+      "--objects",
+      "1e6",
+      "--avg-kb",
+      "200",
+      "--latency-ms",
+      "30",
+      "--in-flight",
+      "256",
+      "--workers",
+      "50",
+      "--json",
+    );
     expect(out.status).toBe(0);
     const parsed = JSON.parse(out.stdout) as { seconds: number; costs: { total: number } };
-    const expected = estimateMove({ ...DEFAULT_INPUTS, objects: 1e6, avgKb: 200, latencyMs: 30, inFlight: 256, workers: 50 });
+    const expected = estimateMove({
+      ...DEFAULT_INPUTS,
+      objects: 1e6,
+      avgKb: 200,
+      latencyMs: 30,
+      inFlight: 256,
+      workers: 50,
+    });
     expect(parsed.seconds).toBeCloseTo(expected.seconds, 9);
     expect(parsed.costs.total).toBeCloseTo(expected.costs.total, 9);
   });

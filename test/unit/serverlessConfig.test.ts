@@ -1,22 +1,30 @@
 // serverless.yml as the local runtime reads it (src/config.ts): the invariants the deployment relies on, checked in
 // milliseconds. test/integration/packaging.test.ts checks the same on the CloudFormation template the framework builds.
 import { readFileSync } from "node:fs";
-import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { loadStackSettings } from "../../src/stackSettings.ts";
 
 const settings = loadStackSettings();
 
 describe("serverless.yml", () => {
-  it.each([settings.lister, settings.mover])("$functionName: visibility timeout ≥ 6 × timeout + batching window", (consumer) => {
-    // https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html
-    expect(consumer.visibilityTimeoutSeconds).toBeGreaterThanOrEqual(6 * consumer.timeoutSeconds + consumer.batchingWindowSeconds);
-  });
+  it.each([settings.lister, settings.mover])(
+    "$functionName: visibility timeout ≥ 6 × timeout + batching window",
+    (consumer) => {
+      // https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html
+      expect(consumer.visibilityTimeoutSeconds).toBeGreaterThanOrEqual(
+        6 * consumer.timeoutSeconds + consumer.batchingWindowSeconds,
+      );
+    },
+  );
 
-  it.each([settings.lister, settings.mover])("$functionName: concurrency capped within Lambda's 2–1,000", (consumer) => {
-    expect(consumer.maximumConcurrency).toBeGreaterThanOrEqual(2);
-    expect(consumer.maximumConcurrency).toBeLessThanOrEqual(1000);
-  });
+  it.each([settings.lister, settings.mover])(
+    "$functionName: concurrency capped within Lambda's 2–1,000",
+    (consumer) => {
+      expect(consumer.maximumConcurrency).toBeGreaterThanOrEqual(2);
+      expect(consumer.maximumConcurrency).toBeLessThanOrEqual(1000);
+    },
+  );
 
   it("has no batching window on the FIFO list queue, which Lambda does not allow", () => {
     expect(settings.lister.batchingWindowSeconds).toBe(0);

@@ -33,8 +33,12 @@ describe("validateMoveRequest", () => {
   });
 
   it("rejects buckets outside the deployment's list, and accepts wildcards", () => {
-    expect(() => validateMoveRequest({ from: "old", to: "other" }, ["old", "new"])).toThrow(/"to" bucket "other" is not one/);
-    expect(validateMoveRequest({ from: "photos-2024", to: "archive" }, ["photos-*", "archive"]).from).toBe("photos-2024");
+    expect(() => validateMoveRequest({ from: "old", to: "other" }, ["old", "new"])).toThrow(
+      /"to" bucket "other" is not one/,
+    );
+    expect(validateMoveRequest({ from: "photos-2024", to: "archive" }, ["photos-*", "archive"]).from).toBe(
+      "photos-2024",
+    );
   });
 });
 
