@@ -1,18 +1,16 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeKey } from "../../src/core/messages.ts";
-import type { ReportLine } from "../../src/core/report.ts";
 import { jobStatus } from "../../src/core/status.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
 import type { SqsHandler } from "../../src/local/runtime.ts";
-import type { MoveMessage } from "../../src/types.ts";
 import { freshBuckets, type Harness, listAll, startHarness } from "../support/harness.ts";
 import { type LoopbackProxy, startProxy } from "../support/proxy.ts";
+import { deadLettersOf, readReport } from "../support/steps.ts";
 
 /** Every batch delivered twice at once, as SQS's at-least-once delivery may do. */
 const deliverTwice =
@@ -52,10 +50,7 @@ describe("exact counts", () => {
       );
       expect(result.job.state).toBe("done");
       expect(result.counts).toMatchObject({ listed: 2000, moved: 2000, skipped: 0, failed: 0 });
-      const lines = (await readFile(result.reportFile as string, "utf8"))
-        .trim()
-        .split("\n")
-        .map((l) => JSON.parse(l) as ReportLine);
+      const lines = await readReport(result.reportFile);
       expect(lines).toHaveLength(2000);
       expect(new Set(lines.map((l) => l.key)).size).toBe(2000);
       expect(lines.every((l) => l.outcome === "moved" && l.size > 0 && l.etag.length > 0)).toBe(true);
@@ -100,25 +95,14 @@ describe("exact counts", () => {
         expect.objectContaining({ key: poison, reason: expect.stringMatching(/AccessDenied/) }),
       );
 
-      const lines = (await readFile(result.reportFile as string, "utf8"))
-        .trim()
-        .split("\n")
-        .map((l) => JSON.parse(l) as ReportLine);
+      const lines = await readReport(result.reportFile);
       const failed = lines.filter((l) => l.outcome === "failed");
       expect(failed).toEqual([expect.objectContaining({ key: poison, reason: expect.stringMatching(/AccessDenied/) })]);
       expect(lines.filter((l) => l.outcome === "moved")).toHaveLength(1999);
 
-      const dead = await app.clients.sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: app.resources.moveDeadLetterQueueUrl,
-          MaxNumberOfMessages: 10,
-          VisibilityTimeout: 0,
-        }),
+      const deadKeys = (await deadLettersOf(app, result.job.id)).flatMap((m) =>
+        m.items.map((item) => ({ key: decodeKey(item.k), reason: m.reasons?.[item.i] })),
       );
-      const deadKeys = (dead.Messages ?? [])
-        .map((m) => JSON.parse(m.Body ?? "{}") as MoveMessage)
-        .filter((m) => m.job === result.job.id)
-        .flatMap((m) => m.items.map((item) => ({ key: decodeKey(item.k), reason: m.reasons?.[item.i] })));
       // Delivered twice, the poisoned batch may reach the DLQ twice; every dead letter names the same key and reason.
       expect(new Set(deadKeys.map((d) => d.key))).toEqual(new Set([poison]));
       expect(deadKeys.every((d) => /AccessDenied/.test(d.reason ?? ""))).toBe(true);

@@ -8,7 +8,6 @@ import {
   type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { redriveDeadLetters } from "../../src/core/redrive.ts";
 import { createMoverHandler } from "../../src/handlers/mover.ts";
@@ -20,7 +19,7 @@ import { SdkObjectClient } from "../../src/s3/sdkObjectClient.ts";
 import type { MoveMessage } from "../../src/types.ts";
 import { freshBuckets, type Harness, listAll, startHarness } from "../support/harness.ts";
 import { type LoopbackProxy, startProxy } from "../support/proxy.ts";
-import { listJob, moverContext, receiveMoveRecords } from "../support/steps.ts";
+import { deadLettersOf, listJob, moverContext, receiveMoveRecords } from "../support/steps.ts";
 
 const md5 = (bytes: Uint8Array) => `"${createHash("md5").update(bytes).digest("hex")}"`;
 const s3Error = (status: number, code: string) => ({
@@ -75,16 +74,7 @@ describe("nothing is lost when things break", () => {
     expect(first.job.state).toBe("done-with-failures");
     expect(first.counts).toMatchObject({ moved: 199, failed: 1 });
     expect((await listAll(app.clients.s3, from)).has(poison)).toBe(true); // never deleted without a copy
-    const dead = await app.clients.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: app.resources.moveDeadLetterQueueUrl,
-        MaxNumberOfMessages: 10,
-        VisibilityTimeout: 0,
-      }),
-    );
-    const bodies = (dead.Messages ?? [])
-      .map((m) => JSON.parse(m.Body ?? "{}") as MoveMessage)
-      .filter((m) => m.job === first.job.id);
+    const bodies = await deadLettersOf(app, first.job.id);
     expect(bodies).toHaveLength(1);
     expect(bodies[0]?.items).toHaveLength(1);
     expect(Object.values(bodies[0]?.reasons ?? {})[0]).toMatch(/AccessDenied/);

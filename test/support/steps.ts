@@ -1,10 +1,13 @@
+import { readFile } from "node:fs/promises";
 import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import type { SQSRecord } from "aws-lambda";
 import { listingDeps } from "../../src/app.ts";
 import { continueListing } from "../../src/core/listing.ts";
+import type { ReportLine } from "../../src/core/report.ts";
 import { startMove } from "../../src/core/start.ts";
 import type { LocalApp } from "../../src/local/localApp.ts";
 import { lambdaContext, toSqsRecord } from "../../src/local/runtime.ts";
+import type { MoveMessage } from "../../src/types.ts";
 
 /** Opens a job and runs its whole listing in this process, leaving its move messages queued. */
 export async function listJob(app: LocalApp, input: Record<string, unknown>): Promise<string> {
@@ -39,3 +42,24 @@ export async function receiveMoveRecords(app: LocalApp, max = 10): Promise<SQSRe
 }
 
 export const moverContext = () => lambdaContext({ functionName: "mover", timeoutSeconds: 120 });
+
+/** The dead letters of one job on the move DLQ, left visible for whoever reads next. */
+export async function deadLettersOf(app: LocalApp, jobId: string): Promise<MoveMessage[]> {
+  const out = await app.clients.sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: app.resources.moveDeadLetterQueueUrl,
+      MaxNumberOfMessages: 10,
+      VisibilityTimeout: 0,
+    }),
+  );
+  return (out.Messages ?? []).map((m) => JSON.parse(m.Body ?? "{}") as MoveMessage).filter((m) => m.job === jobId);
+}
+
+/** A JSON Lines move report, parsed. */
+export async function readReport(file: string | undefined): Promise<ReportLine[]> {
+  if (!file) throw new Error("the move wrote no report file");
+  return (await readFile(file, "utf8"))
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as ReportLine);
+}
