@@ -3,6 +3,7 @@ import { Metrics } from "@aws-lambda-powertools/metrics";
 import pLimit, { type LimitFunction } from "p-limit";
 import { type AwsClients, createClients, resolveTarget } from "./aws/clients.ts";
 import { type MoverSettings, moverSettingsFromEnv, type Resources, resourcesFromEnv } from "./config.ts";
+import { DEFAULT_BATCH_LIMITS } from "./core/batching.ts";
 import type { ListingDeps } from "./core/listing.ts";
 import type { MovingDeps } from "./core/moving.ts";
 import { JobStore } from "./jobs/jobStore.ts";
@@ -82,6 +83,7 @@ export function listingDeps(app: App): ListingDeps {
     listQueueUrl: app.resources.listQueueUrl,
     moveQueueUrl: app.resources.moveQueueUrl,
     pageKeys: app.settings.listPageKeys,
+    batchLimits: { ...DEFAULT_BATCH_LIMITS, maxKeys: app.settings.batchKeys },
   };
 }
 

@@ -49,6 +49,11 @@ export interface MoverSettings {
   partSizeBytes: number;
   /** Keys per ListObjectsV2 page (S3's maximum is 1,000); smaller pages only make sense in tests. */
   listPageKeys: number;
+  /**
+   * Keys per move message, at most 1,000 (one DeleteObjects). Every message costs a ledger write, a totals update,
+   * a DeleteObjects and a report part, so fewer, larger messages cost less per key (docs/SCALING.md).
+   */
+  batchKeys: number;
 }
 
 export const MAX_SINGLE_COPY_BYTES = 5 * 1024 ** 3; // CopyObject limit: 5 GB
@@ -60,6 +65,7 @@ export function moverSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Move
     multipartThresholdBytes: Math.min(positiveInt(env, "MULTIPART_THRESHOLD_BYTES", 1024 ** 3), MAX_SINGLE_COPY_BYTES),
     partSizeBytes: positiveInt(env, "PART_SIZE_BYTES", 256 * 1024 ** 2),
     listPageKeys: Math.min(positiveInt(env, "LIST_PAGE_KEYS", 1000), 1000),
+    batchKeys: Math.min(positiveInt(env, "BATCH_KEYS", 1000), 1000),
   };
 }
 

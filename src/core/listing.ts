@@ -3,7 +3,7 @@ import type { SQSClient } from "@aws-sdk/client-sqs";
 import { sendMessages } from "../aws/queues.ts";
 import type { JobStore, PageRecord } from "../jobs/jobStore.ts";
 import type { Job, ListedObject } from "../types.ts";
-import { DEFAULT_BATCH_LIMITS, fitPageRecord, splitIntoBatches } from "./batching.ts";
+import { type BatchLimits, DEFAULT_BATCH_LIMITS, fitPageRecord, splitIntoBatches } from "./batching.ts";
 import { buildMoveMessage } from "./messages.ts";
 
 export interface ListingDeps {
@@ -14,6 +14,8 @@ export interface ListingDeps {
   moveQueueUrl: string;
   /** Keys per ListObjectsV2 page: 1,000 (S3's maximum) unless a test wants many pages. */
   pageKeys?: number;
+  /** How a page splits into move messages. */
+  batchLimits?: BatchLimits;
 }
 
 export interface ListingProgress {
@@ -166,7 +168,7 @@ async function recordPage(deps: ListingDeps, job: Job, source: SourcePage): Prom
     seq: job.seq,
     objects: source.objects,
     last: source.last,
-    batches: splitIntoBatches(source.objects, DEFAULT_BATCH_LIMITS),
+    batches: splitIntoBatches(source.objects, deps.batchLimits ?? DEFAULT_BATCH_LIMITS),
   };
   return deps.store.putPageIfAbsent(job.id, page);
 }

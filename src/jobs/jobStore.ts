@@ -129,7 +129,7 @@ export class JobStore {
     return item
       ? {
           seq,
-          objects: item.objects as ListedObject[],
+          objects: JSON.parse(String(item.objects)) as ListedObject[],
           batches: item.batches as Array<[number, number]>,
           last: item.last === true,
         }
@@ -146,7 +146,13 @@ export class JobStore {
       await this.#db.send(
         new PutCommand({
           TableName: this.#table,
-          Item: { ...pageKey(jobId, page.seq), objects: page.objects, batches: page.batches, last: page.last },
+          // One string attribute, not a list of maps: a thousand nested values cost CPU to marshal and validate.
+          Item: {
+            ...pageKey(jobId, page.seq),
+            objects: JSON.stringify(page.objects),
+            batches: page.batches,
+            last: page.last,
+          },
           ConditionExpression: "attribute_not_exists(pk)",
         }),
       );
@@ -235,7 +241,8 @@ export class JobStore {
   /** The outcomes recorded for one batch, by item position, with the version to write against. */
   async getLedger(jobId: string, page: number, batch: number): Promise<Ledger> {
     const item = await this.#get(ledgerKey(jobId, page, batch));
-    return { outcomes: (item?.outcomes as Record<string, Outcome> | undefined) ?? {}, ver: Number(item?.ver ?? 0) };
+    const outcomes = item?.outcomes === undefined ? {} : (JSON.parse(String(item.outcomes)) as Record<string, Outcome>);
+    return { outcomes, ver: Number(item?.ver ?? 0) };
   }
 
   /**
@@ -254,7 +261,13 @@ export class JobStore {
       await this.#db.send(
         new PutCommand({
           TableName: this.#table,
-          Item: { ...ledgerKey(jobId, page, batch), ...next, ...(lastErrors?.length ? { lastErrors } : {}) },
+          // Outcomes as one JSON string (like page objects): cheap to marshal, and the item stays a few attributes.
+          Item: {
+            ...ledgerKey(jobId, page, batch),
+            outcomes: JSON.stringify(next.outcomes),
+            ver: next.ver,
+            ...(lastErrors?.length ? { lastErrors } : {}),
+          },
           ConditionExpression: ledger.ver === 0 ? "attribute_not_exists(pk)" : "ver = :ver",
           ...(ledger.ver === 0 ? {} : { ExpressionAttributeValues: { ":ver": ledger.ver } }),
         }),

@@ -227,6 +227,7 @@ describe("nothing is lost when things break", () => {
     const copies = new Map<string, number>();
     const failing = seedKey(7);
     const app = await harness.app({
+      settings: { batchKeys: 100 },
       objects: (base) => {
         const inner = new SdkObjectClient(base.clients.s3);
         const counting: ObjectClient = {
@@ -277,7 +278,7 @@ describe("nothing is lost when things break", () => {
     expect(await kept.Body!.transformToString()).toBe("other content");
   });
   it("cancels mid-move: queued batches are dropped unmoved, nothing is lost, and the next start opens a new job", async () => {
-    const app = await harness.app();
+    const app = await harness.app({ settings: { batchKeys: 100 } }); // three messages of 100;
     const { from, to } = await freshBuckets(app.clients.s3, "cancel");
     await seedBucket(app.clients.s3, { bucket: from, objects: 300, bytes: 256 });
     const jobId = await listJob(app, { from, to });

@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { fitPageRecord, splitIntoBatches } from "../../src/core/batching.ts";
-import { decodeKey, encodeKey, parseMoveMessage } from "../../src/core/messages.ts";
+import {
+  DEFAULT_BATCH_LIMITS,
+  fitPageRecord,
+  MAX_PAGE_RECORD_BYTES,
+  splitIntoBatches,
+} from "../../src/core/batching.ts";
+import { buildMoveMessage, decodeKey, encodeKey, parseMoveMessage } from "../../src/core/messages.ts";
 import { countOutcomes, mergeOutcome } from "../../src/core/moving.ts";
 import { ValidationError } from "../../src/errors.ts";
 import type { ListedObject } from "../../src/types.ts";
@@ -8,23 +13,39 @@ import type { ListedObject } from "../../src/types.ts";
 const objects = (n: number, size = 10, keyLength = 10): ListedObject[] =>
   Array.from({ length: n }, (_, i) => ({ k: `${i}`.padStart(keyLength, "k"), e: '"e"', s: size }));
 
+const job = { id: "j", from: "a", to: "b", overwrite: true };
+const positions = (batches: Array<[number, number]>) =>
+  batches.flatMap(([a, b]) => Array.from({ length: b - a }, (_, i) => a + i));
+
 describe("splitIntoBatches", () => {
-  it("cuts 1,000 keys into 10 batches of 100 that cover every key once", () => {
-    const batches = splitIntoBatches(objects(1000));
+  it("puts a page of 1,000 short keys in one message, or in 10 of 100 when asked, covering every key once", () => {
+    expect(splitIntoBatches(objects(1000))).toEqual([[0, 1000]]);
+    const batches = splitIntoBatches(objects(1000), { ...DEFAULT_BATCH_LIMITS, maxKeys: 100 });
     expect(batches).toHaveLength(10);
-    expect(batches.flatMap(([a, b]) => Array.from({ length: b - a }, (_, i) => a + i))).toEqual(
-      Array.from({ length: 1000 }, (_, i) => i),
-    );
+    expect(positions(batches)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
   });
 
-  it("bounds a batch by key bytes", () => {
-    const batches = splitIntoBatches(objects(100, 10, 1024), {
-      maxKeys: 100,
-      maxKeyBytes: 60_000,
-      aloneFromBytes: 1e12,
-    });
+  it("keeps every message body of 1,024-byte keys under SQS's 256 KiB", () => {
+    const list = objects(1000, 10, 1024);
+    const batches = splitIntoBatches(list);
     expect(batches.length).toBeGreaterThan(1);
-    for (const [a, b] of batches) expect((b - a) * (1024 + 64)).toBeLessThanOrEqual(60_000);
+    expect(positions(batches)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    for (const [n, [a, b]] of batches.entries()) {
+      const message = buildMoveMessage(
+        job,
+        0,
+        0,
+        list.slice(a, b).map((object, i) => ({ i, object })),
+      );
+      const bytes = Buffer.byteLength(JSON.stringify(message));
+      expect(bytes).toBeLessThanOrEqual(DEFAULT_BATCH_LIMITS.maxMessageBytes);
+      if (n < batches.length - 1) expect(bytes).toBeGreaterThan(DEFAULT_BATCH_LIMITS.maxMessageBytes * 0.9); // full
+    }
+  });
+
+  it("bounds the object bytes of a message", () => {
+    const batches = splitIntoBatches(objects(100, 300 * 1024 ** 2)); // 300 MiB each, 8 GiB a message
+    expect(batches.map(([a, b]) => b - a)).toEqual([27, 27, 27, 19]);
   });
 
   it("sends a large object alone", () => {
@@ -39,9 +60,13 @@ describe("splitIntoBatches", () => {
 });
 
 describe("fitPageRecord", () => {
-  it("keeps pages of long keys within a DynamoDB item", () => {
+  it("keeps pages of long keys within a DynamoDB item, counting JSON escapes", () => {
     expect(fitPageRecord(objects(1000, 1, 1024))).toBeLessThan(1000);
     expect(fitPageRecord(objects(1000))).toBe(1000);
+    const control = Array.from({ length: 1000 }, (_, i) => ({ k: `${i}`.padStart(1024, "\u0001"), e: '"e"', s: 1 }));
+    const fit = fitPageRecord(control);
+    expect(Buffer.byteLength(JSON.stringify(control.slice(0, fit)))).toBeLessThanOrEqual(MAX_PAGE_RECORD_BYTES);
+    expect(Buffer.byteLength(JSON.stringify(control.slice(0, fit + 1)))).toBeGreaterThan(MAX_PAGE_RECORD_BYTES);
   });
 });
 
