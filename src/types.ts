@@ -66,6 +66,15 @@ export interface MoveMessage {
 /** A list token: "continue this job's listing from its cursor". */
 export interface ListMessage {
   job: string;
+  /** Where the cursor stood when the token was sent: a hint that lets the lister list while it reads the job. */
+  cursor?: ListCursor;
+}
+
+export interface ListCursor {
+  from: string;
+  prefix: string;
+  seq: number;
+  startAfter: string;
 }
 
 /**

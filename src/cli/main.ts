@@ -4,6 +4,7 @@ import { Command, Option } from "commander";
 import { createClients, destroyClients, resolveTarget } from "../aws/clients.ts";
 import { estimateFromListing, formatEstimate } from "../core/estimate.ts";
 import { redriveDeadLetters } from "../core/redrive.ts";
+import { checkBuckets } from "../core/start.ts";
 import { formatJobList, formatStatus, jobStatus } from "../core/status.ts";
 import { validateMoveRequest } from "../core/validation.ts";
 import { MoverError } from "../errors.ts";
@@ -120,10 +121,17 @@ export function buildCli(): Command {
           report: opts.report.startsWith("s3://") ? opts.report : `${pathToFileURL(resolve(opts.report)).href}/`,
         };
         validateMoveRequest(request, undefined, { allowFileReports: true }); // before any queue or table is created
-        const app = await createLocalApp({ endpoint: opts.endpoint, copyConcurrency: opts.concurrency });
+        const app = await createLocalApp({
+          endpoint: opts.endpoint,
+          copyConcurrency: opts.concurrency,
+          alongside: (clients) => checkBuckets(clients.s3, request),
+        });
         const reporter = createProgressReporter({ quiet: opts.quiet === true });
         try {
-          const result = await runLocalMove(app, app.stack, request, { onProgress: (p) => reporter.update(p) });
+          const result = await runLocalMove(app, app.stack, request, {
+            checked: true,
+            onProgress: (p) => reporter.update(p),
+          });
           reporter.stop();
           if (result.job.dryRun) {
             console.log(formatEstimate(estimateFromListing(result.job.listed, result.job.listedBytes)));

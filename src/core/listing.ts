@@ -2,7 +2,7 @@ import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { sendMessages } from "../aws/queues.ts";
 import type { JobStore, PageRecord } from "../jobs/jobStore.ts";
-import type { Job, ListedObject } from "../types.ts";
+import type { Job, ListCursor, ListedObject, ListMessage } from "../types.ts";
 import { type BatchLimits, DEFAULT_BATCH_LIMITS, fitPageRecord, splitIntoBatches } from "./batching.ts";
 import { buildMoveMessage } from "./messages.ts";
 
@@ -40,18 +40,34 @@ export async function continueListing(
   deps: ListingDeps,
   jobId: string,
   shouldStop: () => boolean,
+  /** The cursor the token was sent with: its page is read and listed while the job is, then used if still current. */
+  hint?: ListCursor,
 ): Promise<ListingProgress> {
   const progress: ListingProgress = { pages: 0, keys: 0, finished: false, superseded: false };
+  const early = hint && {
+    recorded: deps.store.getPage(jobId, hint.seq),
+    listed: listSourcePage(deps.s3, hint, deps.pageKeys),
+  };
+  early?.recorded.catch(() => undefined); // awaited below if the hint holds
+  early?.listed.catch(() => undefined);
   let job = await deps.store.getJob(jobId);
   if (job.listingDone) return { ...progress, finished: true };
   if (job.state === "cancelled") return progress;
   if (job.dryRun) return countListing(deps, job, shouldStop);
-  let prefetched: { startAfter: string; page: Promise<SourcePage> } | undefined;
+  const hintHolds =
+    early !== undefined &&
+    hint?.seq === job.seq &&
+    hint.startAfter === job.startAfter &&
+    hint.from === job.from &&
+    hint.prefix === job.prefix;
+  let prefetched: { startAfter: string; page: Promise<SourcePage> } | undefined = hintHolds
+    ? { startAfter: job.startAfter, page: early.listed }
+    : undefined;
   for (let round = 0; ; round++) {
     const seq = job.seq;
     // Only the first page of a run can be recorded already (by a lister that stopped or crashed). Later pages are
     // new, and putPageIfAbsent would still return a record that appeared meanwhile.
-    const existing = round === 0 ? await deps.store.getPage(jobId, seq) : undefined;
+    const existing = round > 0 ? undefined : hintHolds ? await early.recorded : await deps.store.getPage(jobId, seq);
     if (existing) await deps.store.ensureTotals(jobId, existing);
     const listed = existing
       ? undefined
@@ -70,7 +86,9 @@ export async function continueListing(
     }
     const page = existing ?? (await recordPage(deps, job, listed as SourcePage));
     const lastKey = page.objects.at(-1)?.k;
-    await sendPageBatches(deps, job, page);
+    // Totals and batches go out together: a mover that finds no totals yet waits for them (rollUpBatch), and a
+    // crash before both are written leaves the token to retry this recorded page, which writes them again.
+    await Promise.all([existing ? undefined : deps.store.ensureTotals(jobId, page), sendPageBatches(deps, job, page)]);
     if (!(await deps.store.advanceCursor(jobId, seq, page, page.last))) {
       return { ...progress, superseded: true };
     }
@@ -83,7 +101,7 @@ export async function continueListing(
     job = { ...job, seq: seq + 1, startAfter: lastKey ?? job.startAfter };
     if (shouldStop()) {
       // Hand-on before this token is deleted: the chain can repeat, never die.
-      await sendListToken(deps.sqs, deps.listQueueUrl, jobId, job.seq);
+      await sendListToken(deps.sqs, deps.listQueueUrl, job);
       return progress;
     }
   }
@@ -108,21 +126,30 @@ async function countListing(deps: ListingDeps, start: Job, shouldStop: () => boo
     }
     job = { ...job, seq: job.seq + 1, startAfter: page.objects.at(-1)?.k ?? job.startAfter };
     if (shouldStop()) {
-      await sendListToken(deps.sqs, deps.listQueueUrl, job.id, job.seq);
+      await sendListToken(deps.sqs, deps.listQueueUrl, job);
       return progress;
     }
   }
 }
 
-/** A token asking a lister to continue `jobId` from its cursor. One message group per job: one lister at a time. */
-export async function sendListToken(sqs: SQSClient, listQueueUrl: string, jobId: string, seq: number): Promise<void> {
+/**
+ * A token asking a lister to continue a job from its cursor, with the cursor as it stands now as a hint.
+ * One message group per job: one lister at a time.
+ */
+export async function sendListToken(
+  sqs: SQSClient,
+  listQueueUrl: string,
+  job: Pick<Job, "id" | "from" | "prefix" | "seq" | "startAfter">,
+): Promise<void> {
+  const cursor: ListCursor = { from: job.from, prefix: job.prefix, seq: job.seq, startAfter: job.startAfter };
+  const message: ListMessage = { job: job.id, cursor };
   await sendMessages(sqs, listQueueUrl, [
     {
       id: "token",
-      body: JSON.stringify({ job: jobId }),
-      groupId: jobId,
+      body: JSON.stringify(message),
+      groupId: job.id,
       // Collapses repeated hand-ons within SQS's 5-minute window; correctness does not depend on it.
-      deduplicationId: `${jobId}-${seq}`,
+      deduplicationId: `${job.id}-${job.seq}`,
     },
   ]);
 }

@@ -1,5 +1,5 @@
 import { ValidationError } from "../errors.ts";
-import type { ListedObject, ListMessage, MoveMessage } from "../types.ts";
+import type { ListCursor, ListedObject, ListMessage, MoveMessage } from "../types.ts";
 
 // SQS bodies reject XML-invalid characters (U+FFFE, lone surrogates, most controls) that S3 keys may hold:
 // keys travel as base64url. https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
@@ -50,7 +50,13 @@ export function parseMoveMessage(body: string): MoveMessage {
 export function parseListMessage(body: string): ListMessage {
   const value = parseJson(body, "list message");
   if (typeof value.job !== "string") throw new ValidationError(`Not a list message: ${body.slice(0, 200)}`);
-  return { job: value.job };
+  const cursor = value.cursor as Partial<ListCursor> | undefined;
+  const usable =
+    typeof cursor?.from === "string" &&
+    typeof cursor.seq === "number" &&
+    typeof cursor.startAfter === "string" &&
+    typeof cursor.prefix === "string";
+  return usable ? { job: value.job, cursor: cursor as ListCursor } : { job: value.job };
 }
 
 function parseJson(body: string, what: string): Record<string, unknown> {

@@ -19,12 +19,22 @@ export interface StartResult {
  * and an extra token is harmless.
  */
 export async function startMove(app: App, input: unknown): Promise<StartResult> {
+  return openMove(app, await checkMove(app, input));
+}
+
+/** The checks of a start, which change nothing: the request is valid and both buckets exist. */
+export async function checkMove(app: App, input: unknown): Promise<MoveRequest> {
   const request = validateMoveRequest(input, app.allowedBuckets, { allowFileReports: app.allowFileReports });
   await checkBuckets(app.clients.s3, request);
+  return request;
+}
+
+/** Opens the job of a checked request (or attaches to its unfinished one) and sends a list token. */
+export async function openMove(app: App, request: MoveRequest): Promise<StartResult> {
   const { job, attached } = request.dryRun
     ? { job: await app.store.openDryRun(request), attached: false }
     : await app.store.openJob(request);
-  await sendListToken(app.clients.sqs, app.resources.listQueueUrl, job.id, job.seq);
+  await sendListToken(app.clients.sqs, app.resources.listQueueUrl, job);
   const follow = `serverless invoke -f status --data '{"job":"${job.id}"}'`;
   return {
     jobId: job.id,

@@ -12,11 +12,12 @@ const RESERVE_MS = 20_000;
 export function createListerHandler(app: App) {
   return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     const recordHandler = async (record: SQSRecord): Promise<void> => {
-      const { job } = parseListMessage(record.body);
+      const { job, cursor } = parseListMessage(record.body);
       const progress = await continueListing(
         listingDeps(app),
         job,
         () => context.getRemainingTimeInMillis() < RESERVE_MS,
+        cursor,
       );
       app.logger.info("listing progressed", { jobId: job, ...progress });
     };

@@ -34,11 +34,15 @@ export class JobStore {
   async openJob(request: MoveRequest, now = new Date()): Promise<{ job: Job; attached: boolean }> {
     const activeKey = { pk: activeJobKey(request), sk: "ACTIVE" };
     for (let attempt = 0; attempt < 5; attempt++) {
-      const active = await this.#get(activeKey);
+      // Most starts open a new job: the first attempt claims the active item without reading it first.
+      const active = attempt === 0 ? undefined : await this.#get(activeKey);
       if (active) {
         const job = await this.getJob(String(active.jobId)).catch(() => undefined);
         // Attach to anything not cleanly done: a job done with failures continues once its failures are redriven.
-        if (job && job.state !== "done" && job.state !== "cancelled") return { job, attached: true };
+        if (job && job.state !== "done" && job.state !== "cancelled") {
+          this.#noteNotCancelled(job.id);
+          return { job, attached: true };
+        }
         if (!job) {
           // The active item was written but the job record was not (a crash between the two): write it now.
           const created = await this.#createJobRecord(String(active.jobId), request, now);
@@ -59,7 +63,9 @@ export class JobStore {
         if (error instanceof ConditionalCheckFailedException) continue; // another start won: attach to its job
         throw error;
       }
-      return { job: await this.#createJobRecord(id, request, now), attached: false };
+      const job = await this.#createJobRecord(id, request, now);
+      this.#noteNotCancelled(job.id);
+      return { job, attached: false };
     }
     throw new ConflictError(`Could not open a job for ${request.from} → ${request.to}: too many concurrent starts`);
   }
@@ -78,16 +84,20 @@ export class JobStore {
       updatedAt: now.toISOString(),
     };
     try {
-      await this.#db.send(
-        new PutCommand({
-          TableName: this.#table,
-          Item: { pk: jobPk(id), sk: "JOB", ...job },
-          ConditionExpression: "attribute_not_exists(pk)",
-        }),
-      );
-      await this.#db.send(
-        new PutCommand({ TableName: this.#table, Item: { pk: "JOBS", sk: `${job.createdAt}#${id}`, jobId: id } }),
-      );
+      // Both at once: a start's time is round trips. In the rare repeat (the record exists), the extra index entry
+      // names the same job, and listJobs drops duplicates.
+      await Promise.all([
+        this.#db.send(
+          new PutCommand({
+            TableName: this.#table,
+            Item: { pk: jobPk(id), sk: "JOB", ...job },
+            ConditionExpression: "attribute_not_exists(pk)",
+          }),
+        ),
+        this.#db.send(
+          new PutCommand({ TableName: this.#table, Item: { pk: "JOBS", sk: `${job.createdAt}#${id}`, jobId: id } }),
+        ),
+      ]);
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       return this.getJob(id);
@@ -117,9 +127,8 @@ export class JobStore {
         Limit: limit,
       }),
     );
-    const jobs = await Promise.all(
-      (out.Items ?? []).map((item) => this.getJob(String(item.jobId)).catch(() => undefined)),
-    );
+    const ids = [...new Set((out.Items ?? []).map((item) => String(item.jobId)))];
+    const jobs = await Promise.all(ids.map((id) => this.getJob(id).catch(() => undefined)));
     return jobs.filter((job): job is Job => job !== undefined);
   }
 
@@ -138,7 +147,7 @@ export class JobStore {
 
   /**
    * Records a page: its exact objects and how they split into batches. The first writer wins; a repeat returns what
-   * was recorded first. Then makes sure the page's totals item exists, derived from the winning record.
+   * was recorded first. The caller then writes the page's totals (ensureTotals) from the record returned.
    */
   async putPageIfAbsent(jobId: string, page: PageRecord): Promise<PageRecord> {
     let recorded = page;
@@ -162,7 +171,6 @@ export class JobStore {
       if (!existing) throw error;
       recorded = existing;
     }
-    await this.ensureTotals(jobId, recorded);
     return recorded;
   }
 
@@ -296,7 +304,7 @@ export class JobStore {
   ): Promise<{ totals: PageTotals; added: BatchCounts }> {
     const key = { pk: jobPk(jobId), sk: totalsSk(page) };
     let guess = likelyRolled && !sameCounts(likelyRolled, counts) ? likelyRolled : undefined;
-    for (;;) {
+    for (let missing = 0; ; ) {
       let old: BatchCounts;
       let item: Record<string, unknown> | undefined;
       if (guess) {
@@ -304,7 +312,12 @@ export class JobStore {
         guess = undefined;
       } else {
         item = await this.#get(key);
-        if (!item) throw new ConflictError(`Totals for page ${page} of job ${jobId} are missing`);
+        if (!item) {
+          // The lister writes a page's totals while its batches go out: a fast mover can get here first.
+          if (++missing > 20) throw new ConflictError(`Totals for page ${page} of job ${jobId} are missing`);
+          await new Promise((resolve) => setTimeout(resolve, 50 * missing));
+          continue;
+        }
         old = readBatchCounts(item, batch);
       }
       const diff = {
@@ -405,8 +418,9 @@ export class JobStore {
     }
     const state: JobState = counts.failed > 0 ? "done-with-failures" : "done";
     if (job.state !== state || !job.finishedAt) await this.#setState(jobId, state, now);
-    if (state === "done") await this.#releaseActive(job);
+    // Said as soon as it is recorded: a local runtime stops waiting while the active item is released.
     this.events.emit("finished", jobId, state);
+    if (state === "done") await this.#releaseActive(job);
     return state;
   }
 
@@ -476,6 +490,11 @@ export class JobStore {
   }
 
   readonly #cancelled = new Map<string, { cancelled: boolean; at: number }>();
+
+  /** A job this process just opened or attached to is not cancelled: its first batches need not ask. */
+  #noteNotCancelled(jobId: string): void {
+    if (!this.#cancelled.get(jobId)?.cancelled) this.#cancelled.set(jobId, { cancelled: false, at: Date.now() });
+  }
 
   /** Whether a job was cancelled, read at most every 2 s per job: a mover asks for every batch. */
   async isCancelled(jobId: string): Promise<boolean> {

@@ -1,6 +1,6 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { type App, createApp } from "../app.ts";
-import { createClients, resolveTarget } from "../aws/clients.ts";
+import { type AwsClients, createClients, resolveTarget } from "../aws/clients.ts";
 import { type MoverSettings, moverSettingsFromEnv } from "../config.ts";
 import type { ObjectClient } from "../s3/objectClient.ts";
 import { loadStackSettings, type StackSettings } from "../stackSettings.ts";
@@ -14,6 +14,8 @@ export interface LocalAppOptions {
   settings?: Partial<MoverSettings>;
   /** Replace the per-object S3 client (tests, or the lean client). */
   objects?: (app: Omit<App, "objects">) => ObjectClient;
+  /** Runs while the table and queues are ensured, e.g. a move's bucket checks: set-up time is round trips. */
+  alongside?: (clients: AwsClients) => Promise<unknown>;
 }
 
 export type LocalApp = App & { resources: LocalResources; stack: StackSettings };
@@ -33,7 +35,7 @@ export async function createLocalApp(options: LocalAppOptions = {}): Promise<Loc
     resolveTarget({ endpoint: options.endpoint, region: options.region, maxSockets: settings.copyConcurrency }),
   );
   const stack = loadStackSettings();
-  const resources = await ensureResources(clients, stack);
+  const [resources] = await Promise.all([ensureResources(clients, stack), options.alongside?.(clients)]);
   // Lambda logs every batch to CloudWatch; a terminal wants warnings only unless asked (POWERTOOLS_LOG_LEVEL).
   const logger = new Logger({
     serviceName: "s3-image-mover",

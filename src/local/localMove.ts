@@ -5,7 +5,8 @@ import type { App } from "../app.ts";
 import { queueDepth } from "../aws/queues.ts";
 import { sendListToken } from "../core/listing.ts";
 import { assembleReport, reportSinkFor } from "../core/report.ts";
-import { startMove } from "../core/start.ts";
+import { checkMove, openMove } from "../core/start.ts";
+import { validateMoveRequest } from "../core/validation.ts";
 import { createListerHandler } from "../handlers/lister.ts";
 import { createMoverHandler } from "../handlers/mover.ts";
 import { isFinished } from "../jobs/jobStore.ts";
@@ -24,6 +25,8 @@ export interface LocalMoveOptions {
   progressEveryMs?: number;
   /** Wraps the mover handler, e.g. to deliver every batch twice in a test. */
   wrapMover?: (handler: SqsHandler) => SqsHandler;
+  /** The request was validated and its buckets checked already (while the app was created). */
+  checked?: boolean;
 }
 
 export interface MoveProgress {
@@ -47,8 +50,13 @@ export async function runLocalMove(
   input: unknown,
   options: LocalMoveOptions = {},
 ): Promise<MoveProgress> {
-  const started = await startMove(app, input);
-  const result = await runUntilSettled(app, settings, started.jobId, started.job.dryRun, options);
+  const request = options.checked ? validateMoveRequest(input, undefined, { allowFileReports: true }) : undefined;
+  const checked = request ?? (await checkMove(app, input));
+  // The consumers poll before the job opens: its first list token and first batches are taken at once.
+  const result = await runUntilSettled(app, settings, checked.dryRun === true, options, async () => {
+    const started = await openMove(app, checked);
+    return started.jobId;
+  });
   const reportFile = isFinished(result.job.state) ? await writeLocalReport(app, result.job) : undefined;
   return reportFile ? { ...result, reportFile } : result;
 }
@@ -73,9 +81,9 @@ async function writeLocalReport(app: App, job: Job): Promise<string | undefined>
 async function runUntilSettled(
   app: App & { resources: LocalResources },
   settings: StackSettings,
-  jobId: string,
   dryRun: boolean,
   options: LocalMoveOptions,
+  open: () => Promise<string>,
 ): Promise<MoveProgress> {
   const consumers = [
     new QueueConsumer({
@@ -109,16 +117,28 @@ async function runUntilSettled(
     // A mover in this process that finishes the job says so at once; otherwise (another process finished it)
     // the job's state, one cheap read, is checked every 250 ms, and the fuller progress every progressEveryMs.
     let wake: () => void = () => undefined;
-    const onFinished = (finishedId: string) => finishedId === jobId && wake();
+    let finished = false;
+    let jobId: string | undefined;
+    const onFinished = (finishedId: string) => {
+      if (finishedId !== jobId) return;
+      finished = true;
+      wake();
+    };
     app.store.events.on("finished", onFinished);
     cleanups.push(() => app.store.events.off("finished", onFinished));
+    jobId = await open();
     for (;;) {
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, 250);
-      });
-      const job = await app.store.getJob(jobId);
-      if (isFinished(job.state)) return progressOf(app, jobId);
+      if (!finished) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 250);
+        });
+      }
+      if (finished || isFinished((await app.store.getJob(jobId)).state)) {
+        // Let the invocation that finished it delete its messages, so the counts shown are the settled ones.
+        await Promise.all(consumers.map((c) => c.stop()));
+        return progressOf(app, jobId);
+      }
       if (Date.now() - lastReport < (options.progressEveryMs ?? 500)) continue;
       lastReport = Date.now();
       const progress = await progressOf(app, jobId);
@@ -131,8 +151,7 @@ async function runUntilSettled(
       idleChecks += 1;
       const state = await app.store.completeIfResolved(jobId);
       if (isFinished(state)) return progressOf(app, jobId);
-      if (!progress.job.listingDone)
-        await sendListToken(app.clients.sqs, app.resources.listQueueUrl, jobId, progress.job.seq);
+      if (!progress.job.listingDone) await sendListToken(app.clients.sqs, app.resources.listQueueUrl, progress.job);
       else if (idleChecks >= 3) return progress; // keys left only in the DLQ: redrive them, then run again
     }
   } finally {

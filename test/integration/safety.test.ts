@@ -9,7 +9,11 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { listingDeps } from "../../src/app.ts";
+import { continueListing } from "../../src/core/listing.ts";
+import { decodeKey } from "../../src/core/messages.ts";
 import { redriveDeadLetters } from "../../src/core/redrive.ts";
+import { startMove } from "../../src/core/start.ts";
 import { createMoverHandler } from "../../src/handlers/mover.ts";
 import { makeJpeg } from "../../src/images/jpeg.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
@@ -302,6 +306,27 @@ describe("nothing is lost when things break", () => {
     expect(next.job.state).toBe("done");
     expect(next.counts.moved).toBe(200);
     expect((await listAll(app.clients.s3, to)).size).toBe(300);
+  });
+  it("treats a list token's cursor as a hint: a stale or foreign one still lists every key once, from the job's cursor", async () => {
+    const app = await harness.app({ settings: { listPageKeys: 100, batchKeys: 100 } });
+    const { from, to } = await freshBuckets(app.clients.s3, "hint");
+    const other = await freshBuckets(app.clients.s3, "hint-other");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 250, bytes: 64 });
+    await seedBucket(app.clients.s3, { bucket: other.from, objects: 30, bytes: 64, prefix: "foreign/" });
+    const { jobId } = await startMove(app, { from, to });
+    // A token naming another bucket, then one whose cursor lags a page behind: both must be ignored.
+    const foreign = { from: other.from, prefix: "", seq: 0, startAfter: "" };
+    let pages = 0;
+    await continueListing(listingDeps(app), jobId, () => ++pages >= 1, foreign);
+    const stale = { from, prefix: "", seq: 0, startAfter: "" };
+    const rest = await continueListing(listingDeps(app), jobId, () => false, stale);
+    expect(rest.finished).toBe(true);
+
+    const keys = (await receiveMoveRecords(app, 10)).flatMap((r) =>
+      (JSON.parse(r.body) as MoveMessage).items.map((item) => decodeKey(item.k)),
+    );
+    expect(keys.sort()).toEqual([...(await listAll(app.clients.s3, from)).keys()].sort());
+    expect((await app.store.getJob(jobId)).listed).toBe(250);
   });
 });
 
