@@ -77,7 +77,7 @@ export function createObjectClient(
 /** What the lister's core needs, from an App. */
 export function listingDeps(app: App): ListingDeps {
   return {
-    s3: app.clients.s3,
+    objects: app.objects,
     sqs: app.clients.sqs,
     store: app.store,
     listQueueUrl: app.resources.listQueueUrl,

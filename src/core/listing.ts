@@ -1,13 +1,14 @@
-import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { sendMessages } from "../aws/queues.ts";
 import type { JobStore, PageRecord } from "../jobs/jobStore.ts";
+import type { ObjectClient } from "../s3/objectClient.ts";
 import type { Job, ListCursor, ListedObject, ListMessage } from "../types.ts";
 import { type BatchLimits, DEFAULT_BATCH_LIMITS, fitPageRecord, splitIntoBatches } from "./batching.ts";
 import { buildMoveMessage } from "./messages.ts";
 
 export interface ListingDeps {
-  s3: S3Client;
+  /** Lists the source: the lean client parses a page of 1,000 keys with a few regular expressions, not the SDK's XML parser. */
+  objects: ObjectClient;
   sqs: SQSClient;
   store: JobStore;
   listQueueUrl: string;
@@ -46,7 +47,7 @@ export async function continueListing(
   const progress: ListingProgress = { pages: 0, keys: 0, finished: false, superseded: false };
   const early = hint && {
     recorded: deps.store.getPage(jobId, hint.seq),
-    listed: listSourcePage(deps.s3, hint, deps.pageKeys),
+    listed: listSourcePage(deps.objects, hint, deps.pageKeys),
   };
   early?.recorded.catch(() => undefined); // awaited below if the hint holds
   early?.listed.catch(() => undefined);
@@ -73,14 +74,14 @@ export async function continueListing(
       ? undefined
       : await (prefetched?.startAfter === job.startAfter
           ? prefetched.page
-          : listSourcePage(deps.s3, job, deps.pageKeys));
+          : listSourcePage(deps.objects, job, deps.pageKeys));
     const head = existing ?? (listed as SourcePage);
     const nextStartAfter = head.objects.at(-1)?.k;
     // Pipelining: list the next page while this one is recorded and its batches go out. Used only if the
     // recorded page ends where this listing did.
     prefetched = undefined;
     if (!head.last && nextStartAfter !== undefined) {
-      const next = listSourcePage(deps.s3, { ...job, startAfter: nextStartAfter }, deps.pageKeys);
+      const next = listSourcePage(deps.objects, { ...job, startAfter: nextStartAfter }, deps.pageKeys);
       next.catch(() => undefined); // awaited (and its error raised) on the next round, if there is one
       prefetched = { startAfter: nextStartAfter, page: next };
     }
@@ -115,7 +116,7 @@ async function countListing(deps: ListingDeps, start: Job, shouldStop: () => boo
   const progress: ListingProgress = { pages: 0, keys: 0, finished: false, superseded: false };
   let job = start;
   for (;;) {
-    const source = await listSourcePage(deps.s3, job, deps.pageKeys);
+    const source = await listSourcePage(deps.objects, job, deps.pageKeys);
     const page: PageRecord = { seq: job.seq, objects: source.objects, batches: [], last: source.last };
     if (!(await deps.store.advanceCursor(job.id, job.seq, page, page.last))) return { ...progress, superseded: true };
     progress.pages += 1;
@@ -162,32 +163,17 @@ export interface SourcePage {
 
 /** One ListObjectsV2 page (up to 1,000 keys) after the job's cursor, cut to fit a page record. */
 export async function listSourcePage(
-  s3: S3Client,
+  objects: ObjectClient,
   job: Pick<Job, "from" | "prefix" | "startAfter">,
   pageKeys = 1000,
 ): Promise<SourcePage> {
-  const out = await s3.send(
-    new ListObjectsV2Command({
-      Bucket: job.from,
-      MaxKeys: pageKeys,
-      ...(job.prefix ? { Prefix: job.prefix } : {}),
-      ...(job.startAfter ? { StartAfter: job.startAfter } : {}),
-    }),
-  );
-  const objects: ListedObject[] = (out.Contents ?? []).flatMap((item) =>
-    item.Key === undefined
-      ? []
-      : [
-          {
-            k: item.Key,
-            e: item.ETag ?? "",
-            s: item.Size ?? 0,
-            ...(item.StorageClass && item.StorageClass !== "STANDARD" ? { c: item.StorageClass } : {}),
-          },
-        ],
-  );
-  const fit = fitPageRecord(objects);
-  return { objects: objects.slice(0, fit), last: fit === objects.length && !out.IsTruncated };
+  const out = await objects.listPage(job.from, {
+    prefix: job.prefix ?? "",
+    startAfter: job.startAfter ?? "",
+    maxKeys: pageKeys,
+  });
+  const fit = fitPageRecord(out.objects);
+  return { objects: out.objects.slice(0, fit), last: fit === out.objects.length && !out.truncated };
 }
 
 async function recordPage(deps: ListingDeps, job: Job, source: SourcePage): Promise<PageRecord> {

@@ -3,12 +3,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
 import { type Dispatcher, Agent as UndiciAgent } from "undici";
 import { S3CallError } from "../errors.ts";
+import type { ListedObject } from "../types.ts";
 import {
   type CopyInput,
   type CopyResult,
   type DeleteResult,
   encodeCopySource,
   type HeadResult,
+  type ListPageInput,
+  type ListPageResult,
   MAX_KEYS_PER_DELETE,
   type ObjectClient,
 } from "./objectClient.ts";
@@ -26,10 +29,10 @@ export interface LeanObjectClientOptions {
 }
 
 interface S3Request {
-  method: "PUT" | "POST" | "HEAD" | "DELETE";
+  method: "GET" | "PUT" | "POST" | "HEAD" | "DELETE";
   bucket: string;
   key?: string;
-  /** A bare subresource such as "delete". */
+  /** The query: a bare subresource such as "delete", or name=value pairs already URI-encoded. */
   subresource?: string;
   headers: Record<string, string>;
   body?: Buffer;
@@ -121,6 +124,34 @@ export class LeanObjectClient implements ObjectClient {
       host: url.host,
       basePath: url.pathname.replace(/\/+$/, ""),
     };
+  }
+
+  async listPage(bucket: string, page: ListPageInput): Promise<ListPageResult> {
+    const query: Array<[string, string]> = [
+      ["list-type", "2"],
+      ["max-keys", String(page.maxKeys)],
+      ...(page.prefix ? [["prefix", page.prefix] as [string, string]] : []),
+      ...(page.startAfter ? [["start-after", page.startAfter] as [string, string]] : []),
+    ];
+    const response = await this.#call({
+      method: "GET",
+      bucket,
+      subresource: query.map(([name, value]) => `${name}=${uriEncode(value)}`).join("&"),
+      headers: {},
+      expect: "ListBucketResult",
+    });
+    const objects: ListedObject[] = [];
+    for (const match of response.body.matchAll(CONTENTS)) {
+      const entry = match[1] ?? "";
+      const storageClass = xmlDecode(STORAGE_CLASS.exec(entry)?.[1] ?? "STANDARD");
+      objects.push({
+        k: xmlDecode(KEY.exec(entry)?.[1] ?? ""),
+        e: xmlDecode(ETAG.exec(entry)?.[1] ?? ""),
+        s: Number(SIZE.exec(entry)?.[1] ?? 0),
+        ...(storageClass !== "STANDARD" ? { c: storageClass } : {}),
+      });
+    }
+    return { objects, truncated: TRUNCATED.test(response.body) };
   }
 
   async copyObject(input: CopyInput): Promise<CopyResult> {
@@ -448,6 +479,10 @@ function backoffMs(attempt: number, failure: S3CallError): number {
 const ROOT = /<([A-Za-z][\w.-]*)/;
 const ETAG = /<ETag>([^<]*)<\/ETag>/;
 const KEY = /<Key>([^<]*)<\/Key>/;
+const CONTENTS = /<Contents>([\s\S]*?)<\/Contents>/g;
+const SIZE = /<Size>(\d+)<\/Size>/;
+const STORAGE_CLASS = /<StorageClass>([^<]*)<\/StorageClass>/;
+const TRUNCATED = /<IsTruncated>true<\/IsTruncated>/;
 const CODE = /<Code>([^<]*)<\/Code>/;
 const MESSAGE = /<Message>([^<]*)<\/Message>/;
 const DELETED = /<Deleted>([\s\S]*?)<\/Deleted>/g;
@@ -455,6 +490,11 @@ const KEY_ERROR = /<Error>([\s\S]*?)<\/Error>/g;
 const ENTITY = /&(?:#x([0-9a-fA-F]+)|#([0-9]+)|(lt|gt|amp|quot|apos));/g;
 const NAMED_ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
 const DNS_LABEL = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+
+/** SigV4's URI encoding of a query value: everything but A-Z a-z 0-9 - _ . ~ is percent-encoded. */
+function uriEncode(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
 
 function xmlDecode(text: string): string {
   if (!text.includes("&")) return text;

@@ -1,14 +1,30 @@
+import type { ListedObject } from "../types.ts";
+
 /**
- * The per-object S3 calls of a move, behind one small interface, so the hot path can change (the SDK, or a lean
- * signer over node:http) without touching the core. Every method throws S3CallError on failure.
+ * The S3 calls of a move's hot path, behind one small interface, so it can change (the SDK, or a lean signer over
+ * undici) without touching the core. Every method throws S3CallError on failure.
  */
 export interface ObjectClient {
+  /** One ListObjectsV2 page of up to `maxKeys` keys after `startAfter`, under `prefix`. */
+  listPage(bucket: string, page: ListPageInput): Promise<ListPageResult>;
   /** CopyObject of the source version with `ifMatch` ETag; metadata, content type and tags are copied along. */
   copyObject(input: CopyInput): Promise<CopyResult>;
   /** DeleteObjects of up to 1,000 keys, each conditional on its ETag when given. Partial success is normal. */
   deleteObjects(bucket: string, items: ReadonlyArray<{ key: string; etag?: string }>): Promise<DeleteResult>;
   /** HeadObject; undefined when the key does not exist. */
   headObject(bucket: string, key: string): Promise<HeadResult | undefined>;
+}
+
+export interface ListPageInput {
+  prefix: string;
+  startAfter: string;
+  maxKeys: number;
+}
+
+export interface ListPageResult {
+  objects: ListedObject[];
+  /** More keys follow these. */
+  truncated: boolean;
 }
 
 export interface CopyInput {

@@ -1,6 +1,20 @@
-import { CopyObjectCommand, DeleteObjectsCommand, HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import {
+  CopyObjectCommand,
+  DeleteObjectsCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  type S3Client,
+} from "@aws-sdk/client-s3";
 import { S3CallError } from "../errors.ts";
-import type { CopyInput, CopyResult, DeleteResult, HeadResult, ObjectClient } from "./objectClient.ts";
+import type {
+  CopyInput,
+  CopyResult,
+  DeleteResult,
+  HeadResult,
+  ListPageInput,
+  ListPageResult,
+  ObjectClient,
+} from "./objectClient.ts";
 import { encodeCopySource } from "./objectClient.ts";
 
 /** ObjectClient over the AWS SDK v3: its retries, credentials and error parsing, at ~1 ms of CPU per call. */
@@ -9,6 +23,34 @@ export class SdkObjectClient implements ObjectClient {
 
   constructor(s3: S3Client) {
     this.#s3 = s3;
+  }
+
+  async listPage(bucket: string, page: ListPageInput): Promise<ListPageResult> {
+    try {
+      const out = await this.#s3.send(
+        new ListObjectsV2Command({
+          Bucket: bucket,
+          MaxKeys: page.maxKeys,
+          ...(page.prefix ? { Prefix: page.prefix } : {}),
+          ...(page.startAfter ? { StartAfter: page.startAfter } : {}),
+        }),
+      );
+      const objects = (out.Contents ?? []).flatMap((item) =>
+        item.Key === undefined
+          ? []
+          : [
+              {
+                k: item.Key,
+                e: item.ETag ?? "",
+                s: item.Size ?? 0,
+                ...(item.StorageClass && item.StorageClass !== "STANDARD" ? { c: item.StorageClass } : {}),
+              },
+            ],
+      );
+      return { objects, truncated: out.IsTruncated === true };
+    } catch (error) {
+      throw toS3CallError(error);
+    }
   }
 
   async copyObject(input: CopyInput): Promise<CopyResult> {

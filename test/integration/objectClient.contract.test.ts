@@ -114,6 +114,36 @@ describe.each([
     expect((await listAll(clients.s3, from)).size).toBe(0);
   });
 
+  it("lists tricky keys byte-exact, page by page after a start key, and under a prefix", async () => {
+    const { from } = await freshBuckets(clients.s3, "listing");
+    const items = await putObjects(clients.s3, from, TRICKY_KEYS);
+    const expected = new Map(items.map(({ key, etag }) => [key, { etag, size: Buffer.byteLength(key) }]));
+
+    const seen = new Map<string, { etag: string; size: number }>();
+    let startAfter = "";
+    for (let page = 0; page < 10; page++) {
+      const out = await client.listPage(from, { prefix: "", startAfter, maxKeys: 5 });
+      for (const o of out.objects) seen.set(o.k, { etag: o.e, size: o.s });
+      expect(out.objects.every((o) => o.c === undefined)).toBe(true); // STANDARD is left out
+      startAfter = out.objects.at(-1)?.k ?? startAfter;
+      if (!out.truncated) break;
+      expect(out.objects).toHaveLength(5);
+    }
+    expect(seen).toEqual(expected);
+
+    const under = await client.listPage(from, { prefix: "café/", startAfter: "", maxKeys: 1000 });
+    expect(under).toEqual({
+      objects: [
+        {
+          k: "café/naïve/日本語.jpg",
+          e: expected.get("café/naïve/日本語.jpg")?.etag,
+          s: Buffer.byteLength("café/naïve/日本語.jpg"),
+        },
+      ],
+      truncated: false,
+    });
+  });
+
   it("deletes 1,000 keys in one call", async () => {
     const { from } = await freshBuckets(clients.s3, "thousand");
     const items = await putObjects(

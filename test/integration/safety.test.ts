@@ -242,6 +242,7 @@ describe("nothing is lost when things break", () => {
             return inner.copyObject(input);
           },
           deleteObjects: (bucket, items) => inner.deleteObjects(bucket, items),
+          listPage: (bucket, page) => inner.listPage(bucket, page),
           headObject: (bucket, key) => inner.headObject(bucket, key),
         };
         return counting;
