@@ -99,7 +99,7 @@ export const DEFAULT_INPUTS: ModelInputs = {
   /** Keys per ListObjectsV2 page and page record (src/core/listing.ts). */
   keysPerPage: 1000,
   /** Keys per move message (src/core/batching.ts DEFAULT_BATCH_LIMITS.maxKeys). */
-  keysPerMessage: 100,
+  keysPerMessage: 1000,
   /** Messages per mover invocation: serverless.yml batchSize. */
   messagesPerInvocation: 10,
   /** Mover memory: serverless.yml (1,769 MB = one vCPU). Billed per GB-second. Set for the vCPU, not the heap: the whole local move (lister + movers in one process) peaked at 336 MB RSS for 100,000 objects (bench/results/2026-11-25-100k-ours.json). */
@@ -124,12 +124,12 @@ export const DEFAULT_INPUTS: ModelInputs = {
   lambdaMaxConcurrency: 1000,
   /** Default Lambda concurrency quota of an account and region, shared by movers and listers. */
   accountConcurrency: 1000,
-  /** Page record bytes per key beyond the key itself (ETag, size, names, list overhead): 98,159 bytes per 1,000 50-byte keys. test/unit/model.test.ts checks it against the code. */
-  pageRecordBytesPerKey: 48,
-  /** Ledger item bytes per key ({o,b} per position): 1,553 bytes for 100 keys. test/unit/model.test.ts checks it. */
-  ledgerBytesPerKey: 16,
-  /** A page's totals item (6 sums + 4 scalars per batch): 323 bytes. test/unit/model.test.ts checks it. */
-  totalsItemBytes: 323,
+  /** Page record bytes per key beyond the key itself (ETag, size, JSON): 113,078 bytes per 1,000 50-byte keys. test/unit/model.test.ts checks it against the code. */
+  pageRecordBytesPerKey: 63,
+  /** Ledger item bytes per key ({o,b,e,t} per position, as JSON): 87,953 bytes for 1,000 keys. test/unit/model.test.ts checks it. */
+  ledgerBytesPerKey: 88,
+  /** A page's totals item (6 sums + 4 scalars per batch, one batch a page): 125 bytes. test/unit/model.test.ts checks it. */
+  totalsItemBytes: 125,
   /** The job record with `status`'s progress samples (up to 40): ~1.5 KB. */
   jobItemBytes: 1500,
   /** Move message bytes per key beyond its base64url text (position, ETag, size, JSON): buildMoveMessage gives 138 bytes for a 50-byte key. Checked by the test. */

@@ -233,9 +233,9 @@ describe("the byte sizes in DEFAULT_INPUTS match the code", () => {
 
   it("page records: key + pageRecordBytesPerKey per key (DynamoDB item size rules)", () => {
     const item = {
-      pk: "JOB#20261125-023512-3fa9c1",
-      sk: "PAGE#000000123",
-      objects,
+      pk: "PAGE#20261125-023512-3fa9c1#000000123",
+      sk: "PAGE",
+      objects: JSON.stringify(objects), // as JobStore.putPageIfAbsent writes it
       batches: splitIntoBatches(objects),
       last: false,
     };
@@ -244,9 +244,18 @@ describe("the byte sizes in DEFAULT_INPUTS match the code", () => {
   });
 
   it("ledger and totals items fit the modelled sizes", () => {
-    const outcomes = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [String(i), { o: "m", b: 204_800 + i }]));
-    const ledger = { pk: "JOB#20261125-023512-3fa9c1", sk: "LEDGER#000000123#7", outcomes, ver: 3 };
-    expect(dynamodbItemBytes(ledger)).toBeLessThanOrEqual(100 * DEFAULT_INPUTS.ledgerBytesPerKey);
+    // A moved key's outcome as moveBatch records it: bytes, the ETag moved and when.
+    const outcomes = Object.fromEntries(
+      Array.from({ length: 1000 }, (_, i) => [String(i), { o: "m", b: 204_800 + i, e: objects[i]?.e, t: 1.7e12 + i }]),
+    );
+    const ledger = {
+      pk: "PAGE#20261125-023512-3fa9c1#000000123",
+      sk: "LEDGER#0",
+      outcomes: JSON.stringify(outcomes),
+      ver: 3,
+    };
+    expect(dynamodbItemBytes(ledger)).toBeLessThanOrEqual(1000 * DEFAULT_INPUTS.ledgerBytesPerKey);
+    expect(dynamodbItemBytes(ledger)).toBeGreaterThan(950 * DEFAULT_INPUTS.ledgerBytesPerKey);
 
     const totals: Record<string, unknown> = { pk: "JOB#20261125-023512-3fa9c1", sk: "TOTALS#000000123", seq: 123 };
     Object.assign(totals, {
@@ -257,8 +266,8 @@ describe("the byte sizes in DEFAULT_INPUTS match the code", () => {
       skipped: 0,
       failed: 0,
     });
-    for (let b = 0; b < 10; b++)
-      Object.assign(totals, { [`m_${b}`]: 100, [`mb_${b}`]: 20_480_000, [`s_${b}`]: 0, [`f_${b}`]: 0 });
+    for (let b = 0; b < 1000 / DEFAULT_INPUTS.keysPerMessage; b++)
+      Object.assign(totals, { [`m_${b}`]: 1000, [`mb_${b}`]: 204_800_000, [`s_${b}`]: 0, [`f_${b}`]: 0 });
     expect(dynamodbItemBytes(totals)).toBeLessThanOrEqual(DEFAULT_INPUTS.totalsItemBytes);
   });
 });
