@@ -16,8 +16,10 @@ import type { LocalResources } from "./resources.ts";
 import { QueueConsumer, type SqsHandler } from "./runtime.ts";
 
 export interface LocalMoveOptions {
-  /** Mover invocations in flight (each up to batchSize messages). */
+  /** Mover invocations in flight (default 3). */
   moverConcurrency?: number;
+  /** Messages per mover invocation (default 1; serverless.yml's batchSize applies on Lambda). */
+  moverBatchSize?: number;
   /** Local visibility timeout, extended by heartbeat while working. */
   visibilitySeconds?: number;
   onProgress?: (progress: MoveProgress) => void;
@@ -101,8 +103,10 @@ async function runUntilSettled(
       queueUrl: app.resources.moveQueueUrl,
       queueArn: app.resources.moveQueueArn,
       handler: (options.wrapMover ?? ((h) => h))(createMoverHandler(app)),
-      settings: settings.mover,
-      concurrency: options.moverConcurrency ?? 8,
+      // One message (up to 1,000 keys) per invocation, three at a time: the copy limit stays busy while memory holds
+      // at most ~3,000 keys, however large the bucket. Lambda's 10 a batch would queue 10,000 keys per invocation here.
+      settings: { ...settings.mover, batchSize: options.moverBatchSize ?? 1 },
+      concurrency: options.moverConcurrency ?? 3,
       ...(options.visibilitySeconds ? { visibilitySeconds: options.visibilitySeconds } : {}),
       ...(options.onError ? { onError: options.onError } : {}),
     }),
