@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { type BuildAppOptions, buildApp } from "fauxqs";
 import { MoverError } from "../errors.ts";
+import { type ListableStore, useSortedListing } from "./sortedListing.ts";
 
 /** The local emulator could not start (port taken, data directory unusable...). */
 export class EmulatorError extends MoverError {}
@@ -75,6 +76,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const dynamo = await createDynalite(dynamoDir);
   const { SqsStore, SnsStore, S3Store, PersistenceManager } = await importFauxqsInternals();
   const stores = { sqsStore: new SqsStore(), snsStore: new SnsStore(), s3Store: new S3Store() };
+  useSortedListing(stores.s3Store as unknown as ListableStore);
   // Empty host: queue URLs name the address the client called (http://127.0.0.1:<port>/000000000000/<name>, or a
   // proxy's); fauxqs's default names them sqs.<region>.localhost:<port>, which may resolve to ::1, where nothing
   // listens.

@@ -18,6 +18,7 @@ import {
   CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -123,6 +124,38 @@ describe("startEmulator", () => {
 
     await aws.s3.send(new CopyObjectCommand({ Bucket: "archive", Key: "moved/3.jpg", CopySource: "photos/b/3.jpg" }));
     expect(await getBytes(aws.s3, "archive", "moved/3.jpg")).toBe("bytes of b/3.jpg");
+  });
+
+  it("lists in S3's UTF-8 byte order, one key a page, every key exactly once, also after deletes and new puts", async () => {
+    await aws.s3.send(new CreateBucketCommand({ Bucket: "order" }));
+    // Case, punctuation and characters of one to four UTF-8 bytes: where locale order, UTF-16 order and S3's differ.
+    const keys = ["B", "a", "b", "A1", "a-b", "a/b", "Z", "é", "\uE000", "😀", "~", "ab", "aB", "0"];
+    for (const key of keys) await aws.s3.send(new PutObjectCommand({ Bucket: "order", Key: key, Body: key }));
+    const byteOrder = (list: string[]) => [...list].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+
+    const pageOneByOne = async (options: { Prefix?: string } = {}) => {
+      const seen: string[] = [];
+      let StartAfter: string | undefined;
+      for (let page = 0; page < 50; page++) {
+        const out = await aws.s3.send(new ListObjectsV2Command({ Bucket: "order", MaxKeys: 1, StartAfter, ...options }));
+        seen.push(...(out.Contents ?? []).map((c) => c.Key ?? ""));
+        if (!out.IsTruncated) return seen;
+        StartAfter = seen.at(-1);
+      }
+      throw new Error(`listing did not end: ${seen.join(" ")}`);
+    };
+    expect(await pageOneByOne()).toEqual(byteOrder(keys));
+    expect(await pageOneByOne({ Prefix: "a" })).toEqual(byteOrder(keys.filter((k) => k.startsWith("a"))));
+
+    await aws.s3.send(new DeleteObjectCommand({ Bucket: "order", Key: "b" }));
+    await aws.s3.send(new PutObjectCommand({ Bucket: "order", Key: "AA", Body: "new" }));
+    await aws.s3.send(new PutObjectCommand({ Bucket: "order", Key: "a", Body: "rewritten" }));
+    const now = [...keys.filter((k) => k !== "b"), "AA"];
+    expect(await pageOneByOne()).toEqual(byteOrder(now));
+
+    const grouped = await aws.s3.send(new ListObjectsV2Command({ Bucket: "order", Delimiter: "/", Prefix: "a" }));
+    expect(grouped.CommonPrefixes?.map((p) => p.Prefix)).toEqual(["a/"]);
+    expect(grouped.Contents?.map((c) => c.Key)).toEqual(byteOrder(now.filter((k) => k.startsWith("a") && k !== "a/b")));
   });
 
   // fauxqs's relaxed rule lifts S3's "byte-range copies need a source over 5 MiB"; CompleteMultipartUpload
