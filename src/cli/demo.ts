@@ -45,7 +45,7 @@ export async function runDemo(options: { objects: number; concurrency: number; q
         app,
         app.stack,
         { from: SOURCE, to: DESTINATION },
-        { onProgress: (p) => reporter.update(p) },
+        { onProgress: (p) => reporter.update(p), progressEveryMs: reporter.everyMs },
       );
       const seconds = (performance.now() - started) / 1000;
       reporter.stop();

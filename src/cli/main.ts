@@ -131,6 +131,7 @@ export function buildCli(): Command {
           const result = await runLocalMove(app, app.stack, request, {
             checked: true,
             onProgress: (p) => reporter.update(p),
+            progressEveryMs: reporter.everyMs,
           });
           reporter.stop();
           if (result.job.dryRun) {

@@ -2,6 +2,8 @@ import cliProgress from "cli-progress";
 import type { MoveProgress } from "../local/localMove.ts";
 
 export interface ProgressReporter {
+  /** How often it wants an update: every read of progress is five requests, so only a live bar asks often. */
+  everyMs: number;
   update(progress: MoveProgress): void;
   stop(): void;
 }
@@ -12,7 +14,7 @@ export interface ProgressReporter {
  */
 export function createProgressReporter(options: { quiet: boolean; stream?: NodeJS.WriteStream }): ProgressReporter {
   const stream = options.stream ?? process.stderr;
-  if (options.quiet) return { update: () => undefined, stop: () => undefined };
+  if (options.quiet) return { everyMs: 2000, update: () => undefined, stop: () => undefined };
   const started = Date.now();
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
@@ -27,6 +29,7 @@ export function createProgressReporter(options: { quiet: boolean; stream?: NodeJ
     );
     let started_ = false;
     return {
+      everyMs: 500,
       update(p) {
         const total = Math.max(p.job.listed, p.counts.listed, 1);
         const done = p.counts.moved + p.counts.skipped + p.counts.failed;
@@ -49,6 +52,7 @@ export function createProgressReporter(options: { quiet: boolean; stream?: NodeJ
   }
   let lastLine = 0;
   return {
+    everyMs: 2000,
     update(p) {
       if (Date.now() - lastLine < 2000 && p.job.state !== "done") return;
       lastLine = Date.now();

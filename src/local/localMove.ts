@@ -15,6 +15,9 @@ import type { Job, JobCounts } from "../types.ts";
 import type { LocalResources } from "./resources.ts";
 import { QueueConsumer, type SqsHandler } from "./runtime.ts";
 
+/** While the queues look drained, progress is read this often to tell a finished job from a stalled one. */
+const IDLE_RECHECK_MS = 500;
+
 export interface LocalMoveOptions {
   /** Mover invocations in flight (default 3). */
   moverConcurrency?: number;
@@ -24,6 +27,7 @@ export interface LocalMoveOptions {
   visibilitySeconds?: number;
   onProgress?: (progress: MoveProgress) => void;
   onError?: (error: unknown) => void;
+  /** How often progress is read (and onProgress called); default 500 ms. Each read is five requests. */
   progressEveryMs?: number;
   /** Wraps the mover handler, e.g. to deliver every batch twice in a test. */
   wrapMover?: (handler: SqsHandler) => SqsHandler;
@@ -117,9 +121,8 @@ async function runUntilSettled(
   const cleanups: Array<() => void> = [];
   try {
     let idleChecks = 0;
-    let lastReport = 0;
-    // A mover in this process that finishes the job says so at once; otherwise (another process finished it)
-    // the job's state, one cheap read, is checked every 250 ms, and the fuller progress every progressEveryMs.
+    // A mover in this process that finishes the job says so at once. Otherwise the job's progress (its state, counts
+    // and queue depths: five reads) is read every progressEveryMs, and sooner while the queues look drained.
     let wake: () => void = () => undefined;
     let finished = false;
     let jobId: string | undefined;
@@ -131,21 +134,21 @@ async function runUntilSettled(
     app.store.events.on("finished", onFinished);
     cleanups.push(() => app.store.events.off("finished", onFinished));
     jobId = await open();
+    const everyMs = options.progressEveryMs ?? 500;
     for (;;) {
       if (!finished) {
         await new Promise<void>((resolve) => {
           wake = resolve;
-          setTimeout(resolve, 250);
+          setTimeout(resolve, idleChecks > 0 ? Math.min(everyMs, IDLE_RECHECK_MS) : everyMs);
         });
       }
-      if (finished || isFinished((await app.store.getJob(jobId)).state)) {
+      const progress = finished ? undefined : await progressOf(app, jobId);
+      if (finished || (progress && isFinished(progress.job.state))) {
         // Let the invocation that finished it delete its messages, so the counts shown are the settled ones.
         await Promise.all(consumers.map((c) => c.stop()));
         return progressOf(app, jobId);
       }
-      if (Date.now() - lastReport < (options.progressEveryMs ?? 500)) continue;
-      lastReport = Date.now();
-      const progress = await progressOf(app, jobId);
+      if (!progress) continue;
       options.onProgress?.(progress);
       if (progress.queued + progress.inFlight > 0) {
         idleChecks = 0;
