@@ -1,18 +1,16 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Command, Option } from "commander";
-import { createClients, destroyClients, resolveTarget } from "../aws/clients.ts";
 import { estimateFromListing, formatEstimate } from "../core/estimate.ts";
-import { redriveDeadLetters } from "../core/redrive.ts";
-import { checkBuckets } from "../core/start.ts";
-import { formatJobList, formatStatus, jobStatus } from "../core/status.ts";
-import { validateMoveRequest } from "../core/validation.ts";
 import { MoverError } from "../errors.ts";
-import { seedBucket } from "../images/seed.ts";
-import { createLocalApp } from "../local/localApp.ts";
-import { runLocalMove } from "../local/localMove.ts";
+import { runMoveInWorker } from "../local/moveWorker.ts";
 import { portNumber, positiveInt, wholeNumber } from "./argParsers.ts";
 import { createProgressReporter, formatProgressLine } from "./progress.ts";
+
+// The AWS SDK and the emulator load only in the commands that use them: `move` runs in a worker thread, which loads
+// its own, so this thread stays small.
+const localApp = () => import("../local/localApp.ts");
+const awsClients = () => import("../aws/clients.ts");
 
 export function buildCli(): Command {
   const program = new Command("s3-image-mover")
@@ -68,6 +66,10 @@ export function buildCli(): Command {
     .addOption(new Option("--size-kb <n>", "approximate image size").default(20).argParser(positiveInt("--size-kb")))
     .option("--endpoint <url>", "S3 endpoint (default: AWS_ENDPOINT_URL, else AWS)")
     .action(async (opts: { bucket: string; objects: number; prefix: string; sizeKb: number; endpoint?: string }) => {
+      const [{ createClients, destroyClients, resolveTarget }, { seedBucket }] = await Promise.all([
+        awsClients(),
+        import("../images/seed.ts"),
+      ]);
       const clients = createClients(resolveTarget({ endpoint: opts.endpoint }));
       try {
         const out = await seedBucket(clients.s3, {
@@ -120,19 +122,18 @@ export function buildCli(): Command {
           dryRun: opts.dryRun === true,
           report: opts.report.startsWith("s3://") ? opts.report : `${pathToFileURL(resolve(opts.report)).href}/`,
         };
-        validateMoveRequest(request, undefined, { allowFileReports: true }); // before any queue or table is created
-        const app = await createLocalApp({
-          endpoint: opts.endpoint,
-          copyConcurrency: opts.concurrency,
-          alongside: (clients) => checkBuckets(clients.s3, request),
-        });
         const reporter = createProgressReporter({ quiet: opts.quiet === true });
         try {
-          const result = await runLocalMove(app, app.stack, request, {
-            checked: true,
-            onProgress: (p) => reporter.update(p),
-            progressEveryMs: reporter.everyMs,
-          });
+          // The worker validates the request before any queue or table is created, then checks both buckets.
+          const result = await runMoveInWorker(
+            {
+              endpoint: opts.endpoint,
+              copyConcurrency: opts.concurrency,
+              request,
+              progressEveryMs: reporter.everyMs,
+            },
+            (p) => reporter.update(p),
+          );
           reporter.stop();
           if (result.job.dryRun) {
             console.log(formatEstimate(estimateFromListing(result.job.listed, result.job.listedBytes)));
@@ -152,7 +153,6 @@ export function buildCli(): Command {
           process.exitCode = allMoved ? 0 : 1;
         } finally {
           reporter.stop();
-          destroyClients(app.clients);
         }
       },
     );
@@ -165,6 +165,11 @@ export function buildCli(): Command {
     .option("--watch", "refresh every 2 seconds until the job finishes")
     .option("--endpoint <url>", "endpoint (default: AWS_ENDPOINT_URL, else AWS)")
     .action(async (opts: { job?: string; json?: boolean; watch?: boolean; endpoint?: string }) => {
+      const [{ createLocalApp }, { destroyClients }, { formatJobList, formatStatus, jobStatus }] = await Promise.all([
+        localApp(),
+        awsClients(),
+        import("../core/status.ts"),
+      ]);
       const app = await createLocalApp({ endpoint: opts.endpoint });
       try {
         if (!opts.job) {
@@ -190,6 +195,11 @@ export function buildCli(): Command {
     .option("--job <id>", "only this job's messages")
     .option("--endpoint <url>", "endpoint (default: AWS_ENDPOINT_URL, else AWS)")
     .action(async (opts: { job?: string; endpoint?: string }) => {
+      const [{ createLocalApp }, { destroyClients }, { redriveDeadLetters }] = await Promise.all([
+        localApp(),
+        awsClients(),
+        import("../core/redrive.ts"),
+      ]);
       const app = await createLocalApp({ endpoint: opts.endpoint });
       try {
         const result = await redriveDeadLetters(app, { jobId: opts.job });
@@ -211,6 +221,7 @@ export function buildCli(): Command {
     .requiredOption("--job <id>", "job id")
     .option("--endpoint <url>", "endpoint (default: AWS_ENDPOINT_URL, else AWS)")
     .action(async (opts: { job: string; endpoint?: string }) => {
+      const [{ createLocalApp }, { destroyClients }] = await Promise.all([localApp(), awsClients()]);
       const app = await createLocalApp({ endpoint: opts.endpoint });
       try {
         const job = await app.store.cancel(opts.job);
