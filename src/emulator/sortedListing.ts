@@ -97,7 +97,8 @@ export function useSortedListing(store: ListableStore): void {
     const delimiter = options.delimiter || undefined;
     const maxKeys = options.maxKeys ?? 1000;
     const startAfter = options.startAfter || options.marker || "";
-    const from = compareUtf8(prefix, startAfter) > 0 ? firstAtOrAfter(sorted, prefix) : firstAfter(sorted, startAfter);
+    const from =
+      compareUtf8(prefix, startAfter) > 0 ? firstIndex(sorted, prefix, false) : firstIndex(sorted, startAfter, true);
 
     const result: Array<{ key: string }> = [];
     const commonPrefixes: string[] = [];
@@ -148,25 +149,14 @@ function mergeSorted(sorted: readonly string[], added: readonly string[], live: 
   return merged;
 }
 
-/** Position of the first key ≥ `key`. */
-function firstAtOrAfter(sorted: readonly string[], key: string): number {
+/** Position of the first key after `key` (`after`), or at or after it. */
+function firstIndex(sorted: readonly string[], key: string, after: boolean): number {
   let low = 0;
   let high = sorted.length;
   while (low < high) {
     const mid = (low + high) >>> 1;
-    if (compareUtf8(sorted[mid] as string, key) < 0) low = mid + 1;
-    else high = mid;
-  }
-  return low;
-}
-
-/** Position of the first key > `key`. */
-function firstAfter(sorted: readonly string[], key: string): number {
-  let low = 0;
-  let high = sorted.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if (compareUtf8(sorted[mid] as string, key) <= 0) low = mid + 1;
+    const c = compareUtf8(sorted[mid] as string, key);
+    if (c < 0 || (after && c === 0)) low = mid + 1;
     else high = mid;
   }
   return low;
