@@ -66,10 +66,12 @@ export function buildCli(): Command {
     .addOption(new Option("--size-kb <n>", "approximate image size").default(20).argParser(positiveInt("--size-kb")))
     .option("--endpoint <url>", "S3 endpoint (default: AWS_ENDPOINT_URL, else AWS)")
     .action(async (opts: { bucket: string; objects: number; prefix: string; sizeKb: number; endpoint?: string }) => {
-      const [{ createClients, destroyClients, resolveTarget }, { seedBucket }] = await Promise.all([
+      const [{ createClients, destroyClients, resolveTarget }, { seedBucket }, { bucketName }] = await Promise.all([
         awsClients(),
         import("../images/seed.ts"),
+        import("../core/validation.ts"),
       ]);
+      bucketName(opts.bucket, "--bucket"); // S3's own answer is a stack trace here
       const clients = createClients(resolveTarget({ endpoint: opts.endpoint }));
       try {
         const out = await seedBucket(clients.s3, {

@@ -62,7 +62,8 @@ function parseJson(text: string): unknown {
   }
 }
 
-function bucketName(value: unknown, field: string): string {
+/** A bucket name S3 accepts, or a ValidationError naming `field`. */
+export function bucketName(value: unknown, field: string): string {
   if (value === undefined || value === null || value === "") {
     throw new ValidationError(
       `"${field}" is required: the name of the ${field === "from" ? "source" : "destination"} bucket`,

@@ -137,7 +137,9 @@ describe("startEmulator", () => {
       const seen: string[] = [];
       let StartAfter: string | undefined;
       for (let page = 0; page < 50; page++) {
-        const out = await aws.s3.send(new ListObjectsV2Command({ Bucket: "order", MaxKeys: 1, StartAfter, ...options }));
+        const out = await aws.s3.send(
+          new ListObjectsV2Command({ Bucket: "order", MaxKeys: 1, StartAfter, ...options }),
+        );
         seen.push(...(out.Contents ?? []).map((c) => c.Key ?? ""));
         if (!out.IsTruncated) return seen;
         StartAfter = seen.at(-1);

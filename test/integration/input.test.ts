@@ -65,12 +65,17 @@ describe("bad input is refused clearly and changes nothing", () => {
       ["move", "--from", "no-such-bucket-x", "--to", "bbb-x"],
       /The source bucket "no-such-bucket-x" does not exist/,
     ],
+    [
+      "an invalid bucket name to seed",
+      ["seed", "--bucket", "a1", "--objects", "1"],
+      /"--bucket" is not a valid S3 bucket name/,
+    ],
     ["an unknown command", ["teleport"], /unknown command 'teleport'/],
   ])("the CLI rejects %s with a message and a non-zero exit", async (_name, args, message) => {
     const result = await run(process.execPath, [
       CLI,
       ...args,
-      ...(args[0] === "move" ? ["--endpoint", harness.emulator.endpoint] : []),
+      ...(args[0] === "move" || args[0] === "seed" ? ["--endpoint", harness.emulator.endpoint] : []),
     ]).then(
       () => ({ code: 0, stderr: "" }),
       (error: { code: number; stderr: string }) => error,

@@ -7,6 +7,7 @@ describe("compareUtf8", () => {
     const bytes = (key: string) => Buffer.from(key, "utf8");
     const expected = [...keys].sort((x, y) => Buffer.compare(bytes(x), bytes(y)));
     expect([...keys].sort(compareUtf8)).toEqual(expected);
-    for (const x of keys) for (const y of keys) expect(Math.sign(compareUtf8(x, y))).toBe(Buffer.compare(bytes(x), bytes(y)));
+    for (const x of keys)
+      for (const y of keys) expect(Math.sign(compareUtf8(x, y))).toBe(Buffer.compare(bytes(x), bytes(y)));
   });
 });
