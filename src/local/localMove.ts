@@ -143,12 +143,11 @@ async function runUntilSettled(
         });
       }
       const progress = finished ? undefined : await progressOf(app, jobId);
-      if (finished || (progress && isFinished(progress.job.state))) {
+      if (progress === undefined || isFinished(progress.job.state)) {
         // Let the invocation that finished it delete its messages, so the counts shown are the settled ones.
         await Promise.all(consumers.map((c) => c.stop()));
         return progressOf(app, jobId);
       }
-      if (!progress) continue;
       options.onProgress?.(progress);
       if (progress.queued + progress.inFlight > 0) {
         idleChecks = 0;
