@@ -14,7 +14,7 @@ export interface MoveWorkerInput {
 export type MoveWorkerMessage =
   | { kind: "progress"; progress: MoveProgress }
   | { kind: "result"; result: MoveProgress }
-  | { kind: "error"; name: string; message: string; stack?: string | undefined; ours: boolean };
+  | { kind: "error"; message: string; stack?: string | undefined; ours: boolean };
 
 /**
  * The V8 heap of the worker that runs a local move. The live set is about 30 MB at 256 copies in flight (heap
@@ -32,8 +32,9 @@ export function moveHeapLimits(copyConcurrency: number): {
 }
 
 /**
- * Runs a local move (createLocalApp + runLocalMove) in a worker thread with a bounded heap, so the process's memory
- * stays the same from 10,000 objects to 100 million. Progress arrives through `onProgress`; errors the worker raises
+ * Runs a local move (createLocalApp + runLocalMove) in a worker thread with a bounded heap, so the JavaScript heap
+ * stays the same however many objects move (peak RSS still grows a little outside it: 202 MB at 10,000, 240 MB at
+ * 100,000). Progress arrives through `onProgress`; errors the worker raises
  * on purpose come back as MoverError, with their message.
  */
 export function runMoveInWorker(

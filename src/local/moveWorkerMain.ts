@@ -44,7 +44,7 @@ try {
   }
 } catch (error) {
   const e = error instanceof Error ? error : new Error(String(error));
-  post({ kind: "error", name: e.name, message: e.message, stack: e.stack, ours: error instanceof MoverError });
+  post({ kind: "error", message: e.message, stack: e.stack, ours: error instanceof MoverError });
 }
 // Idle long polls may still be open: end the thread now rather than when they return (as the CLI's exit does).
 process.exit();
