@@ -34,8 +34,13 @@ export async function createLocalApp(options: LocalAppOptions = {}): Promise<Loc
   const clients = createClients(
     resolveTarget({ endpoint: options.endpoint, region: options.region, maxSockets: settings.copyConcurrency }),
   );
-  const stack = loadStackSettings();
-  const [resources] = await Promise.all([ensureResources(clients, stack), options.alongside?.(clients)]);
+  // serverless.yml is parsed (~50 ms of cold YAML code) once set-up's first requests are on the wire, not before.
+  const stackParsed = new Promise<void>((resolve) => setImmediate(resolve)).then(() => loadStackSettings());
+  const [resources, , stack] = await Promise.all([
+    ensureResources(clients, stackParsed),
+    options.alongside?.(clients),
+    stackParsed,
+  ]);
   // Lambda logs every batch to CloudWatch; a terminal wants warnings only unless asked (POWERTOOLS_LOG_LEVEL).
   const logger = new Logger({
     serviceName: "s3-image-mover",

@@ -13,30 +13,29 @@ export interface LocalResources extends Resources {
  * Creates the job table and the four queues where they are missing (the same shape serverless.yml deploys:
  * a FIFO list queue and a standard move queue, each with its dead-letter queue), and returns where they are.
  */
-export async function ensureResources(clients: AwsClients, settings: StackSettings): Promise<LocalResources> {
+export async function ensureResources(
+  clients: AwsClients,
+  settings: StackSettings | Promise<StackSettings>,
+): Promise<LocalResources> {
   const fifo = { FifoQueue: "true", ContentBasedDeduplication: "false" };
   const retention = { MessageRetentionPeriod: "1209600" };
+  const region = clients.target.region ?? "us-east-1";
   // Independent calls go out together: on a 20-100 ms link, set-up time is round trips.
   const [, listDlq, moveDlq] = await Promise.all([
     ensureTable(clients),
-    ensureQueue(clients.sqs, LOCAL_RESOURCES.listDeadLetterQueue, { ...fifo, ...retention }),
-    ensureQueue(clients.sqs, LOCAL_RESOURCES.moveDeadLetterQueue, retention),
+    ensureQueue(clients.sqs, region, LOCAL_RESOURCES.listDeadLetterQueue, { ...fifo, ...retention }),
+    ensureQueue(clients.sqs, region, LOCAL_RESOURCES.moveDeadLetterQueue, retention),
   ]);
+  const { lister, mover } = await settings;
   const [list, move] = await Promise.all([
-    ensureQueue(clients.sqs, LOCAL_RESOURCES.listQueue, {
+    ensureQueue(clients.sqs, region, LOCAL_RESOURCES.listQueue, {
       ...fifo,
-      VisibilityTimeout: String(settings.lister.visibilityTimeoutSeconds),
-      RedrivePolicy: JSON.stringify({
-        deadLetterTargetArn: listDlq.arn,
-        maxReceiveCount: settings.lister.maxReceiveCount,
-      }),
+      VisibilityTimeout: String(lister.visibilityTimeoutSeconds),
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: listDlq.arn, maxReceiveCount: lister.maxReceiveCount }),
     }),
-    ensureQueue(clients.sqs, LOCAL_RESOURCES.moveQueue, {
-      VisibilityTimeout: String(settings.mover.visibilityTimeoutSeconds),
-      RedrivePolicy: JSON.stringify({
-        deadLetterTargetArn: moveDlq.arn,
-        maxReceiveCount: settings.mover.maxReceiveCount,
-      }),
+    ensureQueue(clients.sqs, region, LOCAL_RESOURCES.moveQueue, {
+      VisibilityTimeout: String(mover.visibilityTimeoutSeconds),
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: moveDlq.arn, maxReceiveCount: mover.maxReceiveCount }),
     }),
   ]);
   return {
@@ -50,11 +49,25 @@ export async function ensureResources(clients: AwsClients, settings: StackSettin
   };
 }
 
-async function ensureQueue(sqs: SQSClient, name: string, attributes: Record<string, string>) {
+async function ensureQueue(sqs: SQSClient, region: string, name: string, attributes: Record<string, string>) {
   const created = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
   const url = created.QueueUrl as string;
+  const derived = queueArnFromUrl(url, region);
+  if (derived) return { url, arn: derived };
+  // A URL of another shape (a proxy's, say): ask, at one more round trip.
   const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["QueueArn"] }));
   return { url, arn: out.Attributes?.QueueArn as string };
+}
+
+/**
+ * A queue's ARN from its URL, which ends in /<12-digit account>/<name> on AWS, LocalStack and fauxqs alike, and the
+ * client's region (the one the queue was created in): saves a GetQueueAttributes round trip per queue at set-up.
+ */
+export function queueArnFromUrl(url: string, region: string): string | undefined {
+  const match = /^https?:\/\/[^/]+\/(\d{12})\/([\w-]{1,80}(?:\.fifo)?)$/.exec(url);
+  if (!match) return undefined;
+  const partition = region.startsWith("cn-") ? "aws-cn" : region.startsWith("us-gov-") ? "aws-us-gov" : "aws";
+  return `arn:${partition}:sqs:${region}:${match[1]}:${match[2]}`;
 }
 
 async function ensureTable(clients: AwsClients): Promise<void> {

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeJpeg } from "../../src/images/jpeg.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
@@ -17,6 +18,29 @@ describe("a move through start → lister → move queue → mover", () => {
     app = await harness.app({ copyConcurrency: 64 });
   });
   afterAll(() => harness.stop());
+
+  it("creates its queues with the ARNs SQS gives them, each queue's redrive pointing at its own dead-letter queue", async () => {
+    const arnOf = async (url: string) => {
+      const out = await app.clients.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["QueueArn", "RedrivePolicy"] }),
+      );
+      return { arn: out.Attributes?.QueueArn, redrive: JSON.parse(out.Attributes?.RedrivePolicy ?? "{}") };
+    };
+    const { resources } = app;
+    const [list, listDlq, move, moveDlq] = await Promise.all(
+      [
+        resources.listQueueUrl,
+        resources.listDeadLetterQueueUrl,
+        resources.moveQueueUrl,
+        resources.moveDeadLetterQueueUrl,
+      ].map(arnOf),
+    );
+    expect(resources.listQueueArn).toBe(list?.arn);
+    expect(resources.moveQueueArn).toBe(move?.arn);
+    expect(list?.redrive.deadLetterTargetArn).toBe(listDlq?.arn);
+    expect(move?.redrive.deadLetterTargetArn).toBe(moveDlq?.arn);
+    expect(moveDlq?.arn).toMatch(/^arn:aws:sqs:us-east-1:000000000000:/);
+  });
 
   it("moves 1,000 objects with identical bytes, content type and metadata, and empties the source", async () => {
     const { from, to } = await freshBuckets(app.clients.s3, "thousand");
