@@ -3,14 +3,25 @@ import { pathToFileURL } from "node:url";
 import { Command, Option } from "commander";
 import { estimateFromListing, formatEstimate } from "../core/estimate.ts";
 import { MoverError } from "../errors.ts";
+import type { LocalApp } from "../local/localApp.ts";
 import { runMoveInWorker } from "../local/moveWorker.ts";
 import { portNumber, positiveInt, wholeNumber } from "./argParsers.ts";
 import { createProgressReporter, formatProgressLine } from "./progress.ts";
 
 // The AWS SDK and the emulator load only in the commands that use them: `move` runs in a worker thread, which loads
 // its own, so this thread stays small.
-const localApp = () => import("../local/localApp.ts");
 const awsClients = () => import("../aws/clients.ts");
+
+/** Builds the local app for one command (loading the SDK only now), runs `use`, then closes the app's clients. */
+async function withLocalApp(endpoint: string | undefined, use: (app: LocalApp) => Promise<void>): Promise<void> {
+  const [{ createLocalApp }, { destroyClients }] = await Promise.all([import("../local/localApp.ts"), awsClients()]);
+  const app = await createLocalApp({ endpoint });
+  try {
+    await use(app);
+  } finally {
+    destroyClients(app.clients);
+  }
+}
 
 export function buildCli(): Command {
   const program = new Command("s3-image-mover")
@@ -167,13 +178,8 @@ export function buildCli(): Command {
     .option("--watch", "refresh every 2 seconds until the job finishes")
     .option("--endpoint <url>", "endpoint (default: AWS_ENDPOINT_URL, else AWS)")
     .action(async (opts: { job?: string; json?: boolean; watch?: boolean; endpoint?: string }) => {
-      const [{ createLocalApp }, { destroyClients }, { formatJobList, formatStatus, jobStatus }] = await Promise.all([
-        localApp(),
-        awsClients(),
-        import("../core/status.ts"),
-      ]);
-      const app = await createLocalApp({ endpoint: opts.endpoint });
-      try {
+      const { formatJobList, formatStatus, jobStatus } = await import("../core/status.ts");
+      await withLocalApp(opts.endpoint, async (app) => {
         if (!opts.job) {
           const jobs = await app.store.listJobs();
           console.log(opts.json ? JSON.stringify(jobs, null, 2) : formatJobList(jobs));
@@ -186,9 +192,7 @@ export function buildCli(): Command {
           if (!opts.watch || status.job.state === "done" || status.job.state === "done-with-failures") return;
           await new Promise((resolve) => setTimeout(resolve, 2000));
         }
-      } finally {
-        destroyClients(app.clients);
-      }
+      });
     });
 
   program
@@ -197,13 +201,8 @@ export function buildCli(): Command {
     .option("--job <id>", "only this job's messages")
     .option("--endpoint <url>", "endpoint (default: AWS_ENDPOINT_URL, else AWS)")
     .action(async (opts: { job?: string; endpoint?: string }) => {
-      const [{ createLocalApp }, { destroyClients }, { redriveDeadLetters }] = await Promise.all([
-        localApp(),
-        awsClients(),
-        import("../core/redrive.ts"),
-      ]);
-      const app = await createLocalApp({ endpoint: opts.endpoint });
-      try {
+      const { redriveDeadLetters } = await import("../core/redrive.ts");
+      await withLocalApp(opts.endpoint, async (app) => {
         const result = await redriveDeadLetters(app, { jobId: opts.job });
         console.log(
           `Redrove ${result.moved.move} move and ${result.moved.list} list message(s)` +
@@ -212,9 +211,7 @@ export function buildCli(): Command {
               ? ". Run `move` again (or let the deployed movers) to finish."
               : "."),
         );
-      } finally {
-        destroyClients(app.clients);
-      }
+      });
     });
 
   program
@@ -223,14 +220,10 @@ export function buildCli(): Command {
     .requiredOption("--job <id>", "job id")
     .option("--endpoint <url>", "endpoint (default: AWS_ENDPOINT_URL, else AWS)")
     .action(async (opts: { job: string; endpoint?: string }) => {
-      const [{ createLocalApp }, { destroyClients }] = await Promise.all([localApp(), awsClients()]);
-      const app = await createLocalApp({ endpoint: opts.endpoint });
-      try {
+      await withLocalApp(opts.endpoint, async (app) => {
         const job = await app.store.cancel(opts.job);
         console.log(`Job ${job.id}: ${job.state}`);
-      } finally {
-        destroyClients(app.clients);
-      }
+      });
     });
 
   return program;
