@@ -1,7 +1,7 @@
 import { createHash, createHmac, createSecretKey, hash, type KeyObject } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
-import { type Dispatcher, Agent as UndiciAgent } from "undici";
+import type { Dispatcher } from "undici";
 import { S3CallError } from "../errors.ts";
 import type { ListedObject } from "../types.ts";
 import {
@@ -15,6 +15,7 @@ import {
   MAX_KEYS_PER_DELETE,
   type ObjectClient,
 } from "./objectClient.ts";
+import { UndiciAgent, undiciRequest } from "./undiciAgent.ts";
 
 export interface LeanObjectClientOptions {
   /** A custom endpoint (emulator, S3-compatible store), addressed path-style. Undefined: AWS, virtual-hosted style. */
@@ -288,22 +289,20 @@ export class LeanObjectClient implements ObjectClient {
     );
     // undici rather than node:http: measured about 13% less client CPU per CopyObject on the bench rig.
     // Origin and path apart: a URL would normalise "./a/../b" keys away.
-    return this.#dispatcher
-      .request({
-        origin: `${this.#scheme}://${host}`,
-        path: signed.path,
-        method: request.method,
-        headers: signed.headers,
-        body: request.body ?? null,
-        // S3 trickles whitespace during long copies, so only silence times out.
-        headersTimeout: IDLE_TIMEOUT_MS,
-        bodyTimeout: IDLE_TIMEOUT_MS,
-      })
-      .then(async (answer) => ({
-        status: answer.statusCode,
-        headers: answer.headers,
-        body: await answer.body.text(), // a connection closed mid-answer rejects here
-      }));
+    return undiciRequest(this.#dispatcher, {
+      origin: `${this.#scheme}://${host}`,
+      path: signed.path,
+      method: request.method,
+      headers: signed.headers,
+      body: request.body ?? null,
+      // S3 trickles whitespace during long copies, so only silence times out.
+      headersTimeout: IDLE_TIMEOUT_MS,
+      bodyTimeout: IDLE_TIMEOUT_MS,
+    }).then(async (answer) => ({
+      status: answer.statusCode,
+      headers: answer.headers,
+      body: await answer.body.text(), // a connection closed mid-answer rejects here
+    }));
   }
 
   /**
