@@ -30,7 +30,10 @@ export async function checkMove(app: App, input: unknown): Promise<MoveRequest> 
 }
 
 /** Opens the job of a checked request (or attaches to its unfinished one) and sends a list token. */
-export async function openMove(app: App, request: MoveRequest): Promise<StartResult> {
+export async function openMove(
+  app: Pick<App, "store" | "clients" | "resources">,
+  request: MoveRequest,
+): Promise<StartResult> {
   const { job, attached } = request.dryRun
     ? { job: await app.store.openDryRun(request), attached: false }
     : await app.store.openJob(request);

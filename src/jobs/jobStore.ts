@@ -40,7 +40,7 @@ export class JobStore {
         const job = await this.getJob(String(active.jobId)).catch(() => undefined);
         // Attach to anything not cleanly done: a job done with failures continues once its failures are redriven.
         if (job && job.state !== "done" && job.state !== "cancelled") {
-          this.#noteNotCancelled(job.id);
+          this.noteNotCancelled(job.id);
           return { job, attached: true };
         }
         if (!job) {
@@ -64,7 +64,7 @@ export class JobStore {
         throw error;
       }
       const job = await this.#createJobRecord(id, request, now);
-      this.#noteNotCancelled(job.id);
+      this.noteNotCancelled(job.id);
       return { job, attached: false };
     }
     throw new ConflictError(`Could not open a job for ${request.from} → ${request.to}: too many concurrent starts`);
@@ -491,8 +491,8 @@ export class JobStore {
 
   readonly #cancelled = new Map<string, { cancelled: boolean; at: number }>();
 
-  /** A job this process just opened or attached to is not cancelled: its first batches need not ask. */
-  #noteNotCancelled(jobId: string): void {
+  /** A job this process (or its other thread) just opened or attached to is not cancelled: its first batches need not ask. */
+  noteNotCancelled(jobId: string): void {
     if (!this.#cancelled.get(jobId)?.cancelled) this.#cancelled.set(jobId, { cancelled: false, at: Date.now() });
   }
 

@@ -3,8 +3,8 @@ import { type App, createApp } from "../app.ts";
 import { type AwsClients, createClients, resolveTarget } from "../aws/clients.ts";
 import { type MoverSettings, moverSettingsFromEnv } from "../config.ts";
 import type { ObjectClient } from "../s3/objectClient.ts";
-import { loadStackSettings, type StackSettings } from "../stackSettings.ts";
-import { ensureResources, type LocalResources } from "./resources.ts";
+import type { StackSettings } from "../stackSettings.ts";
+import { type LocalResources, prepareLocalResources } from "./resources.ts";
 
 export interface LocalAppOptions {
   endpoint?: string | undefined;
@@ -16,6 +16,8 @@ export interface LocalAppOptions {
   objects?: (app: Omit<App, "objects">) => ObjectClient;
   /** Runs while the table and queues are ensured, e.g. a move's bucket checks: set-up time is round trips. */
   alongside?: (clients: AwsClients) => Promise<unknown>;
+  /** The table and queues were ensured, and serverless.yml read, by another thread: use what it found. */
+  prepared?: { resources: LocalResources; stack: StackSettings } | undefined;
 }
 
 export type LocalApp = App & { resources: LocalResources; stack: StackSettings };
@@ -34,13 +36,7 @@ export async function createLocalApp(options: LocalAppOptions = {}): Promise<Loc
   const clients = createClients(
     resolveTarget({ endpoint: options.endpoint, region: options.region, maxSockets: settings.copyConcurrency }),
   );
-  // serverless.yml is parsed (~50 ms of cold YAML code) once set-up's first requests are on the wire, not before.
-  const stackParsed = new Promise<void>((resolve) => setImmediate(resolve)).then(() => loadStackSettings());
-  const [resources, , stack] = await Promise.all([
-    ensureResources(clients, stackParsed),
-    options.alongside?.(clients),
-    stackParsed,
-  ]);
+  const { resources, stack } = options.prepared ?? (await prepareLocalResources(clients, options.alongside));
   // Lambda logs every batch to CloudWatch; a terminal wants warnings only unless asked (POWERTOOLS_LOG_LEVEL).
   const logger = new Logger({
     serviceName: "s3-image-mover",

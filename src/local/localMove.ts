@@ -31,8 +31,11 @@ export interface LocalMoveOptions {
   progressEveryMs?: number;
   /** Wraps the mover handler, e.g. to deliver every batch twice in a test. */
   wrapMover?: (handler: SqsHandler) => SqsHandler;
-  /** The request was validated and its buckets checked already (while the app was created). */
-  checked?: boolean;
+  /**
+   * The job was opened by another thread (the CLI's, while this one started), with the request validated and its
+   * buckets checked: its id.
+   */
+  opened?: Promise<string>;
 }
 
 export interface MoveProgress {
@@ -56,10 +59,17 @@ export async function runLocalMove(
   input: unknown,
   options: LocalMoveOptions = {},
 ): Promise<MoveProgress> {
-  const request = options.checked ? validateMoveRequest(input, undefined, { allowFileReports: true }) : undefined;
-  const checked = request ?? (await checkMove(app, input));
+  const checked = options.opened
+    ? validateMoveRequest(input, undefined, { allowFileReports: true }) // for its defaults (dryRun)
+    : await checkMove(app, input);
+  const { opened } = options;
   // The consumers poll before the job opens: its first list token and first batches are taken at once.
   const result = await runUntilSettled(app, settings, checked.dryRun === true, options, async () => {
+    if (opened) {
+      const jobId = await opened;
+      app.store.noteNotCancelled(jobId); // as openMove does in the thread that opened it
+      return jobId;
+    }
     const started = await openMove(app, checked);
     return started.jobId;
   });

@@ -1,22 +1,28 @@
 // The worker thread of runMoveInWorker (moveWorker.ts): builds the local app, runs the move, posts what happens.
 import module from "node:module";
 import { parentPort, workerData } from "node:worker_threads";
-import type { MoveWorkerInput, MoveWorkerMessage } from "./moveWorker.ts";
+import type { MoveWorkerInput, MoveWorkerMessage, MoveWorkerSetup } from "./moveWorker.ts";
+
+// The main thread starts the move meanwhile: it says where the queues are, then which job it opened.
+type Resources = Extract<MoveWorkerSetup, { kind: "resources" }>;
+let gotResources: (setup: Resources) => void = () => undefined;
+let gotJobId: (jobId: string) => void = () => undefined;
+const resources = new Promise<Resources>((resolve) => {
+  gotResources = resolve;
+});
+const opened = new Promise<string>((resolve) => {
+  gotJobId = resolve;
+});
+parentPort?.on("message", (setup: MoveWorkerSetup) => {
+  if (setup.kind === "resources") gotResources(setup);
+  else gotJobId(setup.jobId);
+});
 
 // Before the first import of our code and the SDK (static imports would load first): a worker is a new Node.js
 // instance, and without the on-disk cache every module is compiled again.
 module.enableCompileCache?.();
-const [
-  { destroyClients },
-  { checkBuckets },
-  { validateMoveRequest },
-  { MoverError },
-  { createLocalApp },
-  { runLocalMove },
-] = await Promise.all([
+const [{ destroyClients }, { MoverError }, { createLocalApp }, { runLocalMove }] = await Promise.all([
   import("../aws/clients.ts"),
-  import("../core/start.ts"),
-  import("../core/validation.ts"),
   import("../errors.ts"),
   import("./localApp.ts"),
   import("./localMove.ts"),
@@ -26,15 +32,14 @@ const input = workerData as MoveWorkerInput;
 const post = (message: MoveWorkerMessage) => parentPort?.postMessage(message);
 
 try {
-  validateMoveRequest(input.request, undefined, { allowFileReports: true }); // before any queue or table is created
   const app = await createLocalApp({
     endpoint: input.endpoint,
     copyConcurrency: input.copyConcurrency,
-    alongside: (clients) => checkBuckets(clients.s3, input.request),
+    prepared: await resources,
   });
   try {
     const result = await runLocalMove(app, app.stack, input.request, {
-      checked: true,
+      opened,
       onProgress: (progress) => post({ kind: "progress", progress }),
       progressEveryMs: input.progressEveryMs,
     });

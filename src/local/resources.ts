@@ -2,11 +2,29 @@ import { CreateTableCommand, DescribeTableCommand, ResourceNotFoundException } f
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { AwsClients } from "../aws/clients.ts";
 import { LOCAL_RESOURCES, type Resources } from "../config.ts";
-import type { StackSettings } from "../stackSettings.ts";
+import { loadStackSettings, type StackSettings } from "../stackSettings.ts";
 
 export interface LocalResources extends Resources {
   listQueueArn: string;
   moveQueueArn: string;
+}
+
+/**
+ * What a local move needs before it starts: the table and queues ensured, and serverless.yml read. `alongside`
+ * runs meanwhile (a move's bucket checks): set-up time is round trips.
+ */
+export async function prepareLocalResources(
+  clients: AwsClients,
+  alongside?: (clients: AwsClients) => Promise<unknown>,
+): Promise<{ resources: LocalResources; stack: StackSettings }> {
+  // serverless.yml is parsed (~50 ms of cold YAML code) once set-up's first requests are on the wire, not before.
+  const stackParsed = new Promise<void>((resolve) => setImmediate(resolve)).then(() => loadStackSettings());
+  const [resources, , stack] = await Promise.all([
+    ensureResources(clients, stackParsed),
+    alongside?.(clients),
+    stackParsed,
+  ]);
+  return { resources, stack };
 }
 
 /**
