@@ -35,12 +35,21 @@ export async function ensureResources(
   clients: AwsClients,
   settings: StackSettings | Promise<StackSettings>,
 ): Promise<LocalResources> {
+  // Independent calls go out together: on a 20-100 ms link, set-up time is round trips. The queues do not wait for
+  // the table, which takes three round trips when it is created.
+  const [, queues] = await Promise.all([ensureTable(clients), ensureQueues(clients, settings)]);
+  return { table: LOCAL_RESOURCES.table, ...queues };
+}
+
+/** Both dead-letter queues, then the two queues that redrive into them (their RedrivePolicy names the DLQ's ARN). */
+async function ensureQueues(
+  clients: AwsClients,
+  settings: StackSettings | Promise<StackSettings>,
+): Promise<Omit<LocalResources, "table">> {
   const fifo = { FifoQueue: "true", ContentBasedDeduplication: "false" };
   const retention = { MessageRetentionPeriod: "1209600" };
   const region = clients.target.region ?? "us-east-1";
-  // Independent calls go out together: on a 20-100 ms link, set-up time is round trips.
-  const [, listDlq, moveDlq] = await Promise.all([
-    ensureTable(clients),
+  const [listDlq, moveDlq] = await Promise.all([
     ensureQueue(clients.sqs, region, LOCAL_RESOURCES.listDeadLetterQueue, { ...fifo, ...retention }),
     ensureQueue(clients.sqs, region, LOCAL_RESOURCES.moveDeadLetterQueue, retention),
   ]);
@@ -57,7 +66,6 @@ export async function ensureResources(
     }),
   ]);
   return {
-    table: LOCAL_RESOURCES.table,
     listQueueUrl: list.url,
     listQueueArn: list.arn,
     listDeadLetterQueueUrl: listDlq.url,
