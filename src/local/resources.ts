@@ -17,8 +17,11 @@ export async function prepareLocalResources(
   clients: AwsClients,
   alongside?: (clients: AwsClients) => Promise<unknown>,
 ): Promise<{ resources: LocalResources; stack: StackSettings }> {
-  // serverless.yml is parsed (~50 ms of cold YAML code) once set-up's first requests are on the wire, not before.
-  const stackParsed = new Promise<void>((resolve) => setImmediate(resolve)).then(() => loadStackSettings());
+  // serverless.yml is parsed (20-100 ms of cold YAML code) once set-up's first requests are on the wire, not before:
+  // the sends connect in the first turn of the event loop and write in the second.
+  const stackParsed = new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve))).then(() =>
+    loadStackSettings(),
+  );
   const [resources, , stack] = await Promise.all([
     ensureResources(clients, stackParsed),
     alongside?.(clients),
