@@ -1,3 +1,5 @@
+import module from "node:module";
+import { dirname } from "node:path";
 import { Worker } from "node:worker_threads";
 import { MoverError } from "../errors.ts";
 import type { StackSettings } from "../stackSettings.ts";
@@ -57,6 +59,7 @@ export async function runMoveInWorker(
   const worker = new Worker(new URL("./moveWorkerMain.ts", import.meta.url), {
     workerData: input,
     resourceLimits: moveHeapLimits(input.copyConcurrency),
+    env: compileCacheEnv(),
   });
   const moved = resultOf(worker, input.copyConcurrency, onProgress);
   moved.catch(() => undefined); // awaited below, once the start is done
@@ -103,6 +106,16 @@ async function openMoveForWorker(
   } finally {
     destroyClients(clients);
   }
+}
+
+/**
+ * The worker's environment, with this thread's compile cache named in it. Enabled from the worker's first line that
+ * way, the cache also holds our modules with their types stripped; module.enableCompileCache() in the worker comes
+ * too late for that, and it strips every .ts file again (~45-70 ms of CPU at start-up, in a CPU profile).
+ */
+function compileCacheEnv(): NodeJS.ProcessEnv {
+  const dir = module.getCompileCacheDir?.(); // <cache>/<node version>: the worker adds the version itself
+  return dir ? { ...process.env, NODE_COMPILE_CACHE: dirname(dir) } : process.env;
 }
 
 function resultOf(

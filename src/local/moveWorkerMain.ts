@@ -18,8 +18,8 @@ parentPort?.on("message", (setup: MoveWorkerSetup) => {
   else gotJobId(setup.jobId);
 });
 
-// Before the first import of our code and the SDK (static imports would load first): a worker is a new Node.js
-// instance, and without the on-disk cache every module is compiled again.
+// A worker is a new Node.js instance: without the on-disk cache every module is compiled again. runMoveInWorker
+// names the cache in NODE_COMPILE_CACHE, so this is a fallback, called before our code and the SDK load.
 module.enableCompileCache?.();
 const [{ destroyClients }, { MoverError }, { createLocalApp }, { runLocalMove }] = await Promise.all([
   import("../aws/clients.ts"),
