@@ -75,18 +75,16 @@ export async function continueListing(
       : await (prefetched?.startAfter === job.startAfter
           ? prefetched.page
           : listSourcePage(deps.objects, job, deps.pageKeys));
-    const head = existing ?? (listed as SourcePage);
-    const nextStartAfter = head.objects.at(-1)?.k;
-    // Pipelining: list the next page while this one is recorded and its batches go out. Used only if the
-    // recorded page ends where this listing did.
-    prefetched = undefined;
-    if (!head.last && nextStartAfter !== undefined) {
-      const next = listSourcePage(deps.objects, { ...job, startAfter: nextStartAfter }, deps.pageKeys);
-      next.catch(() => undefined); // awaited (and its error raised) on the next round, if there is one
-      prefetched = { startAfter: nextStartAfter, page: next };
-    }
     const page = existing ?? (await recordPage(deps, job, listed as SourcePage));
     const lastKey = page.objects.at(-1)?.k;
+    // Pipelining: list the next page while this one's batches go out and the cursor moves. Not sooner: parsing a
+    // page of 1,000 keys takes 10-20 ms, and arriving during the record's write it held up this page's batches.
+    prefetched = undefined;
+    if (!page.last && lastKey !== undefined) {
+      const next = listSourcePage(deps.objects, { ...job, startAfter: lastKey }, deps.pageKeys);
+      next.catch(() => undefined); // awaited (and its error raised) on the next round, if there is one
+      prefetched = { startAfter: lastKey, page: next };
+    }
     // Totals and batches go out together: a mover that finds no totals yet waits for them (rollUpBatch), and a
     // crash before both are written leaves the token to retry this recorded page, which writes them again.
     await Promise.all([existing ? undefined : deps.store.ensureTotals(jobId, page), sendPageBatches(deps, job, page)]);
