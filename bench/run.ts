@@ -17,6 +17,7 @@ import { seedBucket } from "../src/images/seed.ts";
 import {
   checkBucketHolds,
   createBucket,
+  type ExpectedObject,
   expectedObjects,
   removeBucket,
   type Verification,
@@ -46,7 +47,23 @@ interface BenchOptions {
   timeline?: boolean;
   quietWaitS: number;
   busyRetries: number;
+  warmupObjects: number;
   skipMemoryCheck?: boolean;
+}
+
+/** What one run moves: its objects, their manifest (the ceiling's input) and its time limit. */
+interface Workload {
+  objects: number;
+  expected: ExpectedObject[];
+  manifestPath: string;
+  timeoutMs: number;
+}
+
+/** A run's objects, with the manifest of their keys and ETags (the ceiling's input) written to tmpDir/<name>.tsv. */
+function writeWorkload(tmpDir: string, name: string, objects: ExpectedObject[], timeoutMs: number): Workload {
+  const manifestPath = join(tmpDir, `${name}.tsv`);
+  writeFileSync(manifestPath, objects.map((object) => `${object.key}\t${object.etag}\n`).join(""));
+  return { objects: objects.length, expected: objects, manifestPath, timeoutMs };
 }
 
 interface RunRecord extends Omit<ToolRun, "stdoutTail" | "stderrTail"> {
@@ -164,6 +181,14 @@ function parseOptions(argv: string[]): BenchOptions {
         .default(2)
         .argParser(wholeNumber("--busy-retries")),
     )
+    .addOption(
+      new Option(
+        "--warmup-objects <n>",
+        "before the timed rounds, every tool moves this many objects once, untimed (0: no warm-up)",
+      )
+        .default(1000)
+        .argParser(wholeNumber("--warmup-objects")),
+    )
     .option("--verbose", "pass each tool's own output through (e.g. with POWERTOOLS_LOG_LEVEL=INFO for ours)")
     .option("--timeline", "print our run's requests per second at the proxy (the JSON always has every run's)")
     .option("--skip-memory-check", "run even when the emulator may not fit in the memory available")
@@ -197,8 +222,19 @@ async function main(): Promise<void> {
   const tmpDir = mkdtempSync(join(tmpdir(), "s3-image-mover-bench-"));
   log(`Computing the ${objects.toLocaleString("en-US")} expected objects (${options.sizeKb} KB each)...`);
   const expected = expectedObjects(objects, bytes);
-  const manifestPath = join(tmpDir, "manifest.tsv");
-  writeFileSync(manifestPath, expected.map((object) => `${object.key}\t${object.etag}\n`).join(""));
+  const timed = writeWorkload(tmpDir, "manifest", expected, timeoutMs);
+  // The warm-up runs the emulator's and the proxy's code for each tool's requests once before anything is timed,
+  // so that a fresh rig's JIT warm-up (and our first run's CreateTable) is not charged to whichever tool runs first.
+  const warmupObjects = Math.min(options.warmupObjects, objects);
+  const warm =
+    warmupObjects > 0
+      ? writeWorkload(
+          tmpDir,
+          "warmup",
+          expectedObjects(warmupObjects, bytes),
+          (60 + Math.ceil(warmupObjects * 0.05)) * 1000,
+        )
+      : undefined;
 
   const revisionAtStart = revision();
   const emulator = await spawnEmulator({ port: 0 });
@@ -225,11 +261,16 @@ async function main(): Promise<void> {
   process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
 
   const rigPids = { proxy: proxy.pid, emulator: emulator.pid };
-  /** Seeds fresh buckets, runs one tool once, verifies and clears; undefined when interrupted. */
-  const runOnce = async (name: ToolName, round: number, attempt: number): Promise<RunRecord | undefined> => {
+  /** Seeds fresh buckets, runs one tool once, verifies and clears; undefined when interrupted. Round 0 is the warm-up. */
+  const runOnce = async (
+    name: ToolName,
+    round: number,
+    attempt: number,
+    { objects, expected, manifestPath, timeoutMs }: Workload = timed,
+  ): Promise<RunRecord | undefined> => {
     const tool = tools[name];
-    const prefix = `[run ${round}/${options.runs}] ${name.padEnd(15)}`;
-    const id = `r${round}${attempt > 0 ? `a${attempt}` : ""}-${name}`;
+    const prefix = `[${round === 0 ? "warm-up" : `run ${round}/${options.runs}`}] ${name.padEnd(15)}`;
+    const id = `${round === 0 ? "w" : `r${round}`}${attempt > 0 ? `a${attempt}` : ""}-${name}`;
     const from = `bench-${id}-src`;
     const to = `bench-${id}-dst`;
     const seedStarted = performance.now();
@@ -274,7 +315,7 @@ async function main(): Promise<void> {
       if (run.stderrTail.trim()) log(`${prefix} stderr (tail):\n${indent(run.stderrTail)}`);
       if (run.stdoutTail.trim()) log(`${prefix} stdout (tail):\n${indent(run.stdoutTail)}`);
     }
-    if (name === "ours" && options.timeline)
+    if (name === "ours" && options.timeline && round > 0)
       log(formatPhases(snapshot.spans, run.seconds), formatTimeline(snapshot.timeline, objects));
     await removeBucket(direct.s3, from, objects);
     await removeBucket(direct.s3, to, objects * 2);
@@ -283,9 +324,17 @@ async function main(): Promise<void> {
 
   const runsByTool = new Map<ToolName, RunRecord[]>(active.map((name) => [name, []]));
   try {
+    for (const name of warm ? active : []) {
+      if (interrupted) break;
+      const record = await runOnce(name, 0, 0, warm);
+      // Not counted either way; a tool that fails here is reported by its timed runs.
+      if (record && !record.ok) log(`[warm-up] ${name.padEnd(15)} failed; its timed runs follow anyway`);
+    }
     for (let round = 1; round <= options.runs && !interrupted; round++) {
-      // Rounds interleave the tools, so that a drift of the machine over time spreads over all of them.
-      for (const name of active) {
+      // Rounds interleave the tools, so that a drift of the machine over time spreads over all of them, and each
+      // round starts with the next tool, so that none always runs first after seeding.
+      const shift = (round - 1) % active.length;
+      for (const name of [...active.slice(shift), ...active.slice(0, shift)]) {
         // A run that other work on the machine slowed down is repeated (a bounded number of times) on a fresh seed;
         // the disturbed attempt stays in the JSON, marked `repeated`, and out of the medians. A failed one still fails the tool.
         for (let attempt = 0; attempt <= options.busyRetries && !interrupted; attempt++) {
@@ -325,6 +374,7 @@ async function main(): Promise<void> {
       latencyMs: options.latencyMs,
       runs: options.runs,
       timeoutSeconds: timeoutMs / 1000,
+      warmupObjects,
       rss: RSS_METHOD,
     },
     tools: results,
