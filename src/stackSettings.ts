@@ -1,5 +1,9 @@
-import { readFileSync } from "node:fs";
-import { parse } from "yaml";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { ConfigError } from "./errors.ts";
 
 // Only the local runtime reads serverless.yml; Lambda bundles never import this module (nor the YAML parser).
@@ -23,13 +27,58 @@ export interface StackSettings {
 
 const SERVERLESS_YML = new URL("../serverless.yml", import.meta.url);
 
-/** Reads the event-source settings the local runtime needs from serverless.yml. */
-export function loadStackSettings(path: URL | string = SERVERLESS_YML): StackSettings {
-  const doc = parse(readFileSync(path, "utf8")) as ServerlessDoc;
+/**
+ * Reads the event-source settings the local runtime needs from serverless.yml.
+ *
+ * They are kept in the temp directory under a hash of the file's text and of this module's source, so a change to
+ * either parses again. Every local command reads them before its first requests can go out, and the YAML parser
+ * costs 35-110 ms there (its import and a cold parse, traced); a kept copy costs well under 1 ms.
+ */
+export function loadStackSettings(
+  path: URL | string = SERVERLESS_YML,
+  cacheDir: string | undefined = join(tmpdir(), "s3-image-mover"),
+): StackSettings {
+  const text = readFileSync(path, "utf8");
+  const kept = cacheDir && join(cacheDir, `stack-settings-${settingsHash(text)}.json`);
+  if (kept) {
+    try {
+      return JSON.parse(readFileSync(kept, "utf8")) as StackSettings;
+    } catch {
+      // not kept yet, or unreadable: parse below
+    }
+  }
+  const settings = parseStackSettings(text);
+  if (kept) keep(kept, settings);
+  return settings;
+}
+
+/** The settings from serverless.yml's text, with the YAML parser (loaded only now, when the copy kept is stale). */
+export function parseStackSettings(text: string): StackSettings {
+  const { parse } = createRequire(import.meta.url)("yaml") as typeof import("yaml");
+  const doc = parse(text) as ServerlessDoc;
   return {
     lister: consumerSettings(doc, "lister", "ListQueue"),
     mover: consumerSettings(doc, "mover", "MoveQueue"),
   };
+}
+
+let ownSource: string | undefined;
+
+function settingsHash(text: string): string {
+  ownSource ??= readFileSync(fileURLToPath(import.meta.url), "utf8");
+  return createHash("sha256").update(ownSource).update("\0").update(text).digest("hex").slice(0, 32);
+}
+
+/** Best effort, written whole (rename) so that a concurrent reader never sees half a file. */
+function keep(file: string, settings: StackSettings): void {
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    const partial = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+    writeFileSync(partial, JSON.stringify(settings));
+    renameSync(partial, file);
+  } catch {
+    // a read-only temp directory only means parsing every time
+  }
 }
 
 interface ServerlessDoc {

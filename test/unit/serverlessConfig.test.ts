@@ -1,9 +1,11 @@
 // serverless.yml as the local runtime reads it (src/config.ts): the invariants the deployment relies on, checked in
 // milliseconds. test/integration/packaging.test.ts checks the same on the CloudFormation template the framework builds.
-import { readFileSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { loadStackSettings } from "../../src/stackSettings.ts";
+import { loadStackSettings, parseStackSettings } from "../../src/stackSettings.ts";
 
 const settings = loadStackSettings();
 
@@ -42,5 +44,42 @@ describe("serverless.yml", () => {
       expect(Number.isInteger(consumer.visibilityTimeoutSeconds)).toBe(true);
       expect(Number.isInteger(consumer.batchSize)).toBe(true);
     }
+  });
+});
+
+describe("loadStackSettings keeps what it parsed", () => {
+  const yml = readFileSync(new URL("../../serverless.yml", import.meta.url), "utf8");
+  const work = mkdtempSync(join(tmpdir(), "stack-settings-"));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it("returns the parsed settings, then the same from its kept copy", () => {
+    const file = join(work, "serverless.yml");
+    writeFileSync(file, yml);
+    const cache = join(work, "cache");
+    const first = loadStackSettings(file, cache);
+    expect(first).toEqual(parseStackSettings(yml));
+    expect(readdirSync(cache)).toHaveLength(1);
+    expect(loadStackSettings(file, cache)).toEqual(first);
+  });
+
+  it("parses again when serverless.yml changes, never serving the old copy", () => {
+    const file = join(work, "changed.yml");
+    const cache = join(work, "cache-changed");
+    writeFileSync(file, yml);
+    const before = loadStackSettings(file, cache);
+    const changed = yml.replace(/VisibilityTimeout: (\d+)/, (_, n: string) => `VisibilityTimeout: ${Number(n) + 7}`);
+    expect(changed).not.toBe(yml);
+    writeFileSync(file, changed);
+    const after = loadStackSettings(file, cache);
+    expect(after).toEqual(parseStackSettings(changed));
+    expect(after).not.toEqual(before);
+  });
+
+  it("still reads serverless.yml when the cache directory cannot be written", () => {
+    const file = join(work, "plain.yml");
+    writeFileSync(file, yml);
+    const notADirectory = join(work, "a-file");
+    writeFileSync(notADirectory, "");
+    expect(loadStackSettings(file, join(notADirectory, "cache"))).toEqual(parseStackSettings(yml));
   });
 });
