@@ -1,6 +1,7 @@
 import { HeadBucketCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { App } from "../app.ts";
 import { BucketError } from "../errors.ts";
+import type { JobStore } from "../jobs/jobStore.ts";
 import type { Job, MoveRequest } from "../types.ts";
 import { sendListToken } from "./listing.ts";
 import { validateMoveRequest } from "./validation.ts";
@@ -34,9 +35,7 @@ export async function openMove(
   app: Pick<App, "store" | "clients" | "resources">,
   request: MoveRequest,
 ): Promise<StartResult> {
-  const { job, attached } = request.dryRun
-    ? { job: await app.store.openDryRun(request), attached: false }
-    : await app.store.openJob(request);
+  const { job, attached } = await openJobRecord(app.store, request);
   await sendListToken(app.clients.sqs, app.resources.listQueueUrl, job);
   const follow = `serverless invoke -f status --data '{"job":"${job.id}"}'`;
   return {
@@ -47,6 +46,14 @@ export async function openMove(
       ? `Dry run ${job.id} is listing the source; nothing will be copied, deleted or queued for moving. Its counts, time and cost: ${follow}`
       : `${attached ? "Continuing" : "Started"} job ${job.id}; follow it with: ${follow}`,
   };
+}
+
+/**
+ * The job record of a checked request: a new job, the unfinished one it attaches to, or a dry run. Nothing lists it
+ * until a list token is sent (sendListToken), which needs only the job.
+ */
+export async function openJobRecord(store: JobStore, request: MoveRequest): Promise<{ job: Job; attached: boolean }> {
+  return request.dryRun ? { job: await store.openDryRun(request), attached: false } : store.openJob(request);
 }
 
 /** Both buckets must exist and be reachable before anything is written. */

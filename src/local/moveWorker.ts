@@ -74,7 +74,8 @@ export async function runMoveInWorker(
 
 /**
  * The start of a move, on this thread: request validated (before anything is created), buckets checked, queues
- * and table ensured, job opened (or attached to).
+ * and table ensured, job opened (or attached to). The job opens once the table exists and both buckets answered,
+ * while the move queues are still being created (they wait for their dead-letter queues): a round trip less.
  */
 async function openMoveForWorker(
   endpoint: string | undefined,
@@ -85,24 +86,32 @@ async function openMoveForWorker(
   const [
     { validateMoveRequest },
     { createClients, destroyClients, resolveTarget },
-    { prepareLocalResources },
-    start,
-    jobs,
+    { startLocalSetup },
+    { checkBuckets, openJobRecord },
+    { sendListToken },
+    { JobStore },
+    { LOCAL_RESOURCES },
   ] = await Promise.all([
     import("../core/validation.ts"),
     import("../aws/clients.ts"),
     import("./resources.ts"),
     import("../core/start.ts"),
+    import("../core/listing.ts"),
     import("../jobs/jobStore.ts"),
+    import("../config.ts"),
   ]);
   const request = validateMoveRequest(input, undefined, { allowFileReports: true });
   const clients = createClients(resolveTarget({ endpoint }));
   try {
-    const { resources, stack } = await prepareLocalResources(clients, (c) => start.checkBuckets(c.s3, request));
+    const setup = startLocalSetup(clients);
+    const checked = Promise.all([setup.table, checkBuckets(clients.s3, request)]);
+    const opened = checked.then(() => openJobRecord(new JobStore(clients.dynamo, LOCAL_RESOURCES.table), request));
+    opened.catch(() => undefined); // awaited below, after the queues
+    const [resources, stack] = await Promise.all([setup.resources, setup.stack, checked]);
     post({ kind: "resources", resources, stack });
-    const store = new jobs.JobStore(clients.dynamo, resources.table);
-    const { jobId } = await start.openMove({ clients, resources, store }, request);
-    post({ kind: "opened", jobId });
+    const { job } = await opened;
+    await sendListToken(clients.sqs, resources.listQueueUrl, job);
+    post({ kind: "opened", jobId: job.id });
   } finally {
     destroyClients(clients);
   }

@@ -9,39 +9,42 @@ export interface LocalResources extends Resources {
   moveQueueArn: string;
 }
 
+/** A local set-up under way: each part resolves as soon as it is done, so a caller can go on with what it needs. */
+export interface LocalSetup {
+  /** The job table exists (created and ACTIVE if it was missing). */
+  table: Promise<void>;
+  /** The table and all four queues exist. */
+  resources: Promise<LocalResources>;
+  /** The settings serverless.yml holds. */
+  stack: Promise<StackSettings>;
+}
+
 /**
- * What a local move needs before it starts: the table and queues ensured, and serverless.yml read. `alongside`
- * runs meanwhile (a move's bucket checks): set-up time is round trips.
+ * Starts creating the job table and the four queues where they are missing (the same shape serverless.yml deploys:
+ * a FIFO list queue and a standard move queue, each with its dead-letter queue), and reading serverless.yml.
+ * Independent calls go out together: on a 20-100 ms link, set-up time is round trips.
  */
+export function startLocalSetup(clients: AwsClients): LocalSetup {
+  // serverless.yml is read once set-up's first requests are on the wire, not before: the sends connect in the first
+  // turn of the event loop and write in the second. (A first read parses it: 20-100 ms of cold YAML code.)
+  const stack = new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve))).then(() =>
+    loadStackSettings(),
+  );
+  const table = ensureTable(clients);
+  // The queues do not wait for the table, which takes three round trips when it is created.
+  const queues = ensureQueues(clients, stack);
+  const resources = Promise.all([table, queues]).then(([, found]) => ({ table: LOCAL_RESOURCES.table, ...found }));
+  return { table, resources, stack };
+}
+
+/** The whole set-up of a local command, with `alongside` (a move's bucket checks) running meanwhile. */
 export async function prepareLocalResources(
   clients: AwsClients,
   alongside?: (clients: AwsClients) => Promise<unknown>,
 ): Promise<{ resources: LocalResources; stack: StackSettings }> {
-  // serverless.yml is parsed (20-100 ms of cold YAML code) once set-up's first requests are on the wire, not before:
-  // the sends connect in the first turn of the event loop and write in the second.
-  const stackParsed = new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve))).then(() =>
-    loadStackSettings(),
-  );
-  const [resources, , stack] = await Promise.all([
-    ensureResources(clients, stackParsed),
-    alongside?.(clients),
-    stackParsed,
-  ]);
+  const setup = startLocalSetup(clients);
+  const [resources, , stack] = await Promise.all([setup.resources, alongside?.(clients), setup.stack]);
   return { resources, stack };
-}
-
-/**
- * Creates the job table and the four queues where they are missing (the same shape serverless.yml deploys:
- * a FIFO list queue and a standard move queue, each with its dead-letter queue), and returns where they are.
- */
-export async function ensureResources(
-  clients: AwsClients,
-  settings: StackSettings | Promise<StackSettings>,
-): Promise<LocalResources> {
-  // Independent calls go out together: on a 20-100 ms link, set-up time is round trips. The queues do not wait for
-  // the table, which takes three round trips when it is created.
-  const [, queues] = await Promise.all([ensureTable(clients), ensureQueues(clients, settings)]);
-  return { table: LOCAL_RESOURCES.table, ...queues };
 }
 
 /** Both dead-letter queues, then the two queues that redrive into them (their RedrivePolicy names the DLQ's ARN). */
