@@ -43,11 +43,12 @@ export function moveHeapLimits(copyConcurrency: number): {
 
 /**
  * Runs a local move in a worker thread with a bounded heap, so the JavaScript heap stays the same however many
- * objects move (peak RSS still grows outside it: about 212 MB at 10,000 objects, 229-233 MB at 100,000).
+ * objects move (peak RSS still grows outside it: about 220 MB at 10,000 objects, 246-253 MB at 100,000, where it
+ * levels off after ~40,000; bench/README.md).
  *
  * The worker takes ~0.3 s to boot and load the SDK. Meanwhile this thread, otherwise idle, does the start's round
  * trips: it checks both buckets, ensures the queues and table, and opens the job. The worker begins polling as
- * soon as it knows the queues, and the list token is already waiting there.
+ * soon as it knows the queues.
  *
  * Progress arrives through `onProgress`; errors raised on purpose, in either thread, come back as MoverError.
  */
