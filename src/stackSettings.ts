@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -42,7 +42,10 @@ export function loadStackSettings(
   const kept = cacheDir && join(cacheDir, `stack-settings-${settingsHash(text)}.json`);
   if (kept) {
     try {
-      return JSON.parse(readFileSync(kept, "utf8")) as StackSettings;
+      // The temp directory is shared: only a copy this user wrote is trusted.
+      if (process.getuid === undefined || statSync(kept).uid === process.getuid()) {
+        return JSON.parse(readFileSync(kept, "utf8")) as StackSettings;
+      }
     } catch {
       // not kept yet, or unreadable: parse below
     }

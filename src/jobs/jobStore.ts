@@ -508,7 +508,10 @@ export class JobStore {
 
   readonly #cancelled = new Map<string, { cancelled: boolean; at: number }>();
 
-  /** A job this process (or its other thread) just opened or attached to is not cancelled: its first batches need not ask. */
+  /**
+   * A job this process (or its other thread) just opened or attached to is not cancelled: its first batches need not
+   * ask.
+   */
   noteNotCancelled(jobId: string): void {
     if (!this.#cancelled.get(jobId)?.cancelled) this.#cancelled.set(jobId, { cancelled: false, at: Date.now() });
   }
