@@ -4,18 +4,11 @@ import { parentPort, workerData } from "node:worker_threads";
 import type { MoveWorkerInput, MoveWorkerMessage, MoveWorkerSetup } from "./moveWorker.ts";
 
 // The main thread starts the move meanwhile: it says where the queues are, then which job it opened.
-type Resources = Extract<MoveWorkerSetup, { kind: "resources" }>;
-let gotResources: (setup: Resources) => void = () => undefined;
-let gotJobId: (jobId: string) => void = () => undefined;
-const resources = new Promise<Resources>((resolve) => {
-  gotResources = resolve;
-});
-const opened = new Promise<string>((resolve) => {
-  gotJobId = resolve;
-});
+const resources = Promise.withResolvers<Extract<MoveWorkerSetup, { kind: "resources" }>>();
+const opened = Promise.withResolvers<string>();
 parentPort?.on("message", (setup: MoveWorkerSetup) => {
-  if (setup.kind === "resources") gotResources(setup);
-  else gotJobId(setup.jobId);
+  if (setup.kind === "resources") resources.resolve(setup);
+  else opened.resolve(setup.jobId);
 });
 
 // A worker is a new Node.js instance: without the on-disk cache every module is compiled again. runMoveInWorker
@@ -35,11 +28,11 @@ try {
   const app = await createLocalApp({
     endpoint: input.endpoint,
     copyConcurrency: input.copyConcurrency,
-    prepared: await resources,
+    prepared: await resources.promise,
   });
   try {
     const result = await runLocalMove(app, app.stack, input.request, {
-      opened,
+      opened: opened.promise,
       onProgress: (progress) => post({ kind: "progress", progress }),
       progressEveryMs: input.progressEveryMs,
     });
