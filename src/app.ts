@@ -71,6 +71,7 @@ export function createObjectClient(
     // The SDK's resolved provider: the default chain, cached and refreshed before expiry.
     credentials: clients.s3.config.credentials,
     maxSockets: settings.copyConcurrency,
+    maxAttempts: settings.s3MaxAttempts,
   });
 }
 

@@ -42,8 +42,13 @@ export function resourcesFromEnv(env: NodeJS.ProcessEnv = process.env): Resource
 export interface MoverSettings {
   /** Copies in flight per process. */
   copyConcurrency: number;
-  /** At this receive count a key that keeps failing is marked failed and sent to the DLQ with its reason. */
+  /**
+   * At this receive count a key that keeps failing is marked failed and sent to the DLQ with its reason; one that
+   * S3 only throttled goes back to the queue instead.
+   */
   poisonAfterAttempts: number;
+  /** Tries per S3 call on the hot path, backing off between them while the failure is transient. */
+  s3MaxAttempts: number;
   /** Objects larger than this are copied with parallel UploadPartCopy; always above 5 GiB. */
   multipartThresholdBytes: number;
   partSizeBytes: number;
@@ -62,6 +67,7 @@ export function moverSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Move
   return {
     copyConcurrency: positiveInt(env, "COPY_CONCURRENCY", 256),
     poisonAfterAttempts: positiveInt(env, "POISON_AFTER_ATTEMPTS", 5),
+    s3MaxAttempts: positiveInt(env, "S3_MAX_ATTEMPTS", 6),
     multipartThresholdBytes: Math.min(positiveInt(env, "MULTIPART_THRESHOLD_BYTES", 1024 ** 3), MAX_SINGLE_COPY_BYTES),
     partSizeBytes: positiveInt(env, "PART_SIZE_BYTES", 256 * 1024 ** 2),
     listPageKeys: Math.min(positiveInt(env, "LIST_PAGE_KEYS", 1000), 1000),

@@ -41,12 +41,28 @@ export class S3CallError extends MoverError {
   readonly code: string;
   readonly status: number | undefined;
   readonly transient: boolean;
+  /** S3 asked us to slow down (503 SlowDown and kin): normal at its per-prefix limits, never a reason to give up. */
+  readonly throttled: boolean;
   constructor(code: string, message: string, status: number | undefined, options?: { cause?: unknown }) {
     super(`${code}: ${message}`, options);
     this.code = code;
     this.status = status;
     this.transient = isTransient(code, status);
+    this.throttled = isThrottling(code, status);
   }
+}
+
+// https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html (503 Slow Down)
+const THROTTLING_CODES = new Set([
+  "SlowDown",
+  "ServiceUnavailable",
+  "Throttling",
+  "ThrottlingException",
+  "TooManyRequests",
+]);
+
+export function isThrottling(code: string, status: number | undefined): boolean {
+  return THROTTLING_CODES.has(code) || status === 503 || status === 429;
 }
 
 const TRANSIENT_CODES = new Set([

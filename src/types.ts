@@ -59,6 +59,11 @@ export interface MoveMessage {
   retryFailed?: boolean;
   /** Why each item failed, on DLQ messages only. */
   reasons?: Record<string, string>;
+  /**
+   * How often the mover has sent this batch's throttled keys back to the queue as a fresh message: SQS counts
+   * receives per message, so a long spell of 503 SlowDown never reaches the queue's maxReceiveCount.
+   */
+  requeued?: number;
   /** Where movers write the job's report parts: s3://bucket/prefix/ or file:///dir/. */
   report?: string;
 }

@@ -1,7 +1,7 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { LimitFunction } from "p-limit";
 import type { MoverSettings } from "../config.ts";
-import { ConflictError, describeError, S3CallError } from "../errors.ts";
+import { ConflictError, describeError, isThrottling, S3CallError } from "../errors.ts";
 import { isPageResolved, type JobStore, type Ledger } from "../jobs/jobStore.ts";
 import { multipartCopy } from "../s3/multipartCopy.ts";
 import { MAX_KEYS_PER_DELETE, type ObjectClient } from "../s3/objectClient.ts";
@@ -23,8 +23,11 @@ export interface MoveBatchResult {
   counts: BatchCounts;
   /** What this attempt added to the job's totals: exact, so metrics built from it never double-count. */
   added: BatchCounts;
-  /** Items still unresolved after this attempt, with their last error: the batch is retried for them. */
-  retry: Array<{ i: number; reason: string }>;
+  /**
+   * Items still unresolved after this attempt, with their last error: the batch is retried for them. `throttled`:
+   * S3 only asked to slow down, so the key is never marked failed for it, however many attempts it takes.
+   */
+  retry: Array<{ i: number; reason: string; throttled?: true }>;
   /** Items marked failed by this attempt (poison): they go to the DLQ with their reasons. */
   failed: Array<{ i: number; reason: string }>;
   /** The job's state when this batch resolved the last key of its page after listing finished, else undefined. */
@@ -42,7 +45,8 @@ const MD5_ETAG = /^"[0-9a-f]{32}"$/;
  * ledger with compare-and-set and rolled into the page totals idempotently, so a repeat, a duplicate delivery or a
  * crash at any line neither loses nor double-counts a key.
  *
- * `attempt` is the message's receive count: at `settings.poisonAfterAttempts` keys that still fail are marked failed.
+ * `attempt` is the message's receive count: at `settings.poisonAfterAttempts` keys that still fail are marked failed,
+ * except those S3 throttled (503 SlowDown): they stay to retry.
  */
 export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt: number): Promise<MoveBatchResult> {
   if (await deps.store.isCancelled(message.job)) {
@@ -50,8 +54,9 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
     return { counts: none, added: none, retry: [], failed: [], jobState: "cancelled" };
   }
   // A first delivery has no ledger yet: skip the read. If a duplicate wrote one meanwhile, the compare-and-set
-  // write below fails, re-reads and merges, so this saves a round trip without risking a count.
-  const firstDelivery = attempt <= 1 && message.retryFailed !== true;
+  // write below fails, re-reads and merges, so this saves a round trip without risking a count. A requeued batch
+  // starts its receive count again but has a ledger.
+  const firstDelivery = attempt <= 1 && message.retryFailed !== true && message.requeued === undefined;
   const ledger = firstDelivery
     ? { outcomes: {}, ver: 0 }
     : await deps.store.getLedger(message.job, message.page, message.batch);
@@ -86,10 +91,10 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
     } else if (result.kind === "resolved") ours[i] = { ...result.outcome, t: now };
     else if (result.kind === "verified")
       continue; // never stored: deleteVerifiedSources resolves every verified key
-    else if (poison) {
+    else if (poison && !result.throttled) {
       ours[i] = { o: "f", r: result.reason, t: now };
       failed.push({ i, reason: result.reason });
-    } else retry.push({ i, reason: result.reason });
+    } else retry.push({ i, reason: result.reason, ...(result.throttled ? { throttled: true as const } : {}) });
   }
 
   const written = await writeOutcomes(
@@ -121,7 +126,7 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
 type KeyResult =
   | { kind: "verified"; etag: string; size: number }
   | { kind: "resolved"; outcome: Outcome }
-  | { kind: "error"; reason: string };
+  | { kind: "error"; reason: string; throttled?: boolean };
 
 function keyOf(message: MoveMessage, i: number): string {
   const item = message.items.find((candidate) => candidate.i === i);
@@ -187,7 +192,7 @@ async function copyAndVerify(
       if (e.code === "InvalidObjectState") {
         return { kind: "resolved", outcome: { o: "s", r: "archived: restore it first, then redrive" } };
       }
-      return { kind: "error", reason: e.message };
+      return { kind: "error", reason: e.message, throttled: e.throttled };
     }
   }
   return { kind: "resolved", outcome: { o: "p", e: source.etag, s: source.size } };
@@ -264,7 +269,8 @@ async function deleteVerifiedSources(
         if (!results.has(v.i)) results.set(v.i, { kind: "error", reason: "DeleteObjects did not report this key" });
       }
     } catch (error) {
-      for (const v of chunk) results.set(v.i, { kind: "error", reason: describeError(error) });
+      const throttled = error instanceof S3CallError && error.throttled;
+      for (const v of chunk) results.set(v.i, { kind: "error", reason: describeError(error), throttled });
     }
   }
   return results;
@@ -282,7 +288,7 @@ async function resolveDeleteError(
     if (!now) return { kind: "resolved", outcome: { o: "m", b: v.size, e: v.etag } };
     return { kind: "resolved", outcome: { o: "p", e: now.etag, s: now.size } };
   }
-  return { kind: "error", reason: `${error.code}: ${error.message}` };
+  return { kind: "error", reason: `${error.code}: ${error.message}`, throttled: isThrottling(error.code, undefined) };
 }
 
 /** Merges our outcomes into the ledger with compare-and-set; "moved" wins over everything and is never overridden. */

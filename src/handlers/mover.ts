@@ -23,6 +23,15 @@ export function createMoverHandler(app: App) {
       await sendFailedToDeadLetterQueue(app, message, result.failed);
       app.logger.warn("keys failed for good; sent to the DLQ with their reasons", { ...log, failed: result.failed });
     }
+    if (
+      result.retry.length > 0 &&
+      attempt >= app.settings.poisonAfterAttempts &&
+      result.retry.every((r) => r.throttled)
+    ) {
+      const requeued = await requeueThrottledKeys(app, message, result.retry);
+      app.logger.info("S3 keeps throttling; batch sent back to the queue", { ...log, ...requeued });
+      return;
+    }
     if (result.retry.length > 0) {
       app.logger.info("batch not finished; retrying after backoff", { ...log, retry: result.retry.slice(0, 5) });
       throw new BatchNotFinishedError(
@@ -71,6 +80,28 @@ function publishMetrics(metrics: Metrics | undefined, byJob: Map<string, BatchCo
     metrics.addMetric("KeysFailed", MetricUnit.Count, added.failed);
     metrics.publishStoredMetrics();
   }
+}
+
+/**
+ * S3 throttles (503 SlowDown) at its per-prefix limits for as long as the movers outrun it, so a key whose last try
+ * met SlowDown is never failed. Past the poison attempt its batch goes back to the queue as a fresh message, so that
+ * SQS's receive count (maxReceiveCount) starts again: only the unresolved keys, delayed 2, 4, 8 ... up to 900 s.
+ * The original record then counts as processed. Should the process die between the two, both are delivered:
+ * the ledger makes the second a no-op for every key the first resolved.
+ */
+async function requeueThrottledKeys(
+  app: App,
+  message: MoveMessage,
+  retry: ReadonlyArray<{ i: number }>,
+): Promise<{ keys: number; requeued: number; delaySeconds: number }> {
+  const positions = new Set(retry.map((r) => r.i));
+  const requeued = (message.requeued ?? 0) + 1;
+  const delaySeconds = Math.min(900, 2 ** Math.min(requeued, 10));
+  const again: MoveMessage = { ...message, items: message.items.filter((item) => positions.has(item.i)), requeued };
+  await sendMessages(app.clients.sqs, app.resources.moveQueueUrl, [
+    { id: "requeued", body: JSON.stringify(again), delaySeconds },
+  ]);
+  return { keys: again.items.length, requeued, delaySeconds };
 }
 
 /**

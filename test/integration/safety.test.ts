@@ -98,6 +98,52 @@ describe("nothing is lost when things break", () => {
     expect((await listAll(app.clients.s3, from)).size).toBe(0);
   });
 
+  it("never fails a key that S3 keeps throttling: past the poison attempt its batch goes back to the queue", async () => {
+    // One try per S3 call, so each delivery meets one SlowDown; the second delivery is the poison attempt.
+    const app = await harness.app({ endpoint: proxy.endpoint, settings: { poisonAfterAttempts: 2, s3MaxAttempts: 1 } });
+    const { from, to } = await freshBuckets(app.clients.s3, "throttled");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 50, bytes: 512 });
+    const throttled = seedKey(7);
+    let slowDowns = 0;
+    // Two deliveries of 503 SlowDown, then one more for the requeued batch, then S3 lets it through.
+    proxy.setRespond((req) => {
+      if (req.operation !== "CopyObject" || req.key !== throttled || slowDowns >= 3) return undefined;
+      slowDowns += 1;
+      return s3Error(503, "SlowDown");
+    });
+    const deliveries: Array<{ requeued: number | undefined; receiveCount: string | undefined }> = [];
+    let result: Awaited<ReturnType<typeof runLocalMove>>;
+    try {
+      result = await runLocalMove(
+        app,
+        app.stack,
+        { from, to },
+        {
+          wrapMover: (handler) => (event, context) => {
+            for (const record of event.Records) {
+              const { requeued } = JSON.parse(record.body) as MoveMessage;
+              deliveries.push({ requeued, receiveCount: record.attributes.ApproximateReceiveCount });
+            }
+            return handler(event, context);
+          },
+        },
+      );
+    } finally {
+      proxy.setRespond(undefined);
+    }
+
+    expect(slowDowns).toBe(3);
+    // At the poison attempt the batch went back as a fresh message, so SQS's receive count started again and never
+    // passed that attempt. (A receive may also be spent by an earlier test's last long poll, which hands it back.)
+    expect(deliveries.some((d) => d.requeued === 1 && d.receiveCount === "1")).toBe(true);
+    expect(deliveries.every((d) => Number(d.receiveCount) <= 2)).toBe(true);
+    expect(result.job.state).toBe("done");
+    expect(result.counts).toMatchObject({ listed: 50, moved: 50, failed: 0, skipped: 0 });
+    expect(await deadLettersOf(app, result.job.id)).toHaveLength(0);
+    expect((await listAll(app.clients.s3, to)).get(throttled)?.etag).toBe(md5(makeJpeg(7, 512)));
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
   it("moves the newer version when the source is overwritten after listing (copy answers 412)", async () => {
     const app = await harness.app({ endpoint: proxy.endpoint });
     const direct = await harness.app();
