@@ -97,7 +97,8 @@ async function requeueThrottledKeys(
   const positions = new Set(retry.map((r) => r.i));
   const requeued = (message.requeued ?? 0) + 1;
   const delaySeconds = Math.min(900, 2 ** Math.min(requeued, 10));
-  const again: MoveMessage = { ...message, items: message.items.filter((item) => positions.has(item.i)), requeued };
+  const { reasons: _lastFailures, ...batch } = message; // a redriven batch's old reasons no longer apply
+  const again: MoveMessage = { ...batch, items: message.items.filter((item) => positions.has(item.i)), requeued };
   await sendMessages(app.clients.sqs, app.resources.moveQueueUrl, [
     { id: "requeued", body: JSON.stringify(again), delaySeconds },
   ]);
