@@ -144,6 +144,42 @@ describe("nothing is lost when things break", () => {
     expect((await listAll(app.clients.s3, from)).size).toBe(0);
   });
 
+  it("finishes a batch whose DeleteObjects S3 throttled past the poison attempt: requeued, its copies found in place", async () => {
+    const app = await harness.app({ endpoint: proxy.endpoint, settings: { poisonAfterAttempts: 2, s3MaxAttempts: 1 } });
+    const { from, to } = await freshBuckets(app.clients.s3, "throttledelete");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 20, bytes: 512 });
+    let slowDowns = 0;
+    proxy.setRespond((req) => {
+      if (req.operation !== "DeleteObjects" || req.bucket !== from || slowDowns >= 2) return undefined;
+      slowDowns += 1;
+      return s3Error(503, "SlowDown");
+    });
+    const requeued: Array<number | undefined> = [];
+    let result: Awaited<ReturnType<typeof runLocalMove>>;
+    try {
+      result = await runLocalMove(
+        app,
+        app.stack,
+        { from, to },
+        {
+          wrapMover: (handler) => (event, context) => {
+            for (const record of event.Records) requeued.push((JSON.parse(record.body) as MoveMessage).requeued);
+            return handler(event, context);
+          },
+        },
+      );
+    } finally {
+      proxy.setRespond(undefined);
+    }
+
+    expect(slowDowns).toBe(2);
+    expect(requeued).toContain(1);
+    expect(result.job.state).toBe("done");
+    expect(result.counts).toMatchObject({ listed: 20, moved: 20, failed: 0, skipped: 0 });
+    expect((await listAll(app.clients.s3, to)).size).toBe(20);
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
   it("moves the newer version when the source is overwritten after listing (copy answers 412)", async () => {
     const app = await harness.app({ endpoint: proxy.endpoint });
     const direct = await harness.app();
