@@ -17,12 +17,13 @@ import { startMove } from "../../src/core/start.ts";
 import { createMoverHandler } from "../../src/handlers/mover.ts";
 import { makeJpeg } from "../../src/images/jpeg.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
+import type { LocalApp } from "../../src/local/localApp.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
 import type { ObjectClient } from "../../src/s3/objectClient.ts";
 import { SdkObjectClient } from "../../src/s3/sdkObjectClient.ts";
 import type { MoveMessage } from "../../src/types.ts";
 import { freshBuckets, type Harness, listAll, startHarness } from "../support/harness.ts";
-import { type LoopbackProxy, startProxy } from "../support/proxy.ts";
+import { type LoopbackProxy, type ProxyRequestInfo, startProxy } from "../support/proxy.ts";
 import { deadLettersOf, listJob, moverContext, receiveMoveRecords } from "../support/steps.ts";
 
 const md5 = (bytes: Uint8Array) => `"${createHash("md5").update(bytes).digest("hex")}"`;
@@ -104,35 +105,11 @@ describe("nothing is lost when things break", () => {
     const { from, to } = await freshBuckets(app.clients.s3, "throttled");
     await seedBucket(app.clients.s3, { bucket: from, objects: 50, bytes: 512 });
     const throttled = seedKey(7);
-    let slowDowns = 0;
     // Two deliveries of 503 SlowDown, then one more for the requeued batch, then S3 lets it through.
-    proxy.setRespond((req) => {
-      if (req.operation !== "CopyObject" || req.key !== throttled || slowDowns >= 3) return undefined;
-      slowDowns += 1;
-      return s3Error(503, "SlowDown");
-    });
-    const deliveries: Array<{ requeued: number | undefined; receiveCount: string | undefined }> = [];
-    let result: Awaited<ReturnType<typeof runLocalMove>>;
-    try {
-      result = await runLocalMove(
-        app,
-        app.stack,
-        { from, to },
-        {
-          wrapMover: (handler) => (event, context) => {
-            for (const record of event.Records) {
-              const { requeued } = JSON.parse(record.body) as MoveMessage;
-              deliveries.push({ requeued, receiveCount: record.attributes.ApproximateReceiveCount });
-            }
-            return handler(event, context);
-          },
-        },
-      );
-    } finally {
-      proxy.setRespond(undefined);
-    }
+    const slowDowns = slowDownFirst(proxy, 3, (req) => req.operation === "CopyObject" && req.key === throttled);
+    const { result, deliveries } = await moveRecordingDeliveries(app, proxy, from, to);
 
-    expect(slowDowns).toBe(3);
+    expect(slowDowns()).toBe(3);
     // At the poison attempt the batch went back as a fresh message, so SQS's receive count started again and never
     // passed that attempt. (A receive may also be spent by an earlier test's last long poll, which hands it back.)
     expect(deliveries.some((d) => d.requeued === 1 && d.receiveCount === "1")).toBe(true);
@@ -148,32 +125,11 @@ describe("nothing is lost when things break", () => {
     const app = await harness.app({ endpoint: proxy.endpoint, settings: { poisonAfterAttempts: 2, s3MaxAttempts: 1 } });
     const { from, to } = await freshBuckets(app.clients.s3, "throttledelete");
     await seedBucket(app.clients.s3, { bucket: from, objects: 20, bytes: 512 });
-    let slowDowns = 0;
-    proxy.setRespond((req) => {
-      if (req.operation !== "DeleteObjects" || req.bucket !== from || slowDowns >= 2) return undefined;
-      slowDowns += 1;
-      return s3Error(503, "SlowDown");
-    });
-    const requeued: Array<number | undefined> = [];
-    let result: Awaited<ReturnType<typeof runLocalMove>>;
-    try {
-      result = await runLocalMove(
-        app,
-        app.stack,
-        { from, to },
-        {
-          wrapMover: (handler) => (event, context) => {
-            for (const record of event.Records) requeued.push((JSON.parse(record.body) as MoveMessage).requeued);
-            return handler(event, context);
-          },
-        },
-      );
-    } finally {
-      proxy.setRespond(undefined);
-    }
+    const slowDowns = slowDownFirst(proxy, 2, (req) => req.operation === "DeleteObjects" && req.bucket === from);
+    const { result, deliveries } = await moveRecordingDeliveries(app, proxy, from, to);
 
-    expect(slowDowns).toBe(2);
-    expect(requeued).toContain(1);
+    expect(slowDowns()).toBe(2);
+    expect(deliveries.some((d) => d.requeued === 1)).toBe(true);
     expect(result.job.state).toBe("done");
     expect(result.counts).toMatchObject({ listed: 20, moved: 20, failed: 0, skipped: 0 });
     expect((await listAll(app.clients.s3, to)).size).toBe(20);
@@ -438,4 +394,39 @@ async function putInTwoParts(s3: S3Client, bucket: string, key: string, body: Bu
   await s3.send(
     new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
   );
+}
+
+/** Runs a local move, noting each delivery of a move message, and then stops the proxy's injected answers. */
+async function moveRecordingDeliveries(app: LocalApp, proxy: LoopbackProxy, from: string, to: string) {
+  const deliveries: Array<{ requeued: number | undefined; receiveCount: string | undefined }> = [];
+  try {
+    const result = await runLocalMove(
+      app,
+      app.stack,
+      { from, to },
+      {
+        wrapMover: (handler) => (event, context) => {
+          for (const record of event.Records) {
+            const { requeued } = JSON.parse(record.body) as MoveMessage;
+            deliveries.push({ requeued, receiveCount: record.attributes.ApproximateReceiveCount });
+          }
+          return handler(event, context);
+        },
+      },
+    );
+    return { result, deliveries };
+  } finally {
+    proxy.setRespond(undefined);
+  }
+}
+
+/** Answers 503 SlowDown to the first `times` requests that `match`; the function returned says how many so far. */
+function slowDownFirst(proxy: LoopbackProxy, times: number, match: (req: ProxyRequestInfo) => boolean): () => number {
+  let answered = 0;
+  proxy.setRespond((req) => {
+    if (answered >= times || !match(req)) return undefined;
+    answered += 1;
+    return s3Error(503, "SlowDown");
+  });
+  return () => answered;
 }
