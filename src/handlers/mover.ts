@@ -94,11 +94,9 @@ async function requeueThrottledKeys(
   message: MoveMessage,
   retry: ReadonlyArray<{ i: number }>,
 ): Promise<{ keys: number; requeued: number; delaySeconds: number }> {
-  const positions = new Set(retry.map((r) => r.i));
   const requeued = (message.requeued ?? 0) + 1;
   const delaySeconds = Math.min(900, 2 ** Math.min(requeued, 10));
-  const { reasons: _lastFailures, ...batch } = message; // a redriven batch's old reasons no longer apply
-  const again: MoveMessage = { ...batch, items: message.items.filter((item) => positions.has(item.i)), requeued };
+  const again: MoveMessage = { ...onlyItems(message, retry), requeued };
   await sendMessages(app.clients.sqs, app.resources.moveQueueUrl, [
     { id: "requeued", body: JSON.stringify(again), delaySeconds },
   ]);
@@ -114,16 +112,21 @@ async function sendFailedToDeadLetterQueue(
   message: MoveMessage,
   failed: ReadonlyArray<{ i: number; reason: string }>,
 ): Promise<void> {
-  const positions = new Set(failed.map((f) => f.i));
   const dead: MoveMessage = {
-    ...message,
-    items: message.items.filter((item) => positions.has(item.i)),
+    ...onlyItems(message, failed),
     retryFailed: true,
     reasons: Object.fromEntries(failed.map((f) => [String(f.i), f.reason])),
   };
   await sendMessages(app.clients.sqs, app.resources.moveDeadLetterQueueUrl, [
     { id: "dead", body: JSON.stringify(dead) },
   ]);
+}
+
+/** The batch cut to the given items, without the failure reasons a redriven message carried. */
+function onlyItems(message: MoveMessage, keep: ReadonlyArray<{ i: number }>): MoveMessage {
+  const positions = new Set(keep.map((k) => k.i));
+  const { reasons: _lastFailures, ...batch } = message;
+  return { ...batch, items: message.items.filter((item) => positions.has(item.i)) };
 }
 
 export const handler = (event: SQSEvent, context: Context) => createMoverHandlerOnce()(event, context);

@@ -72,7 +72,6 @@ const RETRYABLE_CODES = new Set([
   "UND_ERR_HEADERS_TIMEOUT",
   "UND_ERR_BODY_TIMEOUT",
 ]);
-const THROTTLING_CODES = new Set(["SlowDown", "ServiceUnavailable"]);
 // Codes for answers without a body (HEAD), named as S3 names them in bodies.
 const CODE_BY_STATUS: Record<number, string> = {
   400: "BadRequest",
@@ -470,7 +469,7 @@ function isRetryable(failure: S3CallError): boolean {
 /** Full jitter over an exponential ceiling, as the SDK's standard mode: 100 ms base, 500 ms when throttled, 20 s cap. */
 function backoffMs(attempt: number, failure: S3CallError): number {
   if (failure.code === "RequestTimeTooSkewed") return 0; // the next attempt is signed with the corrected clock
-  const base = THROTTLING_CODES.has(failure.code) ? 500 : 100;
+  const base = failure.throttled ? 500 : 100;
   return Math.random() * Math.min(20_000, base * 2 ** (attempt - 1));
 }
 
