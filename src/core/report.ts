@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
@@ -21,7 +21,8 @@ export interface ReportSink {
   readonly location: string;
   writePart(name: string, body: string): Promise<void>;
   listParts(jobId: string): Promise<string[]>;
-  readPart(name: string): Promise<string>;
+  /** Hands a part's bytes to `write` a chunk at a time; the next chunk is read once `write` is done. */
+  copyPart(name: string, write: (chunk: Uint8Array) => Promise<void>): Promise<void>;
 }
 
 /** Checks a report location given by a user: s3://bucket/prefix/ always, file:///dir/ only where files are local. */
@@ -76,21 +77,27 @@ export function batchReportPart(
 }
 
 /**
- * The job's report: the newest part of every batch, in key-listing order, handed to `write` one part at a time so
- * that memory does not grow with the number of keys.
+ * The job's report: the newest part of every batch, in key-listing order, handed to `write` a chunk at a time.
+ * Parts are never read whole: read into strings, a 100,000-object report raised the move's peak RSS by 12 MB in
+ * its last 0.1 s, faster than V8 collected them (bench/README.md).
  */
 export async function assembleReport(
   sink: ReportSink,
   jobId: string,
-  write: (part: string) => Promise<void>,
+  write: (chunk: Uint8Array) => Promise<void>,
 ): Promise<void> {
   const newest = new Map<string, string>();
   for (const name of (await sink.listParts(jobId)).sort()) newest.set(name.replace(/-v\d+\.jsonl$/, ""), name);
-  for (const name of newest.values()) await write(await sink.readPart(name));
+  for (const name of newest.values()) await sink.copyPart(name, write);
 }
+
+/** Bytes a local part is read in: one buffer per sink, reused for every chunk of every part. */
+const FILE_CHUNK_BYTES = 64 * 1024;
 
 function fileSink(location: string): ReportSink {
   const dir = fileURLToPath(location);
+  let buffer: Buffer | undefined;
+  let copying = false; // the buffer is shared: assembleReport copies one part at a time
   return {
     location,
     async writePart(name, body) {
@@ -102,7 +109,25 @@ function fileSink(location: string): ReportSink {
       const names = await readdir(join(dir, jobId)).catch(() => [] as string[]);
       return names.filter((n) => n.endsWith(".jsonl")).map((n) => `${jobId}/${n}`);
     },
-    readPart: (name) => readFile(join(dir, name), "utf8"),
+    async copyPart(name, write) {
+      if (copying) throw new Error("fileSink.copyPart: one part at a time");
+      copying = true;
+      try {
+        buffer ??= Buffer.allocUnsafe(FILE_CHUNK_BYTES);
+        const file = await open(join(dir, name));
+        try {
+          for (;;) {
+            const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+            if (bytesRead === 0) return;
+            await write(buffer.subarray(0, bytesRead));
+          }
+        } finally {
+          await file.close();
+        }
+      } finally {
+        copying = false;
+      }
+    },
   };
 }
 
@@ -131,9 +156,10 @@ function s3Sink(location: string, bucket: string, prefix: string, s3: S3Client):
       } while (token);
       return names;
     },
-    async readPart(name) {
+    async copyPart(name, write) {
       const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${prefix}${name}` }));
-      return (await out.Body?.transformToString()) ?? "";
+      if (!out.Body) return;
+      for await (const chunk of out.Body as AsyncIterable<Uint8Array>) await write(chunk);
     },
   };
 }

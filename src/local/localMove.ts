@@ -85,8 +85,8 @@ async function writeLocalReport(app: App, job: Job): Promise<string | undefined>
   const file = join(dir, `${job.id}.jsonl`);
   const out = await open(file, "w");
   try {
-    await assembleReport(reportSinkFor(job.report, app.clients.s3), job.id, async (part) => {
-      await out.write(part);
+    await assembleReport(reportSinkFor(job.report, app.clients.s3), job.id, async (chunk) => {
+      await out.write(chunk);
     });
   } finally {
     await out.close();

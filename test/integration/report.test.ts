@@ -1,0 +1,57 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AwsClients, createClients, destroyClients, resolveTarget } from "../../src/aws/clients.ts";
+import { assembleReport, type ReportSink, reportSinkFor } from "../../src/core/report.ts";
+import { type Emulator, startEmulator } from "../../src/emulator/emulator.ts";
+import { freshBuckets } from "../support/harness.ts";
+
+let emulator: Emulator;
+let clients: AwsClients;
+let dir: string;
+beforeAll(async () => {
+  emulator = await startEmulator({ port: 0 });
+  clients = createClients(resolveTarget({ endpoint: emulator.endpoint }));
+  dir = await mkdtemp(join(tmpdir(), "report-"));
+});
+afterAll(async () => {
+  destroyClients(clients);
+  await emulator.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const JOB = "job-1";
+const part = (page: number, batch: number, ver: number) =>
+  `${JOB}/part-${String(page).padStart(9, "0")}-${String(batch).padStart(4, "0")}-v${String(ver).padStart(6, "0")}.jsonl`;
+/** Lines long enough that a part spans several 64 KB reads. */
+const body = (label: string, lines: number) =>
+  Array.from({ length: lines }, (_, i) => `{"key":"${label}/${i}","pad":"${"x".repeat(150)}"}\n`).join("");
+
+async function assembled(sink: ReportSink): Promise<string> {
+  const chunks: Buffer[] = [];
+  await assembleReport(sink, JOB, async (chunk) => {
+    chunks.push(Buffer.from(chunk)); // a copy: the file sink reuses its buffer
+  });
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+describe.each([
+  ["a local directory", async () => `${pathToFileURL(dir).href}/`],
+  ["an S3 prefix", async () => `s3://${(await freshBuckets(clients.s3, "report")).to}/reports/`],
+])("a move report in %s", (_where, location) => {
+  it("holds the newest version of every batch's part, in listing order, byte for byte", async () => {
+    const sink = reportSinkFor(await location(), clients.s3);
+    // Written out of order, with an older version of page 0's batch 1 that must not appear.
+    await sink.writePart(part(1, 0, 1), body("p1b0", 900));
+    await sink.writePart(part(0, 1, 1), body("p0b1-old", 10));
+    await sink.writePart(part(0, 0, 3), body("p0b0", 1000));
+    await sink.writePart(part(0, 1, 2), body("p0b1", 700));
+
+    const report = await assembled(sink);
+
+    expect(report).toBe(body("p0b0", 1000) + body("p0b1", 700) + body("p1b0", 900));
+    expect(report).not.toContain("p0b1-old");
+  });
+});
