@@ -4,7 +4,15 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const TOOL_NAMES = ["ours", "ceiling", "rclone-tuned", "rclone-defaults", "aws-defaults", "aws-64"] as const;
+export const TOOL_NAMES = [
+  "ours",
+  "ceiling",
+  "bare-move",
+  "rclone-tuned",
+  "rclone-defaults",
+  "aws-defaults",
+  "aws-64",
+] as const;
 export type ToolName = (typeof TOOL_NAMES)[number];
 
 /** What a run must leave behind: a move empties the source; the ceiling only copies. */
@@ -161,6 +169,22 @@ export function buildTools(binaries: ToolBinaries): Record<ToolName, Tool> {
         env: toolEnv(),
       }),
     },
+    "bare-move": {
+      name: "bare-move",
+      describe: `bench/ceiling.ts --move: list, CopyObject (${binaries.ceilingConcurrency} in flight), DeleteObjects per page; nothing else`,
+      outcome: "moved",
+      command: (context) => ({
+        file: process.execPath,
+        cwd: context.tmpDir,
+        args: [
+          CEILING,
+          "--move",
+          ...["--endpoint", context.endpoint, "--from", context.from, "--to", context.to],
+          ...["--concurrency", String(binaries.ceilingConcurrency)],
+        ],
+        env: toolEnv(),
+      }),
+    },
     "rclone-tuned": rclone("rclone-tuned", ["--transfers", "256", "--checkers", "256"]),
     "rclone-defaults": rclone("rclone-defaults", []),
     "aws-defaults": aws("aws-defaults", []),
@@ -176,7 +200,8 @@ export interface Availability {
 
 /** Whether a peer is installed: its version line, or how to install it. */
 export function checkAvailability(tool: ToolName, binaries: ToolBinaries): Availability {
-  if (tool === "ours" || tool === "ceiling") return { ok: true, detail: `node ${process.version}` };
+  if (tool === "ours" || tool === "ceiling" || tool === "bare-move")
+    return { ok: true, detail: `node ${process.version}` };
   const [file, args, pkg] = tool.startsWith("rclone")
     ? [binaries.rclone, ["version"], "rclone"]
     : [binaries.aws, ["--version"], "awscli"];
