@@ -43,8 +43,8 @@ export function moveHeapLimits(copyConcurrency: number): {
 
 /**
  * Runs a local move in a worker thread with a bounded heap, so the JavaScript heap stays the same however many
- * objects move (peak RSS still grows outside it: about 220 MB at 10,000 objects, 246-253 MB at 100,000, where it
- * levels off after ~40,000; bench/README.md).
+ * objects move (peak RSS: about 218 MB at 10,000 objects, 237 MB at 100,000, flat after the first ~10 s;
+ * bench/README.md).
  *
  * The worker takes ~0.3 s to boot and load the SDK. Meanwhile this thread, otherwise idle, does the start's round
  * trips: it checks both buckets, ensures the queues and table, and opens the job. The worker begins polling as
