@@ -21,7 +21,10 @@ export interface ReportSink {
   readonly location: string;
   writePart(name: string, body: string): Promise<void>;
   listParts(jobId: string): Promise<string[]>;
-  /** Hands a part's bytes to `write` a chunk at a time; the next chunk is read once `write` is done. */
+  /**
+   * Hands a part's bytes to `write` a chunk at a time. The next chunk is read once `write` is done, and may reuse the
+   * same memory: `write` must not keep a chunk beyond its promise.
+   */
   copyPart(name: string, write: (chunk: Uint8Array) => Promise<void>): Promise<void>;
 }
 
