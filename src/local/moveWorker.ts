@@ -45,7 +45,7 @@ export function moveHeapLimits(copyConcurrency: number): {
 
 /**
  * Runs a local move in a worker thread with a bounded heap, so the JavaScript heap stays the same however many
- * objects move (peak RSS: about 218 MB at 10,000 objects, 237 MB at 100,000, flat after the first ~10 s;
+ * objects move (peak RSS: about 197 MB at 10,000 objects, 202 MB at 100,000;
  * bench/README.md).
  *
  * The worker takes ~0.3 s to boot and load the SDK. Meanwhile this thread, otherwise idle, does the start's round
