@@ -24,6 +24,11 @@ export interface Job extends MoveRequest {
   listed: number;
   listedBytes: number;
   listingDone: boolean;
+  /**
+   * Pages counted resolved (all their keys moved, skipped or failed). It may overcount, never undercount: the job's
+   * totals are summed once it reaches `seq` after listing ends.
+   */
+  resolvedPages?: number;
   createdAt: string;
   updatedAt: string;
   finishedAt?: string;

@@ -2,7 +2,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { LimitFunction } from "p-limit";
 import type { MoverSettings } from "../config.ts";
 import { ConflictError, describeError, isThrottling, S3CallError } from "../errors.ts";
-import { isPageResolved, type JobStore, type Ledger } from "../jobs/jobStore.ts";
+import { isPageResolved, type JobStore, type Ledger, type PageTotals } from "../jobs/jobStore.ts";
 import { multipartCopy } from "../s3/multipartCopy.ts";
 import { MAX_KEYS_PER_DELETE, type ObjectClient } from "../s3/objectClient.ts";
 import type { BatchCounts, MoveMessage, Outcome } from "../types.ts";
@@ -119,8 +119,26 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
     counts,
     written === ledger ? undefined : countOutcomes(ledger.outcomes),
   );
-  const jobState = isPageResolved(totals) ? await deps.store.completeIfResolved(message.job) : undefined;
+  const resolved = isPageResolved(totals);
+  // This call may be the one that resolved the page: its roll-up did, or it added nothing (a replay: its first try
+  // may have died before the page was counted).
+  const newly = resolved && (!isPageResolved(minusCounts(totals, added)) || isZeroCounts(added));
+  const jobState = resolved ? await deps.store.completeIfPagesResolved(message.job, newly) : undefined;
   return { counts, added, retry, failed, ...(jobState ? { jobState } : {}) };
+}
+
+function minusCounts(totals: PageTotals, added: BatchCounts): PageTotals {
+  return {
+    ...totals,
+    moved: totals.moved - added.moved,
+    movedBytes: totals.movedBytes - added.movedBytes,
+    skipped: totals.skipped - added.skipped,
+    failed: totals.failed - added.failed,
+  };
+}
+
+function isZeroCounts(counts: BatchCounts): boolean {
+  return counts.moved === 0 && counts.movedBytes === 0 && counts.skipped === 0 && counts.failed === 0;
 }
 
 type KeyResult =

@@ -214,7 +214,7 @@ export class JobStore {
           TableName: this.#table,
           Key: { pk: jobPk(jobId), sk: "JOB" },
           UpdateExpression:
-            "SET #seq = :next, #startAfter = :startAfter, #listingDone = :last, #state = :state, #updatedAt = :now ADD #listed :n, #listedBytes :bytes",
+            "SET #seq = :next, #startAfter = :startAfter, #listingDone = :last, #state = :state, #updatedAt = :now ADD #listed :n, #listedBytes :bytes, #resolvedPages :empty",
           // A cancelled job's cursor no longer moves: its lister stops at the next page.
           ConditionExpression: "#seq = :seq AND #state <> :cancelled",
           ExpressionAttributeNames: {
@@ -225,6 +225,7 @@ export class JobStore {
             "#updatedAt": "updatedAt",
             "#listed": "listed",
             "#listedBytes": "listedBytes",
+            "#resolvedPages": "resolvedPages",
           },
           ExpressionAttributeValues: {
             ":seq": seq,
@@ -236,6 +237,8 @@ export class JobStore {
             ":now": now.toISOString(),
             ":n": page.objects.length,
             ":bytes": page.objects.reduce((sum, o) => sum + o.s, 0),
+            // No mover ever resolves a page without keys: it counts as resolved when it is listed.
+            ":empty": page.objects.length === 0 ? 1 : 0,
           },
         }),
       );
@@ -406,7 +409,9 @@ export class JobStore {
 
   /**
    * Marks the job done when its listing has finished and every listed key is resolved; otherwise changes nothing.
-   * Idempotent: run it as often as convenient. Returns the job's state afterwards.
+   * Idempotent: run it as often as convenient. Returns the job's state afterwards. It sums every page's totals, one
+   * item per page: for the checks that run once (the listing's end, drained queues, status). A mover that resolved
+   * a page calls completeIfPagesResolved instead.
    */
   async completeIfResolved(jobId: string, now = new Date()): Promise<JobState> {
     // Once this process has seen the listing finish (it never un-finishes), the totals are read with the job, not
@@ -416,9 +421,41 @@ export class JobStore {
     const job = await this.getJob(jobId);
     if (!job.listingDone || job.state === "cancelled") return job.state;
     this.#noteListingDone(jobId);
-    const counts = await (early ?? this.sumTotals(jobId));
-    const resolved = counts.moved + counts.skipped + counts.failed;
-    if (resolved < job.listed) {
+    return this.#completeIfCounted(job, await (early ?? this.sumTotals(jobId)), now);
+  }
+
+  /**
+   * The check of a mover whose batch left its page resolved. Summing every page's totals on each page resolved
+   * would cost O(pages) reads per page once listing has ended: 100M keys, 100,000 pages, would take 100,000 Queries
+   * of 12.5 MB. Instead the job record counts resolved pages, and the totals are summed only once that count
+   * reaches the job's page count.
+   *
+   * `newly`: this call may be the one that resolved the page. Its roll-up did, or it added nothing (a replay, whose
+   * first try may have died before counting). Such a call adds one to the count. Duplicates can overcount, which
+   * costs sums and nothing else; nothing undercounts, because the call that resolves a page counts it, or its
+   * message comes back and its replay does.
+   */
+  async completeIfPagesResolved(jobId: string, newly: boolean, now = new Date()): Promise<JobState> {
+    // The last few pages' checks read the totals with the job record: the job's last page costs no extra round trip.
+    const left = this.#pagesLeft.get(jobId);
+    const early = left !== undefined && left <= EARLY_SUM_PAGES ? this.sumTotals(jobId) : undefined;
+    early?.catch(() => undefined); // awaited below, or dropped
+    const job = newly ? await this.#countResolvedPage(jobId) : await this.getJob(jobId);
+    if (!job.listingDone || job.state === "cancelled") return job.state;
+    const unresolved = job.seq - (job.resolvedPages ?? 0);
+    this.#notePagesLeft(jobId, unresolved);
+    if (unresolved > 0) return job.state;
+    // An early sum that shows every key resolved is true. One that does not may predate another page's roll-up
+    // whose check was counted before this one's, and saw the count short: it is read again, after the count.
+    const counts = early ? await early : undefined;
+    const resolved = counts && isJobResolved(counts, job) ? counts : await this.sumTotals(jobId);
+    return this.#completeIfCounted(job, resolved, now);
+  }
+
+  /** Records the job's end if `counts` (summed after the job's listing ended) resolve every listed key. */
+  async #completeIfCounted(job: Job, counts: JobCounts, now: Date): Promise<JobState> {
+    const jobId = job.id;
+    if (!isJobResolved(counts, job)) {
       if (isFinished(job.state)) await this.#setState(jobId, "moving", now); // redriven keys reopen it
       return isFinished(job.state) ? "moving" : job.state;
     }
@@ -432,6 +469,34 @@ export class JobStore {
     this.events.emit("finished", jobId, state);
     await release;
     return state;
+  }
+
+  /** Adds one to the job's resolved pages and returns the job record as it is then. */
+  async #countResolvedPage(jobId: string): Promise<Job> {
+    try {
+      const out = await this.#db.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: jobPk(jobId), sk: "JOB" },
+          UpdateExpression: "ADD resolvedPages :one",
+          ConditionExpression: "attribute_exists(pk)",
+          ExpressionAttributeValues: { ":one": 1 },
+          ReturnValues: "ALL_NEW",
+        }),
+      );
+      return toJob(out.Attributes ?? {});
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw new JobNotFoundError(jobId);
+      throw error;
+    }
+  }
+
+  /** Pages not yet counted resolved, per job, as this process last read them after the job's listing ended. */
+  readonly #pagesLeft = new Map<string, number>();
+
+  #notePagesLeft(jobId: string, left: number): void {
+    if (this.#pagesLeft.size > 1000) this.#pagesLeft.clear();
+    this.#pagesLeft.set(jobId, left);
   }
 
   readonly #listingDone = new Set<string>();
@@ -586,6 +651,13 @@ export interface Ledger {
 export interface PageTotals extends BatchCounts {
   keys: number;
   bytes: number;
+}
+
+/** Pages left to count resolved at which a mover's check reads the totals with the job record, in one round trip. */
+const EARLY_SUM_PAGES = 8;
+
+function isJobResolved(counts: JobCounts, job: Job): boolean {
+  return counts.moved + counts.skipped + counts.failed >= job.listed;
 }
 
 export function isPageResolved(totals: PageTotals): boolean {

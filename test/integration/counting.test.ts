@@ -5,12 +5,13 @@ import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeKey } from "../../src/core/messages.ts";
 import { jobStatus } from "../../src/core/status.ts";
+import { createMoverHandler } from "../../src/handlers/mover.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
 import type { SqsHandler } from "../../src/local/runtime.ts";
 import { freshBuckets, type Harness, listAll, startHarness } from "../support/harness.ts";
 import { type LoopbackProxy, startProxy } from "../support/proxy.ts";
-import { deadLettersOf, readReport } from "../support/steps.ts";
+import { deadLettersOf, listJob, moverContext, readReport, receiveMoveRecords } from "../support/steps.ts";
 
 /** Every batch delivered twice at once, as SQS's at-least-once delivery may do. */
 const deliverTwice =
@@ -109,5 +110,59 @@ describe("exact counts", () => {
     } finally {
       proxy.setRespond(undefined);
     }
+  });
+
+  it("finishes a 40-page job after its listing with a few sums of the page totals, not one per page", async () => {
+    const app = await harness.app({ endpoint: proxy.endpoint, settings: { listPageKeys: 25, batchKeys: 25 } });
+    const { from, to } = await freshBuckets(app.clients.s3, "donecheck");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 1000, bytes: 256 });
+    const jobId = await listJob(app, { from, to }); // 40 pages of one batch each, all queued before any moves
+    const records = await receiveMoveRecords(app, 40);
+    expect(records).toHaveLength(40);
+    const mover = createMoverHandler(app);
+    proxy.resetCounts();
+    for (const [n, record] of records.entries()) {
+      expect((await mover({ Records: [record] }, moverContext())).batchItemFailures).toEqual([]);
+      // Done with the last page, and not before it.
+      expect((await app.store.getJob(jobId)).state).toBe(n < 39 ? "moving" : "done");
+    }
+    // Summing every page's totals on each page resolved would be 40 Queries; only the last few pages' checks sum.
+    const sums = proxy.counts().byOperation.Query ?? 0;
+    expect(sums).toBeGreaterThanOrEqual(1);
+    expect(sums).toBeLessThanOrEqual(10);
+    expect(await app.store.sumTotals(jobId)).toMatchObject({ listed: 1000, moved: 1000, failed: 0, pages: 40 });
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("finishes the job when the batch that resolved the last page dies before counting it, on its redelivery", async () => {
+    const app = await harness.app({ settings: { listPageKeys: 25, batchKeys: 25 } });
+    const { from, to } = await freshBuckets(app.clients.s3, "uncounted");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 100, bytes: 256 });
+    const jobId = await listJob(app, { from, to });
+    const records = await receiveMoveRecords(app, 4);
+    expect(records).toHaveLength(4);
+    const mover = createMoverHandler(app);
+    for (const record of records.slice(0, 3)) await mover({ Records: [record] }, moverContext());
+
+    // The last batch copies, deletes, writes its ledger and rolls up its page, then its process dies.
+    const store = app.store;
+    const check = store.completeIfPagesResolved.bind(store);
+    store.completeIfPagesResolved = async () => {
+      throw new Error("process died before the page was counted");
+    };
+    const last = records[3] as (typeof records)[number];
+    try {
+      expect((await mover({ Records: [last] }, moverContext())).batchItemFailures).toHaveLength(1);
+    } finally {
+      store.completeIfPagesResolved = check;
+    }
+    expect(await store.sumTotals(jobId)).toMatchObject({ moved: 100, completePages: 4 });
+    expect(await store.getJob(jobId)).toMatchObject({ state: "moving", resolvedPages: 3 });
+
+    // SQS hands the message back: its replay has nothing to copy and nothing to add, and counts the page.
+    const redelivered = { ...last, attributes: { ...last.attributes, ApproximateReceiveCount: "2" } };
+    expect((await mover({ Records: [redelivered] }, moverContext())).batchItemFailures).toEqual([]);
+    expect(await store.getJob(jobId)).toMatchObject({ state: "done", resolvedPages: 4 });
+    expect((await listAll(app.clients.s3, to)).size).toBe(100);
   });
 });
