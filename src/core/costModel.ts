@@ -40,6 +40,7 @@ export interface ModelInputs {
   dynamodbPartitionWru: number;
   dynamodbPartitionRru: number;
   maxKeysPerJob: number;
+  sumsPerJob: number;
   priceS3WritePer1000: number;
   priceS3ReadPer1000: number;
   priceSqsPerMillion: number;
@@ -138,8 +139,16 @@ export const DEFAULT_INPUTS: ModelInputs = {
   dynamodbPartitionWru: 1000,
   /** …and 3,000 read units per second (same page). */
   dynamodbPartitionRru: 3000,
-  /** Keys per job at which the done check (a Query of every page's totals) starts to dominate: the roll-up limit (docs/SCALING.md). */
+  /**
+   * Keys per job when a move is split: one lister lists about 10,000 keys/s, so a job of 10M keys lists in 17 min,
+   * and more jobs list side by side (docs/SCALING.md).
+   */
   maxKeysPerJob: 10_000_000,
+  /**
+   * Sums of all the job's page totals per job: only the checks of its last pages run one (EARLY_SUM_PAGES + 1 in
+   * src/jobs/jobStore.ts); the others count the page on the job record.
+   */
+  sumsPerJob: 9,
   /** S3 PUT/COPY/POST/LIST, $ per 1,000 requests, us-east-1 (FIELD.md). */
   priceS3WritePer1000: 0.005,
   /** S3 GET/HEAD, $ per 1,000 requests, us-east-1 (aws.amazon.com/s3/pricing). DELETE is free. */
@@ -166,8 +175,7 @@ export type Binding =
   | "s3-prefix"
   | "client-cpu"
   | "latency"
-  | "dynamodb-partition"
-  | "done-check";
+  | "dynamodb-partition";
 
 export interface MoveEstimate {
   objects: number;
@@ -185,7 +193,6 @@ export interface MoveEstimate {
     s3Prefix: number;
     dynamodbPartition: number;
     listing: number;
-    doneCheck: number;
   };
   phases: { listingSeconds: number; rampSeconds: number; tailSeconds: number };
   /** Copies in flight one invocation needs to keep its CPU busy. */
@@ -252,13 +259,15 @@ export function dynamodbUnitsPerPage(inputs: ModelInputs): { wru: number; rru: n
   const listerWru = writeUnits(pageRecordBytes) + writeUnits(inputs.totalsItemBytes) + writeUnits(inputs.jobItemBytes);
   const moverWru =
     batches * (writeUnits(inputs.ledgerBytesPerKey * inputs.keysPerMessage) + writeUnits(inputs.totalsItemBytes));
-  // Strongly consistent GetItems of items under 4 KB: the lister's page lookup, the job read when a page resolves,
-  // and per batch its ledger and its page's totals.
-  const rru = 2 + batches * 2;
-  // Page records and ledgers live in a partition per page; only the totals items, the roll-ups and the cursor
-  // share the job's partition key, so they alone count against one partition's write units.
-  const jobPartitionWru = writeUnits(inputs.totalsItemBytes) * (1 + batches) + writeUnits(inputs.jobItemBytes);
-  return { wru: listerWru + moverWru, rru, jobPartitionWru };
+  // Strongly consistent GetItems of items under 4 KB: the lister's page lookup, and per batch its ledger and its
+  // page's totals. (The job record read when a page resolves is the count's ReturnValues: no read units.)
+  const rru = 1 + batches * 2;
+  // The resolved page's count: an update of the job record.
+  const countWru = writeUnits(inputs.jobItemBytes);
+  // Page records and ledgers live in a partition per page; only the totals items, the roll-ups, the cursor and the
+  // count share the job's partition key, so they alone count against one partition's write units.
+  const jobPartitionWru = writeUnits(inputs.totalsItemBytes) * (1 + batches) + writeUnits(inputs.jobItemBytes) + countWru;
+  return { wru: listerWru + moverWru + countWru, rru, jobPartitionWru };
 }
 
 /** SQS requests billed per page: SendMessageBatch and the event source's ReceiveMessage by 64 KB, one DeleteMessageBatch per 10. */
@@ -275,9 +284,8 @@ export function sqsRequestsPerPage(inputs: ModelInputs): number {
 
 /**
  * Estimates one move. Listing feeds the movers at `limits.listing`; the movers ramp up as the SQS event source adds
- * invocations, to the lowest of their CPU/latency bound, S3's prefix limit and the job's DynamoDB partition. When the
- * movers lag the listing, every page resolved after the listing ends runs the done check over all the job's page
- * totals, which slows the tail (`limits.doneCheck`).
+ * invocations, to the lowest of their CPU/latency bound, S3's prefix limit and the job's DynamoDB partition. A job's
+ * done check sums its page totals only for its last pages (`sumsPerJob`): it adds read units, not time.
  */
 export function estimateMove(inputs: ModelInputs): MoveEstimate {
   validateInputs(inputs);
@@ -317,8 +325,6 @@ export function estimateMove(inputs: ModelInputs): MoveEstimate {
   const startRate = Math.min(startWorkers * worker.rate, moveCap);
   const rampObjects = (rampSeconds * (startRate + moveCap)) / 2;
   const acceleration = rampSeconds > 0 ? (moveCap - startRate) / rampSeconds : 0;
-  const movedBy = (t: number) =>
-    t <= rampSeconds ? startRate * t + (acceleration * t * t) / 2 : rampObjects + moveCap * (t - rampSeconds);
   const flowSeconds =
     n <= rampObjects
       ? (-startRate + Math.sqrt(startRate * startRate + 2 * acceleration * n)) / acceleration
@@ -328,11 +334,9 @@ export function estimateMove(inputs: ModelInputs): MoveEstimate {
   const listingSeconds = n / listing;
   const pagesPerJob = Math.ceil(pages / jobs);
   const readsPerDoneCheck = Math.ceil((pagesPerJob * inputs.totalsItemBytes) / DYNAMODB_READ_UNIT_BYTES) + 1;
-  const doneCheck = (jobs * inputs.keysPerPage * inputs.dynamodbPartitionRru) / readsPerDoneCheck;
 
   let moveSeconds: number;
   let binding: Binding;
-  let backlog = 0;
   if (moveCap >= listing) {
     // Movers keep up: the move ends one invocation after the last page is listed.
     const drainSeconds = Math.min(n, worker.keysPerInvocation) / worker.rate;
@@ -346,27 +350,20 @@ export function estimateMove(inputs: ModelInputs): MoveEstimate {
         ? "lambda-scaling"
         : moveBinding;
   } else {
-    backlog = Math.max(0, n - movedBy(listingSeconds));
-    const doneCheckSeconds = listingSeconds + backlog / doneCheck;
-    moveSeconds = doneCheck < moveCap ? Math.max(flowSeconds, doneCheckSeconds) : flowSeconds;
-    binding =
-      doneCheck < moveCap && backlog / doneCheck > listingSeconds
-        ? "done-check"
-        : rampBinds
-          ? "lambda-scaling"
-          : moveBinding;
+    moveSeconds = flowSeconds;
+    binding = rampBinds ? "lambda-scaling" : moveBinding;
   }
   const seconds = inputs.startupSeconds + moveSeconds;
 
   // Throttled invocations (S3 503s, DynamoDB throttling) keep running and are billed; otherwise only useful work is.
-  const throttled = binding === "s3-prefix" || binding === "dynamodb-partition" || binding === "done-check";
+  const throttled = binding === "s3-prefix" || binding === "dynamodb-partition";
   const moverSeconds = throttled ? workers * moveSeconds : n / worker.rate;
   const listerInvocations = jobs * Math.ceil(listingSeconds / inputs.listerInvocationSeconds);
   const lambdaGbSeconds =
     (moverSeconds * inputs.memoryMb) / KIB + (jobs * listingSeconds * inputs.listerMemoryMb) / KIB;
   const lambdaInvocations = invocations + listerInvocations + jobs;
 
-  const doneChecks = jobs * Math.max(1, Math.ceil(backlog / jobs / inputs.keysPerPage));
+  const doneChecks = jobs * Math.min(pagesPerJob, Math.max(1, inputs.sumsPerJob));
   const dynamodbWru = pages * units.wru;
   const dynamodbRru = pages * units.rru + doneChecks * readsPerDoneCheck;
   const sqs = pages * sqsRequestsPerPage(inputs);
@@ -400,7 +397,6 @@ export function estimateMove(inputs: ModelInputs): MoveEstimate {
       s3Prefix,
       dynamodbPartition,
       listing,
-      doneCheck,
     },
     phases: { listingSeconds, rampSeconds, tailSeconds: Math.max(0, moveSeconds - listingSeconds) },
     inFlightNeeded: Math.ceil((Math.min(worker.cpu, worker.latency) * worker.copyMs) / 1000),

@@ -58,6 +58,7 @@ const KNOWN: ModelInputs = {
   dynamodbPartitionWru: 1000,
   dynamodbPartitionRru: 3000,
   maxKeysPerJob: 10_000_000,
+  sumsPerJob: 9,
   priceS3WritePer1000: 0.005,
   priceS3ReadPer1000: 0.0004,
   priceSqsPerMillion: 0.4,
@@ -95,9 +96,10 @@ describe("perWorkerRate", () => {
 describe("requests per page and per object", () => {
   it("counts DynamoDB units: a 96-WRU page record dominates", () => {
     // lister: page record 1,000 × (50 + 48) = 98,000 B → 96 WRU, totals 323 B → 1, cursor on a 1,500 B job → 2
-    // movers: 10 batches × (ledger 1,600 B → 2 + totals update → 1) = 30;  reads: 2 + 10 × 2 = 22
-    // the job's own partition takes only the totals put, 10 roll-ups and the cursor: 1 + 10 + 2 = 13
-    expect(dynamodbUnitsPerPage(KNOWN)).toEqual({ wru: 96 + 1 + 2 + 30, rru: 22, jobPartitionWru: 13 });
+    // movers: 10 batches × (ledger 1,600 B → 2 + totals update → 1) = 30, and the page's count on the job → 2
+    // reads: 1 + 10 × 2 = 21
+    // the job's own partition takes only the totals put, 10 roll-ups, the cursor and the count: 1 + 10 + 2 + 2 = 15
+    expect(dynamodbUnitsPerPage(KNOWN)).toEqual({ wru: 96 + 1 + 2 + 30 + 2, rru: 21, jobPartitionWru: 15 });
   });
 
   it("counts SQS requests by 64 KB chunk: 7 per page of 50-byte keys", () => {
@@ -113,13 +115,13 @@ describe("requests per page and per object", () => {
 });
 
 describe("estimateMove", () => {
-  it("1M objects on one prefix with 50 workers: S3's 3,500 writes/s bind, $5.43", () => {
+  it("1M objects on one prefix with 50 workers: S3's 3,500 writes/s bind, $5.42", () => {
     const e = estimateMove(KNOWN);
     expect(e.binding).toBe("s3-prefix");
     expect(e.limits.s3Prefix).toBe(3500);
     expect(e.limits.workers).toBeCloseTo(50 * PER_WORKER, 6);
-    // the job's partition: 1,000 WRU/s ÷ 0.013 WRU per key (page records and ledgers have partitions of their own)
-    expect(e.limits.dynamodbPartition).toBeCloseTo(1000 / 0.013, 6);
+    // the job's partition: 1,000 WRU/s ÷ 0.015 WRU per key (page records and ledgers have partitions of their own)
+    expect(e.limits.dynamodbPartition).toBeCloseTo(1000 / 0.015, 6);
     expect(e.phases.listingSeconds).toBeCloseTo(100, 6); // 1,000,000 keys at 10,000 keys/s
     expect(e.phases.rampSeconds).toBe(0); // 4.03 workers carry 3,500/s: the first 5 are enough
     // 2 s start + 1,000,000 / 3,500 s
@@ -135,15 +137,15 @@ describe("estimateMove", () => {
     const gbSeconds = ((50 * 1e6) / 3500) * (1769 / 1024) + 100 * 0.5;
     expect(e.requests.lambdaGbSeconds).toBeCloseTo(gbSeconds, 6);
     expect(e.costs.lambda).toBeCloseTo(gbSeconds * 0.0000133334 + 1002 * 0.2e-6, 10);
-    // 129,000 WRU; 22,000 RRU + 650 done checks (650,000 keys left when listing ends) × (79 + 1) RRU
-    expect(e.requests.doneChecks).toBe(650);
-    expect(e.requests.dynamodbRru).toBe(22_000 + 650 * 80);
-    expect(e.costs.dynamodb).toBeCloseTo(129_000 * 0.625e-6 + 74_000 * 0.125e-6, 10);
+    // 131,000 WRU; 21,000 RRU + the last 9 pages' sums of the totals × (79 + 1) RRU
+    expect(e.requests.doneChecks).toBe(9);
+    expect(e.requests.dynamodbRru).toBe(21_000 + 9 * 80);
+    expect(e.costs.dynamodb).toBeCloseTo(131_000 * 0.625e-6 + 21_720 * 0.125e-6, 10);
     expect(e.costs.total).toBeCloseTo(
       e.costs.s3Copy + e.costs.s3List + e.costs.sqs + e.costs.lambda + e.costs.dynamodb,
       10,
     );
-    expect(e.costs.total).toBeCloseTo(5.4276, 4); // 5 + 0.005 + 0.0028015 + 0.3299238 + 0.089875
+    expect(e.costs.total).toBeCloseTo(5.4223, 4); // 5 + 0.005 + 0.0028015 + 0.3299238 + 0.08459
     expect(e.baselineSeconds).toBe(350_000); // ~4 days
   });
 
@@ -176,16 +178,13 @@ describe("estimateMove", () => {
     expect(e.seconds).toBeCloseTo(2 + 100 + 1.15, 6);
   });
 
-  it("one 100M-key job: every page resolved after listing Queries 100,000 totals items, and that binds", () => {
+  it("one 100M-key job: S3's prefix binds, and only the last 9 pages' checks sum the 100,000 totals items", () => {
     const e = estimateMove({ ...KNOWN, objects: 1e8 });
-    // listing 10,000 s at 10,000 keys/s; movers at 3,500/s leave 65,000,000 keys; each check reads
-    // ceil(100,000 × 323 / 4,096) + 1 = 7,887 RRU of a partition's 3,000/s → 380.4 keys/s
-    const listing = 1e8 / 10_000;
-    const doneCheckRate = (1000 * 3000) / 7887;
-    expect(e.binding).toBe("done-check");
-    expect(e.limits.doneCheck).toBeCloseTo(doneCheckRate, 6);
-    expect(e.requests.doneChecks).toBe(65_000);
-    expect(e.seconds).toBeCloseTo(2 + listing + (1e8 - 3500 * listing) / doneCheckRate, 3);
+    expect(e.binding).toBe("s3-prefix");
+    expect(e.seconds).toBeCloseTo(2 + 1e8 / 3500, 6);
+    // each sum reads ceil(100,000 × 323 / 4,096) + 1 = 7,887 RRU
+    expect(e.requests.doneChecks).toBe(9);
+    expect(e.requests.dynamodbRru).toBe(1e5 * 21 + 9 * 7887);
   });
 
   it("rejects nonsense with a TypeError naming the input", () => {
@@ -196,7 +195,7 @@ describe("estimateMove", () => {
 
 describe("recommendSettings", () => {
   it("splits 100M keys into 10 jobs and sizes workers and prefixes to their listing rate", () => {
-    // 10 jobs × 10,000 keys/s listing (their partitions allow ~77,000) = 100,000/s → 100,000 / 869.565 = 115.0…01
+    // 10 jobs × 10,000 keys/s listing (their partitions allow ~67,000) = 100,000/s → 100,000 / 869.565 = 115.0…01
     // workers, rounded up to 116; ⌈100,000 / 3,500⌉ = 29 prefixes
     expect(recommendSettings({ ...KNOWN, objects: 1e8 })).toEqual({ workers: 116, prefixes: 29, jobs: 10 });
   });
