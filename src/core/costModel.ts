@@ -169,13 +169,7 @@ export const DEFAULT_INPUTS: ModelInputs = {
   baselineSecondsPerObject: 0.35,
 };
 
-export type Binding =
-  | "listing"
-  | "lambda-scaling"
-  | "s3-prefix"
-  | "client-cpu"
-  | "latency"
-  | "dynamodb-partition";
+export type Binding = "listing" | "lambda-scaling" | "s3-prefix" | "client-cpu" | "latency" | "dynamodb-partition";
 
 export interface MoveEstimate {
   objects: number;
@@ -266,7 +260,8 @@ export function dynamodbUnitsPerPage(inputs: ModelInputs): { wru: number; rru: n
   const countWru = writeUnits(inputs.jobItemBytes);
   // Page records and ledgers live in a partition per page; only the totals items, the roll-ups, the cursor and the
   // count share the job's partition key, so they alone count against one partition's write units.
-  const jobPartitionWru = writeUnits(inputs.totalsItemBytes) * (1 + batches) + writeUnits(inputs.jobItemBytes) + countWru;
+  const jobPartitionWru =
+    writeUnits(inputs.totalsItemBytes) * (1 + batches) + writeUnits(inputs.jobItemBytes) + countWru;
   return { wru: listerWru + moverWru + countWru, rru, jobPartitionWru };
 }
 
