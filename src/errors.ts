@@ -30,6 +30,17 @@ export class JobNotFoundError extends MoverError {
   }
 }
 
+/** S3 answered a listing that cannot go on: the lister fails, and its list token is retried, then dead-lettered. */
+export class ListingStalledError extends MoverError {
+  readonly bucket: string;
+  constructor(bucket: string, startAfter: string, detail: string) {
+    super(
+      `ListObjectsV2 of bucket "${bucket}" after ${startAfter ? `"${startAfter}"` : "the start"} answered an empty truncated page ${detail}: the listing cannot go on from there.`,
+    );
+    this.bucket = bucket;
+  }
+}
+
 /** A compare-and-set write lost against another writer; the caller re-reads and tries again. */
 export class ConflictError extends MoverError {}
 

@@ -1,5 +1,6 @@
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { sendMessages } from "../aws/queues.ts";
+import { ListingStalledError } from "../errors.ts";
 import type { JobStore, PageRecord } from "../jobs/jobStore.ts";
 import type { ObjectClient } from "../s3/objectClient.ts";
 import type { Job, ListCursor, ListedObject, ListMessage } from "../types.ts";
@@ -159,17 +160,30 @@ export interface SourcePage {
   last: boolean;
 }
 
-/** One ListObjectsV2 page (up to 1,000 keys) after the job's cursor, cut to fit a page record. */
+/**
+ * One ListObjectsV2 page (up to 1,000 keys) after the job's cursor, cut to fit a page record.
+ *
+ * S3 may answer a truncated page with no keys, for example over a run of delete markers: listing again after the
+ * same key would return the same empty page forever, so such a page is followed by its continuation token until
+ * keys or the end come. The cursor stays a key, so a page record is never empty unless it is the last.
+ */
 export async function listSourcePage(
   objects: ObjectClient,
   job: Pick<Job, "from" | "prefix" | "startAfter">,
   pageKeys = 1000,
 ): Promise<SourcePage> {
-  const out = await objects.listPage(job.from, {
-    prefix: job.prefix ?? "",
-    startAfter: job.startAfter ?? "",
-    maxKeys: pageKeys,
-  });
+  const input = { prefix: job.prefix ?? "", startAfter: job.startAfter ?? "", maxKeys: pageKeys };
+  let out = await objects.listPage(job.from, input);
+  while (out.objects.length === 0 && out.truncated) {
+    const token = out.nextContinuationToken;
+    if (!token) {
+      throw new ListingStalledError(job.from, input.startAfter, "without a NextContinuationToken");
+    }
+    out = await objects.listPage(job.from, { ...input, continuationToken: token });
+    if (out.objects.length === 0 && out.truncated && out.nextContinuationToken === token) {
+      throw new ListingStalledError(job.from, input.startAfter, "with the same NextContinuationToken again");
+    }
+  }
   const fit = fitPageRecord(out.objects);
   return { objects: out.objects.slice(0, fit), last: fit === out.objects.length && !out.truncated };
 }

@@ -4,6 +4,7 @@ import { type App, appFromEnv, listingDeps } from "../app.ts";
 import { backOffFailedRecords } from "../aws/queues.ts";
 import { continueListing } from "../core/listing.ts";
 import { parseListMessage } from "../core/messages.ts";
+import { describeError } from "../errors.ts";
 
 /** Stop listing with this much time left, so the hand-on is sent well before the function times out. */
 const RESERVE_MS = 20_000;
@@ -13,13 +14,24 @@ export function createListerHandler(app: App) {
   return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     const recordHandler = async (record: SQSRecord): Promise<void> => {
       const { job, cursor } = parseListMessage(record.body);
-      const progress = await continueListing(
-        listingDeps(app),
-        job,
-        () => context.getRemainingTimeInMillis() < RESERVE_MS,
-        cursor,
-      );
-      app.logger.info("listing progressed", { jobId: job, ...progress });
+      const attempt = Number(record.attributes.ApproximateReceiveCount ?? "1");
+      try {
+        const progress = await continueListing(
+          listingDeps(app),
+          job,
+          () => context.getRemainingTimeInMillis() < RESERVE_MS,
+          cursor,
+        );
+        app.logger.info("listing progressed", { jobId: job, ...progress });
+      } catch (error) {
+        // The batch processor keeps a failure to itself: said here, so a listing that cannot go on is never silent.
+        app.logger.error("listing failed; its list token is retried from the cursor, then dead-lettered", {
+          jobId: job,
+          attempt,
+          reason: describeError(error),
+        });
+        throw error;
+      }
     };
     // A processor per invocation: it holds the batch's state, and the local runtime runs invocations concurrently.
     const processor = new BatchProcessor(EventType.SQS);

@@ -132,6 +132,7 @@ export class LeanObjectClient implements ObjectClient {
       ["max-keys", String(page.maxKeys)],
       ...(page.prefix ? [["prefix", page.prefix] as [string, string]] : []),
       ...(page.startAfter ? [["start-after", page.startAfter] as [string, string]] : []),
+      ...(page.continuationToken ? [["continuation-token", page.continuationToken] as [string, string]] : []),
     ];
     const response = await this.#call({
       method: "GET",
@@ -151,7 +152,12 @@ export class LeanObjectClient implements ObjectClient {
         ...(storageClass !== "STANDARD" ? { c: storageClass } : {}),
       });
     }
-    return { objects, truncated: TRUNCATED.test(response.body) };
+    const token = NEXT_TOKEN.exec(response.body)?.[1];
+    return {
+      objects,
+      truncated: TRUNCATED.test(response.body),
+      ...(token ? { nextContinuationToken: xmlDecode(token) } : {}),
+    };
   }
 
   async copyObject(input: CopyInput): Promise<CopyResult> {
@@ -481,6 +487,7 @@ const CONTENTS = /<Contents>([\s\S]*?)<\/Contents>/g;
 const SIZE = /<Size>(\d+)<\/Size>/;
 const STORAGE_CLASS = /<StorageClass>([^<]*)<\/StorageClass>/;
 const TRUNCATED = /<IsTruncated>true<\/IsTruncated>/;
+const NEXT_TOKEN = /<NextContinuationToken>([^<]*)<\/NextContinuationToken>/;
 const CODE = /<Code>([^<]*)<\/Code>/;
 const MESSAGE = /<Message>([^<]*)<\/Message>/;
 const DELETED = /<Deleted>([\s\S]*?)<\/Deleted>/g;

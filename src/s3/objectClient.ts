@@ -19,12 +19,16 @@ export interface ListPageInput {
   prefix: string;
   startAfter: string;
   maxKeys: number;
+  /** The previous page's NextContinuationToken: S3 then goes on from it and ignores `startAfter`. */
+  continuationToken?: string;
 }
 
 export interface ListPageResult {
   objects: ListedObject[];
   /** More keys follow these. */
   truncated: boolean;
+  /** Where the next page starts, when truncated. */
+  nextContinuationToken?: string;
 }
 
 export interface CopyInput {

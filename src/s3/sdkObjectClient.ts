@@ -33,6 +33,7 @@ export class SdkObjectClient implements ObjectClient {
           MaxKeys: page.maxKeys,
           ...(page.prefix ? { Prefix: page.prefix } : {}),
           ...(page.startAfter ? { StartAfter: page.startAfter } : {}),
+          ...(page.continuationToken ? { ContinuationToken: page.continuationToken } : {}),
         }),
       );
       const objects = (out.Contents ?? []).flatMap((item) =>
@@ -47,7 +48,11 @@ export class SdkObjectClient implements ObjectClient {
               },
             ],
       );
-      return { objects, truncated: out.IsTruncated === true };
+      return {
+        objects,
+        truncated: out.IsTruncated === true,
+        ...(out.NextContinuationToken ? { nextContinuationToken: out.NextContinuationToken } : {}),
+      };
     } catch (error) {
       throw toS3CallError(error);
     }

@@ -144,6 +144,30 @@ describe.each([
     });
   });
 
+  it("pages through NextContinuationToken alone, the start key ignored after the first page", async () => {
+    const { from } = await freshBuckets(clients.s3, "tokens");
+    await putObjects(clients.s3, from, TRICKY_KEYS);
+    const seen: string[] = [];
+    let continuationToken: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const out = await client.listPage(from, {
+        prefix: "",
+        startAfter: "a+b.jpg",
+        maxKeys: 5,
+        ...(continuationToken ? { continuationToken } : {}),
+      });
+      seen.push(...out.objects.map((o) => o.k));
+      if (!out.truncated) {
+        expect(out.nextContinuationToken).toBeUndefined();
+        break;
+      }
+      expect(out.nextContinuationToken).toEqual(expect.any(String));
+      continuationToken = out.nextContinuationToken;
+    }
+    const sorted = [...TRICKY_KEYS].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    expect(seen).toEqual(sorted.slice(sorted.indexOf("a+b.jpg") + 1));
+  });
+
   it("deletes 1,000 keys in one call", async () => {
     const { from } = await freshBuckets(clients.s3, "thousand");
     const items = await putObjects(

@@ -23,6 +23,8 @@ export interface ProxyRequestInfo {
   method: string;
   /** Decoded path: "/bucket/key" for S3, "/" or the queue path otherwise. */
   path: string;
+  /** The URL's query, decoded (S3's list parameters, for one). */
+  query: URLSearchParams;
   /** S3 only: the bucket and key the path names (a CopyObject's source is in `x-amz-copy-source`). */
   bucket?: string;
   key?: string;
@@ -256,16 +258,17 @@ function classify(req: IncomingMessage, formBody: Buffer | undefined): ProxyRequ
   const method = req.method ?? "GET";
   const url = new URL(req.url ?? "/", "http://proxy");
   const path = decodePath(url.pathname);
+  const query = url.searchParams;
   const headers = req.headers;
   const target = headers["x-amz-target"];
   if (typeof target === "string" && target.startsWith("DynamoDB_")) {
-    return { service: "dynamodb", operation: operationOf(target), method, path, headers };
+    return { service: "dynamodb", operation: operationOf(target), method, path, query, headers };
   }
   if (typeof target === "string" && target.startsWith("AmazonSQS")) {
-    return { service: "sqs", operation: operationOf(target), method, path, headers };
+    return { service: "sqs", operation: operationOf(target), method, path, query, headers };
   }
   const action = formBody && new URLSearchParams(formBody.toString("utf8")).get("Action");
-  if (action) return { service: "sqs", operation: action, method, path, headers };
+  if (action) return { service: "sqs", operation: action, method, path, query, headers };
 
   const [, bucket = "", ...keyParts] = path.split("/");
   const key = keyParts.join("/");
@@ -274,6 +277,7 @@ function classify(req: IncomingMessage, formBody: Buffer | undefined): ProxyRequ
     operation: s3Operation(method, url.searchParams, headers, bucket, key),
     method,
     path,
+    query,
     bucket: bucket || undefined,
     key: key || undefined,
     headers,

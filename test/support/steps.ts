@@ -18,13 +18,22 @@ export async function listJob(app: LocalApp, input: Record<string, unknown>): Pr
 }
 
 /** Receives up to `max` move messages as Lambda would hand them to the mover. */
-export async function receiveMoveRecords(app: LocalApp, max = 10): Promise<SQSRecord[]> {
+export function receiveMoveRecords(app: LocalApp, max = 10): Promise<SQSRecord[]> {
+  return receiveRecords(app, app.resources.moveQueueUrl, app.resources.moveQueueArn, max);
+}
+
+/** Receives up to `max` list tokens as Lambda would hand them to the lister. */
+export function receiveListRecords(app: LocalApp, max = 1): Promise<SQSRecord[]> {
+  return receiveRecords(app, app.resources.listQueueUrl, app.resources.listQueueArn, max);
+}
+
+async function receiveRecords(app: LocalApp, queueUrl: string, queueArn: string, max: number): Promise<SQSRecord[]> {
   const records: SQSRecord[] = [];
   // Patient: a runtime stopped by an earlier test may hold them for a moment before it hands them back.
   for (let empty = 0; records.length < max && empty < 30; ) {
     const out = await app.clients.sqs.send(
       new ReceiveMessageCommand({
-        QueueUrl: app.resources.moveQueueUrl,
+        QueueUrl: queueUrl,
         MaxNumberOfMessages: Math.min(10, max - records.length),
         WaitTimeSeconds: 0,
         VisibilityTimeout: 30,
@@ -36,7 +45,7 @@ export async function receiveMoveRecords(app: LocalApp, max = 10): Promise<SQSRe
       empty += 1;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    records.push(...messages.map((m) => toSqsRecord(m, app.resources.moveQueueArn)));
+    records.push(...messages.map((m) => toSqsRecord(m, queueArn)));
   }
   return records;
 }

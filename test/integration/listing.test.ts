@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { listSourcePage } from "../../src/core/listing.ts";
+import { startMove } from "../../src/core/start.ts";
+import { ListingStalledError } from "../../src/errors.ts";
+import { createListerHandler } from "../../src/handlers/lister.ts";
+import { seedBucket, seedKey } from "../../src/images/seed.ts";
+import { runLocalMove } from "../../src/local/localMove.ts";
+import { lambdaContext } from "../../src/local/runtime.ts";
+import { freshBuckets, type Harness, listAll, startHarness } from "../support/harness.ts";
+import { type LoopbackProxy, type ProxyRequestInfo, type ProxyResponse, startProxy } from "../support/proxy.ts";
+import { receiveListRecords } from "../support/steps.ts";
+
+/** A ListObjectsV2 answer with no keys that says more follow, as S3 may give over a run of delete markers. */
+function emptyTruncatedPage(bucket: string, nextToken?: string): ProxyResponse {
+  return {
+    status: 200,
+    headers: { "content-type": "application/xml" },
+    body: [
+      `<?xml version="1.0" encoding="UTF-8"?>`,
+      `<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">`,
+      `<Name>${bucket}</Name><Prefix></Prefix><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys>`,
+      `<IsTruncated>true</IsTruncated>`,
+      nextToken === undefined ? "" : `<NextContinuationToken>${nextToken}</NextContinuationToken>`,
+      `</ListBucketResult>`,
+    ].join(""),
+  };
+}
+
+const isList = (req: ProxyRequestInfo) => req.operation === "ListObjectsV2";
+
+describe("listing over empty truncated pages", () => {
+  let harness: Harness;
+  let proxy: LoopbackProxy;
+  beforeAll(async () => {
+    harness = await startHarness();
+    proxy = await startProxy({ target: harness.emulator.endpoint });
+  });
+  afterAll(async () => {
+    await proxy.stop();
+    await harness.stop();
+  });
+
+  it("follows the continuation token past two empty pages at every page boundary, and moves every key", async () => {
+    const app = await harness.app({ endpoint: proxy.endpoint, copyConcurrency: 64 });
+    const { from, to } = await freshBuckets(app.clients.s3, "emptypages");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 2500, bytes: 256 });
+    // After each page's last key, S3 first answers two empty pages; the second's token is the emulator's own for
+    // that key (base64 of it), so the third request reaches the emulator and lists on from there.
+    let hops = 0;
+    proxy.setRespond((req) => {
+      if (!isList(req)) return undefined;
+      const token = req.query.get("continuation-token");
+      const startAfter = req.query.get("start-after") ?? "";
+      if (token === null && startAfter !== "") {
+        hops += 1;
+        return emptyTruncatedPage(from, `hop-${Buffer.from(startAfter).toString("base64")}`);
+      }
+      if (token?.startsWith("hop-")) {
+        hops += 1;
+        return emptyTruncatedPage(from, token.slice("hop-".length));
+      }
+      return undefined;
+    });
+    try {
+      const result = await runLocalMove(app, app.stack, { from, to });
+      expect(result.job.state).toBe("done");
+      expect(result.counts).toMatchObject({ listed: 2500, moved: 2500, failed: 0 });
+    } finally {
+      proxy.setRespond(undefined);
+    }
+    // Two boundaries (after keys 1,000 and 2,000), two empty pages each, at least once.
+    expect(hops).toBeGreaterThanOrEqual(4);
+    expect((await listAll(app.clients.s3, to)).size).toBe(2500);
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("fails with ListingStalledError on an empty truncated page without a token, or with the same token again", async () => {
+    const app = await harness.app({ endpoint: proxy.endpoint });
+    const { from } = await freshBuckets(app.clients.s3, "stalled");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 3, bytes: 256 });
+    const job = { from, prefix: "", startAfter: seedKey(0) };
+    try {
+      proxy.setRespond((req) => (isList(req) ? emptyTruncatedPage(from) : undefined));
+      await expect(listSourcePage(app.objects, job)).rejects.toThrow(ListingStalledError);
+      proxy.setRespond((req) => (isList(req) ? emptyTruncatedPage(from, "same") : undefined));
+      await expect(listSourcePage(app.objects, job)).rejects.toThrow(/same NextContinuationToken/);
+    } finally {
+      proxy.setRespond(undefined);
+    }
+    // Without the empty pages the same call lists the keys after the start key.
+    expect((await listSourcePage(app.objects, job)).objects.map((o) => o.k)).toEqual([seedKey(1), seedKey(2)]);
+  });
+
+  it("a lister that cannot go on fails its token with the reason logged, and lists on once S3 answers again", async () => {
+    const app = await harness.app({ endpoint: proxy.endpoint, settings: { listPageKeys: 2 } });
+    const { from, to } = await freshBuckets(app.clients.s3, "listerfails");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 5, bytes: 256 });
+    const { jobId } = await startMove(app, { from, to });
+    const [token] = await receiveListRecords(app);
+    if (!token) throw new Error("no list token");
+    const lister = createListerHandler(app);
+    const context = () => lambdaContext({ functionName: "lister", timeoutSeconds: 120 });
+    const logged = vi.spyOn(app.logger, "error").mockImplementation(() => undefined);
+    try {
+      // Past the first page, S3 answers only empty truncated pages without a token.
+      proxy.setRespond((req) =>
+        isList(req) && (req.query.get("start-after") ?? "") !== "" ? emptyTruncatedPage(from) : undefined,
+      );
+      expect((await lister({ Records: [token] }, context())).batchItemFailures).toEqual([
+        { itemIdentifier: token.messageId },
+      ]);
+      expect(logged).toHaveBeenCalledWith(
+        expect.stringContaining("listing failed"),
+        expect.objectContaining({ jobId, reason: expect.stringContaining("empty truncated page") }),
+      );
+      expect((await app.store.getJob(jobId)).listingDone).toBe(false);
+    } finally {
+      proxy.setRespond(undefined);
+      logged.mockRestore();
+    }
+    // The same token, delivered again, lists on from the job's cursor to the end.
+    expect((await lister({ Records: [token] }, context())).batchItemFailures).toEqual([]);
+    const job = await app.store.getJob(jobId);
+    expect(job).toMatchObject({ listingDone: true, listed: 5 });
+  });
+});
