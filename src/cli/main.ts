@@ -156,7 +156,12 @@ export function buildCli(): Command {
           console.log(formatProgressLine(result, Date.parse(result.job.createdAt)));
           if (result.reportFile) console.log(`Report: ${result.reportFile}`);
           const allMoved = result.job.state === "done" && result.counts.moved === result.job.listed;
-          if (!allMoved) {
+          if (!allMoved && result.job.listingError && !result.job.listingDone) {
+            console.error(
+              `Job ${result.job.id} stopped listing after ${result.job.listed} keys: ${result.job.listingError.reason} ` +
+                "Its list token is on the list DLQ. After fixing the cause run `s3-image-mover redrive` and move again.",
+            );
+          } else if (!allMoved) {
             console.error(
               `Job ${result.job.id} did not move every key: ${result.counts.failed} failed, ${result.counts.skipped} skipped, ` +
                 `${result.job.listed - result.counts.moved - result.counts.failed - result.counts.skipped} unresolved. ` +

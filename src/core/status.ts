@@ -19,6 +19,8 @@ export interface JobStatus {
   etaSeconds: number | undefined;
   queues: { listQueued: number; moveQueued: number; inFlight: number; deadLetters: number };
   lastErrors: Array<{ key: string; reason: string; at: string }>;
+  /** Why listing stopped, while it has not listed a page since. */
+  listingError?: { reason: string; attempt: number; at: string };
   /** The move report: where its parts are and how many there are so far. */
   report?: { location: string; parts: number };
   /** Dry runs: what the move would take, from what was listed. */
@@ -78,6 +80,7 @@ export async function jobStatus(app: App, jobId: string, now = Date.now()): Prom
         : undefined,
     queues,
     lastErrors: job.lastErrors ?? [],
+    ...(job.listingError && !job.listingDone ? { listingError: job.listingError } : {}),
     ...(report ? { report } : {}),
     ...(job.dryRun ? { estimate: estimateFromListing(job.listed, job.listedBytes) } : {}),
   };
@@ -131,6 +134,10 @@ export function formatStatus(status: JobStatus): string {
         .split("\n")
         .map((line) => `  ${line}`),
     );
+  if (status.listingError) {
+    const { reason, attempt, at } = status.listingError;
+    lines.push(`  listing failed (try ${attempt}, ${at}): ${reason}`);
+  }
   if (status.lastErrors.length > 0) {
     lines.push("  last errors:");
     for (const e of status.lastErrors.slice(0, 5)) lines.push(`    ${e.key}: ${e.reason}`);

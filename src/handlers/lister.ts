@@ -25,11 +25,14 @@ export function createListerHandler(app: App) {
         app.logger.info("listing progressed", { jobId: job, ...progress });
       } catch (error) {
         // The batch processor keeps a failure to itself: said here, so a listing that cannot go on is never silent.
+        const reason = describeError(error);
         app.logger.error("listing failed; its list token is retried from the cursor, then dead-lettered", {
           jobId: job,
           attempt,
-          reason: describeError(error),
+          reason,
         });
+        // Best effort: the job record may be what failed. The token's retry does not depend on it.
+        await app.store.noteListingError(job, { reason, attempt }).catch(() => undefined);
         throw error;
       }
     };

@@ -214,7 +214,7 @@ export class JobStore {
           TableName: this.#table,
           Key: { pk: jobPk(jobId), sk: "JOB" },
           UpdateExpression:
-            "SET #seq = :next, #startAfter = :startAfter, #listingDone = :last, #state = :state, #updatedAt = :now ADD #listed :n, #listedBytes :bytes, #resolvedPages :empty",
+            "SET #seq = :next, #startAfter = :startAfter, #listingDone = :last, #state = :state, #updatedAt = :now ADD #listed :n, #listedBytes :bytes, #resolvedPages :empty REMOVE #listingError",
           // A cancelled job's cursor no longer moves: its lister stops at the next page.
           ConditionExpression: "#seq = :seq AND #state <> :cancelled",
           ExpressionAttributeNames: {
@@ -226,6 +226,7 @@ export class JobStore {
             "#listed": "listed",
             "#listedBytes": "listedBytes",
             "#resolvedPages": "resolvedPages",
+            "#listingError": "listingError", // a page listed: an earlier failure is over
           },
           ExpressionAttributeValues: {
             ":seq": seq,
@@ -248,6 +249,20 @@ export class JobStore {
       if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
+  }
+
+  /** Records why the job's lister failed, for status and the local runtime; the next page listed clears it. */
+  async noteListingError(jobId: string, error: { reason: string; attempt: number }, now = new Date()): Promise<void> {
+    await this.#db.send(
+      new UpdateCommand({
+        TableName: this.#table,
+        Key: { pk: jobPk(jobId), sk: "JOB" },
+        UpdateExpression: "SET #listingError = :error",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeNames: { "#listingError": "listingError" },
+        ExpressionAttributeValues: { ":error": { ...error, at: now.toISOString() } },
+      }),
+    );
   }
 
   /** The outcomes recorded for one batch, by item position, with the version to write against. */

@@ -167,8 +167,12 @@ async function runUntilSettled(
       idleChecks += 1;
       const state = await app.store.completeIfResolved(jobId);
       if (isFinished(state)) return progressOf(app, jobId);
-      if (!progress.job.listingDone) await sendListToken(app.clients.sqs, app.resources.listQueueUrl, progress.job);
-      else if (idleChecks >= 3) return progress; // keys left only in the DLQ: redrive them, then run again
+      if (!progress.job.listingDone && progress.job.listingError) {
+        // The list token failed its tries and sits on the list DLQ: say why, rather than list into the same error.
+        if (idleChecks >= 3) return progress;
+      } else if (!progress.job.listingDone) {
+        await sendListToken(app.clients.sqs, app.resources.listQueueUrl, progress.job);
+      } else if (idleChecks >= 3) return progress; // keys left only in the DLQ: redrive them, then run again
     }
   } finally {
     for (const cleanup of cleanups) cleanup();

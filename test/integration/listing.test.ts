@@ -1,6 +1,9 @@
+import { DeleteMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { listSourcePage } from "../../src/core/listing.ts";
+import { queueDepth } from "../../src/aws/queues.ts";
+import { listSourcePage, sendListToken } from "../../src/core/listing.ts";
 import { startMove } from "../../src/core/start.ts";
+import { formatStatus, jobStatus } from "../../src/core/status.ts";
 import { ListingStalledError } from "../../src/errors.ts";
 import { createListerHandler } from "../../src/handlers/lister.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
@@ -91,7 +94,7 @@ describe("listing over empty truncated pages", () => {
     expect((await listSourcePage(app.objects, job)).objects.map((o) => o.k)).toEqual([seedKey(1), seedKey(2)]);
   });
 
-  it("a lister that cannot go on fails its token with the reason logged, and lists on once S3 answers again", async () => {
+  it("a lister that cannot go on fails its token with the reason logged and on the job; a local move stops on it", async () => {
     const app = await harness.app({ endpoint: proxy.endpoint, settings: { listPageKeys: 2 } });
     const { from, to } = await freshBuckets(app.clients.s3, "listerfails");
     await seedBucket(app.clients.s3, { bucket: from, objects: 5, bytes: 256 });
@@ -113,14 +116,32 @@ describe("listing over empty truncated pages", () => {
         expect.stringContaining("listing failed"),
         expect.objectContaining({ jobId, reason: expect.stringContaining("empty truncated page") }),
       );
-      expect((await app.store.getJob(jobId)).listingDone).toBe(false);
     } finally {
       proxy.setRespond(undefined);
       logged.mockRestore();
     }
-    // The same token, delivered again, lists on from the job's cursor to the end.
-    expect((await lister({ Records: [token] }, context())).batchItemFailures).toEqual([]);
-    const job = await app.store.getJob(jobId);
-    expect(job).toMatchObject({ listingDone: true, listed: 5 });
+    const failed = await app.store.getJob(jobId);
+    expect(failed).toMatchObject({ listingDone: false, listed: 2 });
+    expect(failed.listingError?.reason).toContain("empty truncated page");
+    expect(formatStatus(await jobStatus(app, jobId))).toContain("listing failed (try ");
+
+    // As if its tries ran out: the token leaves the list queue (for the list DLQ). A local move of the job then
+    // stops and says why, instead of sending a new token into the same error.
+    await app.clients.sqs.send(
+      new DeleteMessageCommand({ QueueUrl: app.resources.listQueueUrl, ReceiptHandle: token.receiptHandle }),
+    );
+    const stopped = await runLocalMove(app, app.stack, { from, to }, { opened: Promise.resolve(jobId) });
+    expect(stopped.job).toMatchObject({ state: "listing", listingDone: false, listed: 2 });
+    expect(stopped.job.listingError?.reason).toContain("empty truncated page");
+    expect(await queueDepth(app.clients.sqs, app.resources.listQueueUrl)).toEqual({ visible: 0, inFlight: 0 });
+
+    // Redriven (a token with the job's cursor), the listing goes on from its cursor to the end, and the error clears.
+    await sendListToken(app.clients.sqs, app.resources.listQueueUrl, stopped.job);
+    const [redriven] = await receiveListRecords(app);
+    if (!redriven) throw new Error("no redriven token");
+    expect((await lister({ Records: [redriven] }, context())).batchItemFailures).toEqual([]);
+    const listed = await app.store.getJob(jobId);
+    expect(listed).toMatchObject({ listingDone: true, listed: 5 });
+    expect(listed.listingError).toBeUndefined();
   });
 });
