@@ -9,8 +9,8 @@ import { createMoverHandler } from "../../src/handlers/mover.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
 import type { SqsHandler } from "../../src/local/runtime.ts";
-import { freshBuckets, type Harness, listAll, startHarness } from "../support/harness.ts";
-import { type LoopbackProxy, startProxy } from "../support/proxy.ts";
+import { freshBuckets, listAll, type ProxiedHarness, startHarnessWithProxy } from "../support/harness.ts";
+import type { LoopbackProxy } from "../support/proxy.ts";
 import { deadLettersOf, listJob, moverContext, readReport, receiveMoveRecords } from "../support/steps.ts";
 
 /** Every batch delivered twice at once, as SQS's at-least-once delivery may do. */
@@ -23,16 +23,15 @@ const deliverTwice =
   };
 
 describe("exact counts", () => {
-  let harness: Harness;
+  let harness: ProxiedHarness;
   let proxy: LoopbackProxy;
   let reports: string;
   beforeAll(async () => {
-    harness = await startHarness();
-    proxy = await startProxy({ target: harness.emulator.endpoint });
+    harness = await startHarnessWithProxy();
+    proxy = harness.proxy;
     reports = await mkdtemp(join(tmpdir(), "reports-"));
   });
   afterAll(async () => {
-    await proxy.stop();
     await harness.stop();
     await rm(reports, { recursive: true, force: true });
   });

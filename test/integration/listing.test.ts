@@ -9,8 +9,8 @@ import { createListerHandler } from "../../src/handlers/lister.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
 import { lambdaContext } from "../../src/local/runtime.ts";
-import { freshBuckets, type Harness, listAll, startHarness } from "../support/harness.ts";
-import { type LoopbackProxy, type ProxyRequestInfo, type ProxyResponse, startProxy } from "../support/proxy.ts";
+import { freshBuckets, listAll, type ProxiedHarness, startHarnessWithProxy } from "../support/harness.ts";
+import type { LoopbackProxy, ProxyRequestInfo, ProxyResponse } from "../support/proxy.ts";
 import { receiveListRecords } from "../support/steps.ts";
 
 /** A ListObjectsV2 answer with no keys that says more follow, as S3 may give over a run of delete markers. */
@@ -32,14 +32,13 @@ function emptyTruncatedPage(bucket: string, nextToken?: string): ProxyResponse {
 const isList = (req: ProxyRequestInfo) => req.operation === "ListObjectsV2";
 
 describe("listing over empty truncated pages", () => {
-  let harness: Harness;
+  let harness: ProxiedHarness;
   let proxy: LoopbackProxy;
   beforeAll(async () => {
-    harness = await startHarness();
-    proxy = await startProxy({ target: harness.emulator.endpoint });
+    harness = await startHarnessWithProxy();
+    proxy = harness.proxy;
   });
   afterAll(async () => {
-    await proxy.stop();
     await harness.stop();
   });
 

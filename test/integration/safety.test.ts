@@ -22,8 +22,8 @@ import { runLocalMove } from "../../src/local/localMove.ts";
 import type { ObjectClient } from "../../src/s3/objectClient.ts";
 import { SdkObjectClient } from "../../src/s3/sdkObjectClient.ts";
 import type { MoveMessage } from "../../src/types.ts";
-import { freshBuckets, type Harness, listAll, startHarness } from "../support/harness.ts";
-import { type LoopbackProxy, type ProxyRequestInfo, startProxy } from "../support/proxy.ts";
+import { freshBuckets, listAll, type ProxiedHarness, startHarnessWithProxy } from "../support/harness.ts";
+import type { LoopbackProxy, ProxyRequestInfo } from "../support/proxy.ts";
 import { deadLettersOf, listJob, moverContext, receiveMoveRecords } from "../support/steps.ts";
 
 const md5 = (bytes: Uint8Array) => `"${createHash("md5").update(bytes).digest("hex")}"`;
@@ -34,14 +34,13 @@ const s3Error = (status: number, code: string) => ({
 });
 
 describe("nothing is lost when things break", () => {
-  let harness: Harness;
+  let harness: ProxiedHarness;
   let proxy: LoopbackProxy;
   beforeAll(async () => {
-    harness = await startHarness();
-    proxy = await startProxy({ target: harness.emulator.endpoint });
+    harness = await startHarnessWithProxy();
+    proxy = harness.proxy;
   });
   afterAll(async () => {
-    await proxy.stop();
     await harness.stop();
   });
 

@@ -3,6 +3,7 @@ import { destroyClients } from "../../src/aws/clients.ts";
 import { type Emulator, startEmulator } from "../../src/emulator/emulator.ts";
 import { ensureBucket } from "../../src/images/seed.ts";
 import { createLocalApp, type LocalApp, type LocalAppOptions } from "../../src/local/localApp.ts";
+import { type LoopbackProxy, startProxy } from "./proxy.ts";
 
 /** One emulator per test file, on a free port, and LocalApps against it (or against a proxy in front of it). */
 export async function startHarness(): Promise<Harness> {
@@ -26,6 +27,22 @@ export interface Harness {
   emulator: Emulator;
   app(options?: LocalAppOptions): Promise<LocalApp>;
   stop(): Promise<void>;
+}
+
+export type ProxiedHarness = Harness & { proxy: LoopbackProxy };
+
+/** A harness with a fault-injecting proxy in front of its emulator: apps made with `endpoint: proxy.endpoint`. */
+export async function startHarnessWithProxy(): Promise<ProxiedHarness> {
+  const harness = await startHarness();
+  const proxy = await startProxy({ target: harness.emulator.endpoint });
+  return {
+    ...harness,
+    proxy,
+    async stop() {
+      await proxy.stop();
+      await harness.stop();
+    },
+  };
 }
 
 let bucketCounter = 0;
