@@ -87,6 +87,12 @@ export interface ListCursor {
   prefix: string;
   seq: number;
   startAfter: string;
+  /**
+   * Set by a lister whose time ran out inside a run of empty truncated pages after `startAfter`: S3's token for how
+   * far it got, so the next lister goes on from there instead of walking the run again. A shortcut only: listing
+   * from `startAfter` gives the same keys.
+   */
+  continuationToken?: string;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { sendMessages } from "../aws/queues.ts";
 import { ListingStalledError } from "../errors.ts";
@@ -27,6 +28,8 @@ export interface ListingProgress {
   finished: boolean;
   /** Another lister moved the cursor first: this one stopped. */
   superseded: boolean;
+  /** Empty truncated pages followed (S3 gives them over runs of delete markers). */
+  emptyPages: number;
 }
 
 /**
@@ -45,23 +48,23 @@ export async function continueListing(
   /** The cursor the token was sent with: its page is read and listed while the job is, then used if still current. */
   hint?: ListCursor,
 ): Promise<ListingProgress> {
-  const progress: ListingProgress = { pages: 0, keys: 0, finished: false, superseded: false };
+  const progress: ListingProgress = { pages: 0, keys: 0, finished: false, superseded: false, emptyPages: 0 };
   const early = hint && {
     recorded: deps.store.getPage(jobId, hint.seq),
-    listed: listSourcePage(deps.objects, hint, deps.pageKeys),
+    listed: listSourcePage(deps.objects, hint, deps.pageKeys, shouldStop),
   };
   early?.recorded.catch(() => undefined); // awaited below if the hint holds
   early?.listed.catch(() => undefined);
   let job = await deps.store.getJob(jobId);
   if (job.listingDone) return { ...progress, finished: true };
   if (job.state === "cancelled") return progress;
-  if (job.dryRun) return countListing(deps, job, shouldStop);
   const hintHolds =
     early !== undefined &&
     hint?.seq === job.seq &&
     hint.startAfter === job.startAfter &&
     hint.from === job.from &&
     hint.prefix === job.prefix;
+  if (job.dryRun) return countListing(deps, job, shouldStop, hintHolds ? hint?.continuationToken : undefined);
   let prefetched: { startAfter: string; page: Promise<SourcePage> } | undefined = hintHolds
     ? { startAfter: job.startAfter, page: early.listed }
     : undefined;
@@ -75,14 +78,20 @@ export async function continueListing(
       ? undefined
       : await (prefetched?.startAfter === job.startAfter
           ? prefetched.page
-          : listSourcePage(deps.objects, job, deps.pageKeys));
+          : listSourcePage(deps.objects, job, deps.pageKeys, shouldStop));
+    progress.emptyPages += listed?.emptyPages ?? 0;
+    if (listed?.resumeToken !== undefined) {
+      // Out of time inside a run of empty pages: nothing to record yet; the next lister goes on from S3's token.
+      await sendListToken(deps.sqs, deps.listQueueUrl, job, listed.resumeToken);
+      return progress;
+    }
     const page = existing ?? (await recordPage(deps, job, listed as SourcePage));
     const lastKey = page.objects.at(-1)?.k;
     // Pipelining: list the next page while this one's batches go out and the cursor moves. Not sooner: parsing a
     // page of 1,000 keys takes 10-20 ms, and arriving during the record's write it held up this page's batches.
     prefetched = undefined;
     if (!page.last && lastKey !== undefined) {
-      const next = listSourcePage(deps.objects, { ...job, startAfter: lastKey }, deps.pageKeys);
+      const next = listSourcePage(deps.objects, { ...job, startAfter: lastKey }, deps.pageKeys, shouldStop);
       next.catch(() => undefined); // awaited (and its error raised) on the next round, if there is one
       prefetched = { startAfter: lastKey, page: next };
     }
@@ -111,11 +120,22 @@ export async function continueListing(
  * A dry run's listing: pages are counted into the cursor (objects, bytes) and nothing is recorded or sent.
  * Nothing moves, so a crash simply lists again from the cursor.
  */
-async function countListing(deps: ListingDeps, start: Job, shouldStop: () => boolean): Promise<ListingProgress> {
-  const progress: ListingProgress = { pages: 0, keys: 0, finished: false, superseded: false };
+async function countListing(
+  deps: ListingDeps,
+  start: Job,
+  shouldStop: () => boolean,
+  continuationToken: string | undefined,
+): Promise<ListingProgress> {
+  const progress: ListingProgress = { pages: 0, keys: 0, finished: false, superseded: false, emptyPages: 0 };
   let job = start;
-  for (;;) {
-    const source = await listSourcePage(deps.objects, job, deps.pageKeys);
+  for (let round = 0; ; round++) {
+    const from = round === 0 && continuationToken !== undefined ? { ...job, continuationToken } : job;
+    const source = await listSourcePage(deps.objects, from, deps.pageKeys, shouldStop);
+    progress.emptyPages += source.emptyPages;
+    if (source.resumeToken !== undefined) {
+      await sendListToken(deps.sqs, deps.listQueueUrl, job, source.resumeToken);
+      return progress;
+    }
     const page: PageRecord = { seq: job.seq, objects: source.objects, batches: [], last: source.last };
     if (!(await deps.store.advanceCursor(job.id, job.seq, page, page.last))) return { ...progress, superseded: true };
     progress.pages += 1;
@@ -140,16 +160,22 @@ export async function sendListToken(
   sqs: SQSClient,
   listQueueUrl: string,
   job: Pick<Job, "id" | "from" | "prefix" | "seq" | "startAfter">,
+  /** S3's token past a run of empty pages after the cursor (see ListCursor.continuationToken). */
+  continuationToken?: string,
 ): Promise<void> {
   const cursor: ListCursor = { from: job.from, prefix: job.prefix, seq: job.seq, startAfter: job.startAfter };
+  if (continuationToken !== undefined) cursor.continuationToken = continuationToken;
   const message: ListMessage = { job: job.id, cursor };
+  // A hand-on inside a run of empty pages keeps the cursor's seq, and one that got no further than the last (its
+  // shortcut refused) carries the same token: neither may be collapsed into the token before it, or listing ends.
+  const past = continuationToken === undefined ? "" : `-${randomUUID()}`;
   await sendMessages(sqs, listQueueUrl, [
     {
       id: "token",
       body: JSON.stringify(message),
       groupId: job.id,
       // Collapses repeated hand-ons within SQS's 5-minute window; correctness does not depend on it.
-      deduplicationId: `${job.id}-${job.seq}`,
+      deduplicationId: `${job.id}-${job.seq}${past}`,
     },
   ]);
 }
@@ -158,6 +184,10 @@ export interface SourcePage {
   objects: ListedObject[];
   /** The source has no keys after these. */
   last: boolean;
+  /** Empty truncated pages followed to reach these keys. */
+  emptyPages: number;
+  /** Set (with no keys) when `shouldStop` said so inside a run of empty pages: where S3 had got to. */
+  resumeToken?: string;
 }
 
 /**
@@ -169,23 +199,35 @@ export interface SourcePage {
  */
 export async function listSourcePage(
   objects: ObjectClient,
-  job: Pick<Job, "from" | "prefix" | "startAfter">,
+  job: Pick<Job, "from" | "prefix" | "startAfter"> & Pick<ListCursor, "continuationToken">,
   pageKeys = 1000,
+  /** Asked before each empty page is followed: a run of them can outlast a lister's time. */
+  shouldStop: () => boolean = () => false,
 ): Promise<SourcePage> {
   const input = { prefix: job.prefix ?? "", startAfter: job.startAfter ?? "", maxKeys: pageKeys };
-  let out = await objects.listPage(job.from, input);
+  const { continuationToken } = job;
+  let out =
+    continuationToken === undefined
+      ? await objects.listPage(job.from, input)
+      : // A shortcut past empty pages another lister walked. Should S3 refuse it, the start key gives the same keys.
+        await objects
+          .listPage(job.from, { ...input, continuationToken })
+          .catch(() => objects.listPage(job.from, input));
+  let emptyPages = 0;
   while (out.objects.length === 0 && out.truncated) {
     const token = out.nextContinuationToken;
     if (!token) {
       throw new ListingStalledError(job.from, input.startAfter, "without a NextContinuationToken");
     }
+    emptyPages += 1;
+    if (shouldStop()) return { objects: [], last: false, emptyPages, resumeToken: token };
     out = await objects.listPage(job.from, { ...input, continuationToken: token });
     if (out.objects.length === 0 && out.truncated && out.nextContinuationToken === token) {
       throw new ListingStalledError(job.from, input.startAfter, "with the same NextContinuationToken again");
     }
   }
   const fit = fitPageRecord(out.objects);
-  return { objects: out.objects.slice(0, fit), last: fit === out.objects.length && !out.truncated };
+  return { objects: out.objects.slice(0, fit), last: fit === out.objects.length && !out.truncated, emptyPages };
 }
 
 async function recordPage(deps: ListingDeps, job: Job, source: SourcePage): Promise<PageRecord> {

@@ -56,7 +56,10 @@ export function parseListMessage(body: string): ListMessage {
     typeof cursor.seq === "number" &&
     typeof cursor.startAfter === "string" &&
     typeof cursor.prefix === "string";
-  return usable ? { job: value.job, cursor: cursor as ListCursor } : { job: value.job };
+  if (!usable) return { job: value.job };
+  const { from, prefix, seq, startAfter, continuationToken } = cursor as ListCursor;
+  const token = typeof continuationToken === "string" && continuationToken !== "" ? { continuationToken } : {};
+  return { job: value.job, cursor: { from, prefix, seq, startAfter, ...token } };
 }
 
 function parseJson(body: string, what: string): Record<string, unknown> {
