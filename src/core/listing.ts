@@ -56,7 +56,12 @@ export async function continueListing(
   early?.recorded.catch(() => undefined); // awaited below if the hint holds
   early?.listed.catch(() => undefined);
   let job = await deps.store.getJob(jobId);
-  if (job.listingDone) return { ...progress, finished: true };
+  if (job.listingDone) {
+    // A repeat of the lister that ended the listing, maybe because its own done check failed. The movers' checks
+    // all came before the listing's end if every page resolved first, so this check may be the job's only one.
+    if (!job.dryRun && (job.state === "listing" || job.state === "moving")) await deps.store.completeIfResolved(jobId);
+    return { ...progress, finished: true };
+  }
   if (job.state === "cancelled") return progress;
   const hintHolds =
     early !== undefined &&

@@ -1,4 +1,5 @@
 import { DeleteMessageCommand } from "@aws-sdk/client-sqs";
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { listingDeps } from "../../src/app.ts";
 import { queueDepth } from "../../src/aws/queues.ts";
@@ -33,7 +34,7 @@ function emptyTruncatedPage(bucket: string, nextToken?: string): ProxyResponse {
 
 const isList = (req: ProxyRequestInfo) => req.operation === "ListObjectsV2";
 
-describe("listing over empty truncated pages", () => {
+describe("listing: empty truncated pages, a listing that cannot go on, repeated tokens", () => {
   let harness: ProxiedHarness;
   let proxy: LoopbackProxy;
   beforeAll(async () => {
@@ -215,5 +216,34 @@ describe("listing over empty truncated pages", () => {
     } finally {
       proxy.setRespond(undefined);
     }
+  });
+
+  it("a repeated list token after the listing's end runs the done check, which may be the job's only one", async () => {
+    const app = await harness.app();
+    const { from, to } = await freshBuckets(app.clients.s3, "listerrepeat");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 30, bytes: 256 });
+    const { jobId } = await startMove(app, { from, to });
+    const done = await runLocalMove(app, app.stack, { from, to }, { opened: Promise.resolve(jobId) });
+    expect(done.job.state).toBe("done");
+    // As when every page resolved before the listing's end was recorded (so no mover's check could end the job) and
+    // the lister's own check then failed: the job is left "moving" with every key moved.
+    await app.clients.dynamo.send(
+      new UpdateCommand({
+        TableName: app.resources.table,
+        Key: { pk: `JOB#${jobId}`, sk: "JOB" },
+        UpdateExpression: "SET #state = :moving REMOVE finishedAt",
+        ExpressionAttributeNames: { "#state": "state" },
+        ExpressionAttributeValues: { ":moving": "moving" },
+      }),
+    );
+    expect((await app.store.getJob(jobId)).state).toBe("moving");
+    // The lister's token comes back (its try failed): it finds the listing ended, and ends the job.
+    await sendListToken(app.clients.sqs, app.resources.listQueueUrl, done.job);
+    const [token] = await receiveListRecords(app);
+    if (!token) throw new Error("no list token");
+    const lister = createListerHandler(app);
+    const context = lambdaContext({ functionName: "lister", timeoutSeconds: 120 });
+    expect((await lister({ Records: [token] }, context)).batchItemFailures).toEqual([]);
+    expect(await app.store.getJob(jobId)).toMatchObject({ state: "done", listingDone: true, listed: 30 });
   });
 });
