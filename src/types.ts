@@ -29,6 +29,11 @@ export interface Job extends MoveRequest {
    * totals are summed once it reaches `seq` after listing ends.
    */
   resolvedPages?: number;
+  /**
+   * Set on jobs opened since pages are counted. A job opened before (and resumed by this version) resolved pages
+   * uncounted, so its checks sum the totals on every page resolved after listing, as they did then.
+   */
+  countsPages?: boolean;
   createdAt: string;
   updatedAt: string;
   finishedAt?: string;

@@ -80,6 +80,7 @@ export class JobStore {
       listed: 0,
       listedBytes: 0,
       listingDone: false,
+      countsPages: true,
       createdAt: now.toISOString(),
       updatedAt: now.toISOString(),
     };
@@ -457,7 +458,7 @@ export class JobStore {
     early?.catch(() => undefined); // awaited below, or dropped
     const job = newly ? await this.#countResolvedPage(jobId) : await this.getJob(jobId);
     if (!job.listingDone || job.state === "cancelled") return job.state;
-    const unresolved = job.seq - (job.resolvedPages ?? 0);
+    const unresolved = job.countsPages ? job.seq - (job.resolvedPages ?? 0) : 0;
     this.#notePagesLeft(jobId, unresolved);
     if (unresolved > 0) return job.state;
     // An early sum that shows every key resolved is true. One that does not may predate another page's roll-up

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeKey } from "../../src/core/messages.ts";
 import { jobStatus } from "../../src/core/status.ts";
@@ -162,6 +163,28 @@ describe("exact counts", () => {
     const redelivered = { ...last, attributes: { ...last.attributes, ApproximateReceiveCount: "2" } };
     expect((await mover({ Records: [redelivered] }, moverContext())).batchItemFailures).toEqual([]);
     expect(await store.getJob(jobId)).toMatchObject({ state: "done", resolvedPages: 4 });
+    expect((await listAll(app.clients.s3, to)).size).toBe(100);
+  });
+
+  it("finishes a job opened before pages were counted (resumed after an upgrade), whose early pages went uncounted", async () => {
+    const app = await harness.app({ settings: { listPageKeys: 25, batchKeys: 25 } });
+    const { from, to } = await freshBuckets(app.clients.s3, "upgraded");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 100, bytes: 256 });
+    const jobId = await listJob(app, { from, to });
+    const records = await receiveMoveRecords(app, 4);
+    expect(records).toHaveLength(4);
+    const mover = createMoverHandler(app);
+    for (const record of records.slice(0, 2)) await mover({ Records: [record] }, moverContext());
+    // The record as the version before wrote it: no countsPages, and its first two pages resolved uncounted.
+    await app.clients.dynamo.send(
+      new UpdateCommand({
+        TableName: app.resources.table,
+        Key: { pk: `JOB#${jobId}`, sk: "JOB" },
+        UpdateExpression: "REMOVE countsPages, resolvedPages",
+      }),
+    );
+    for (const record of records.slice(2)) await mover({ Records: [record] }, moverContext());
+    expect(await app.store.getJob(jobId)).toMatchObject({ state: "done", resolvedPages: 2 });
     expect((await listAll(app.clients.s3, to)).size).toBe(100);
   });
 });
