@@ -69,7 +69,7 @@ export async function continueListing(
     hint.startAfter === job.startAfter &&
     hint.from === job.from &&
     hint.prefix === job.prefix;
-  if (job.dryRun) return countListing(deps, job, shouldStop, hintHolds ? hint?.continuationToken : undefined);
+  if (job.dryRun) return countListing(deps, job, shouldStop, hintHolds ? early.listed : undefined);
   let prefetched: { startAfter: string; page: Promise<SourcePage> } | undefined = hintHolds
     ? { startAfter: job.startAfter, page: early.listed }
     : undefined;
@@ -129,13 +129,14 @@ async function countListing(
   deps: ListingDeps,
   start: Job,
   shouldStop: () => boolean,
-  continuationToken: string | undefined,
+  /** The first page, listed from the token's cursor while the job was read (with its continuation token, if any). */
+  first: Promise<SourcePage> | undefined,
 ): Promise<ListingProgress> {
   const progress: ListingProgress = { pages: 0, keys: 0, finished: false, superseded: false, emptyPages: 0 };
   let job = start;
   for (let round = 0; ; round++) {
-    const from = round === 0 && continuationToken !== undefined ? { ...job, continuationToken } : job;
-    const source = await listSourcePage(deps.objects, from, deps.pageKeys, shouldStop);
+    const listed = round === 0 ? first : undefined;
+    const source = await (listed ?? listSourcePage(deps.objects, job, deps.pageKeys, shouldStop));
     progress.emptyPages += source.emptyPages;
     if (source.resumeToken !== undefined) {
       await sendListToken(deps.sqs, deps.listQueueUrl, job, source.resumeToken);

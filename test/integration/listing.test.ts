@@ -147,76 +147,82 @@ describe("listing: empty truncated pages, a listing that cannot go on, repeated 
     expect(listed.listingError).toBeUndefined();
   });
 
-  it("hands on inside a run of empty pages with S3's token: each lister goes further, none walks the run again", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint, settings: { listPageKeys: 25 } });
-    const { from, to } = await freshBuckets(app.clients.s3, "emptyrun");
-    await seedBucket(app.clients.s3, { bucket: from, objects: 50, bytes: 256 });
-    // The source begins with a run of ten empty truncated pages (as after a run of delete markers). The last one's
-    // token is the emulator's own for a key before every seeded key (base64 of "!"), so listing goes on from there.
-    const walked: string[] = [];
-    proxy.setRespond((req) => {
-      if (!isList(req)) return undefined;
-      const token = req.query.get("continuation-token");
-      if (token === null && (req.query.get("start-after") ?? "") === "") return emptyTruncatedPage(from, "run-1");
-      const n = Number(/^run-(\d+)$/.exec(token ?? "")?.[1]);
-      if (!n) return undefined;
-      walked.push(token as string);
-      return emptyTruncatedPage(from, n < 9 ? `run-${n + 1}` : Buffer.from("!").toString("base64"));
-    });
-    const { jobId } = await startMove(app, { from, to });
-    const takeToken = async () => {
-      const [record] = await receiveListRecords(app);
-      if (!record) throw new Error("no list token");
-      const url = app.resources.listQueueUrl;
-      await app.clients.sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: record.receiptHandle }));
-      return parseListMessage(record.body).cursor;
-    };
-    const carried: (string | undefined)[] = [];
-    try {
-      let cursor = await takeToken();
-      let finished = false;
-      for (let lister = 0; lister < 10 && !finished; lister++) {
-        // Each lister's time runs out at its fourth question: three empty pages, then a hand-on.
-        let asked = 0;
-        const progress = await continueListing(listingDeps(app), jobId, () => ++asked > 3, cursor);
-        finished = progress.finished;
-        if (!finished) {
-          cursor = await takeToken();
-          carried.push(cursor?.continuationToken);
-        }
-      }
-      expect(finished).toBe(true);
-    } finally {
-      proxy.setRespond(undefined);
-    }
-    // Two listers handed on inside the run, each with the token it had reached (neither deduplicated away, though
-    // they share the cursor's seq); the third went on from run-8 to the end. Every page of the run was asked once.
-    expect(carried).toEqual(["run-4", "run-8"]);
-    expect(walked).toEqual(Array.from({ length: 9 }, (_, i) => `run-${i + 1}`));
-    expect(await app.store.getJob(jobId)).toMatchObject({ listingDone: true, listed: 50 });
-
-    // A token S3 refuses is only a shortcut lost: the page is listed from the cursor's start key instead.
-    proxy.setRespond((req) =>
-      isList(req) && req.query.get("continuation-token") === "refused"
-        ? {
-            status: 400,
-            headers: { "content-type": "application/xml" },
-            body: "<Error><Code>InvalidArgument</Code></Error>",
-          }
-        : undefined,
-    );
-    try {
-      const page = await listSourcePage(app.objects, {
-        from,
-        prefix: "",
-        startAfter: seedKey(47),
-        continuationToken: "refused",
+  it.each([
+    { run: "a move", dryRun: false },
+    { run: "a dry run", dryRun: true },
+  ])(
+    "hands on inside a run of empty pages with S3's token, in $run: each lister goes further, none walks it again",
+    async ({ dryRun }) => {
+      const app = await harness.app({ endpoint: proxy.endpoint, settings: { listPageKeys: 25 } });
+      const { from, to } = await freshBuckets(app.clients.s3, "emptyrun");
+      await seedBucket(app.clients.s3, { bucket: from, objects: 50, bytes: 256 });
+      // The source begins with a run of ten empty truncated pages (as after a run of delete markers). The last one's
+      // token is the emulator's own for a key before every seeded key (base64 of "!"), so listing goes on from there.
+      const walked: string[] = [];
+      proxy.setRespond((req) => {
+        if (!isList(req)) return undefined;
+        const token = req.query.get("continuation-token");
+        if (token === null && (req.query.get("start-after") ?? "") === "") return emptyTruncatedPage(from, "run-1");
+        const n = Number(/^run-(\d+)$/.exec(token ?? "")?.[1]);
+        if (!n) return undefined;
+        walked.push(token as string);
+        return emptyTruncatedPage(from, n < 9 ? `run-${n + 1}` : Buffer.from("!").toString("base64"));
       });
-      expect(page.objects.map((o) => o.k)).toEqual([seedKey(48), seedKey(49)]);
-    } finally {
-      proxy.setRespond(undefined);
-    }
-  });
+      const { jobId } = await startMove(app, { from, to, dryRun });
+      const takeToken = async () => {
+        const [record] = await receiveListRecords(app);
+        if (!record) throw new Error("no list token");
+        const url = app.resources.listQueueUrl;
+        await app.clients.sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: record.receiptHandle }));
+        return parseListMessage(record.body).cursor;
+      };
+      const carried: (string | undefined)[] = [];
+      try {
+        let cursor = await takeToken();
+        let finished = false;
+        for (let lister = 0; lister < 10 && !finished; lister++) {
+          // Each lister's time runs out at its fourth question: three empty pages, then a hand-on.
+          let asked = 0;
+          const progress = await continueListing(listingDeps(app), jobId, () => ++asked > 3, cursor);
+          finished = progress.finished;
+          if (!finished) {
+            cursor = await takeToken();
+            carried.push(cursor?.continuationToken);
+          }
+        }
+        expect(finished).toBe(true);
+      } finally {
+        proxy.setRespond(undefined);
+      }
+      // Two listers handed on inside the run, each with the token it had reached (neither deduplicated away, though
+      // they share the cursor's seq); the third went on from run-8 to the end. Every page of the run was asked once.
+      expect(carried).toEqual(["run-4", "run-8"]);
+      expect(walked).toEqual(Array.from({ length: 9 }, (_, i) => `run-${i + 1}`));
+      expect(await app.store.getJob(jobId)).toMatchObject({ listingDone: true, listed: 50 });
+
+      // A token S3 refuses is only a shortcut lost: the page is listed from the cursor's start key instead.
+      proxy.setRespond((req) =>
+        isList(req) && req.query.get("continuation-token") === "refused"
+          ? {
+              status: 400,
+              headers: { "content-type": "application/xml" },
+              body: "<Error><Code>InvalidArgument</Code></Error>",
+            }
+          : undefined,
+      );
+      try {
+        const page = await listSourcePage(app.objects, {
+          from,
+          prefix: "",
+          startAfter: seedKey(47),
+          continuationToken: "refused",
+        });
+        expect(page.objects.map((o) => o.k)).toEqual([seedKey(48), seedKey(49)]);
+      } finally {
+        proxy.setRespond(undefined);
+      }
+    },
+  );
 
   it("a repeated list token after the listing's end runs the done check, which may be the job's only one", async () => {
     const app = await harness.app();
