@@ -59,7 +59,9 @@ export async function continueListing(
   if (job.listingDone) {
     // A repeat of the lister that ended the listing, maybe because its own done check failed. The movers' checks
     // all came before the listing's end if every page resolved first, so this check may be the job's only one.
-    if (!job.dryRun && (job.state === "listing" || job.state === "moving")) await deps.store.completeIfResolved(jobId);
+    // A dry run's end is the listing's end: its lister may have died between the two.
+    const open = job.state === "listing" || job.state === "moving";
+    if (open) await (job.dryRun ? deps.store.finishDryRun(jobId) : deps.store.completeIfResolved(jobId));
     return { ...progress, finished: true };
   }
   if (job.state === "cancelled") return progress;

@@ -201,8 +201,9 @@ describe("listing: empty truncated pages, a listing that cannot go on, repeated 
       expect(await app.store.getJob(jobId)).toMatchObject({ listingDone: true, listed: 50 });
 
       // A token S3 refuses is only a shortcut lost: the page is listed from the cursor's start key instead.
+      let refused = 0;
       proxy.setRespond((req) =>
-        isList(req) && req.query.get("continuation-token") === "refused"
+        isList(req) && req.query.get("continuation-token") === "refused" && ++refused > 0
           ? {
               status: 400,
               headers: { "content-type": "application/xml" },
@@ -218,38 +219,45 @@ describe("listing: empty truncated pages, a listing that cannot go on, repeated 
           continuationToken: "refused",
         });
         expect(page.objects.map((o) => o.k)).toEqual([seedKey(48), seedKey(49)]);
+        expect(refused).toBe(1); // the token was tried first
       } finally {
         proxy.setRespond(undefined);
       }
     },
   );
 
-  it("a repeated list token after the listing's end runs the done check, which may be the job's only one", async () => {
-    const app = await harness.app();
-    const { from, to } = await freshBuckets(app.clients.s3, "listerrepeat");
-    await seedBucket(app.clients.s3, { bucket: from, objects: 30, bytes: 256 });
-    const { jobId } = await startMove(app, { from, to });
-    const done = await runLocalMove(app, app.stack, { from, to }, { opened: Promise.resolve(jobId) });
-    expect(done.job.state).toBe("done");
-    // As when every page resolved before the listing's end was recorded (so no mover's check could end the job) and
-    // the lister's own check then failed: the job is left "moving" with every key moved.
-    await app.clients.dynamo.send(
-      new UpdateCommand({
-        TableName: app.resources.table,
-        Key: { pk: `JOB#${jobId}`, sk: "JOB" },
-        UpdateExpression: "SET #state = :moving REMOVE finishedAt",
-        ExpressionAttributeNames: { "#state": "state" },
-        ExpressionAttributeValues: { ":moving": "moving" },
-      }),
-    );
-    expect((await app.store.getJob(jobId)).state).toBe("moving");
-    // The lister's token comes back (its try failed): it finds the listing ended, and ends the job.
-    await sendListToken(app.clients.sqs, app.resources.listQueueUrl, done.job);
-    const [token] = await receiveListRecords(app);
-    if (!token) throw new Error("no list token");
-    const lister = createListerHandler(app);
-    const context = lambdaContext({ functionName: "lister", timeoutSeconds: 120 });
-    expect((await lister({ Records: [token] }, context)).batchItemFailures).toEqual([]);
-    expect(await app.store.getJob(jobId)).toMatchObject({ state: "done", listingDone: true, listed: 30 });
-  });
+  it.each([
+    { run: "a move", dryRun: false },
+    { run: "a dry run", dryRun: true },
+  ])(
+    "a repeated list token after the listing's end, in $run, ends the job if its lister did not",
+    async ({ dryRun }) => {
+      const app = await harness.app();
+      const { from, to } = await freshBuckets(app.clients.s3, "listerrepeat");
+      await seedBucket(app.clients.s3, { bucket: from, objects: 30, bytes: 256 });
+      const { jobId } = await startMove(app, { from, to, dryRun });
+      const done = await runLocalMove(app, app.stack, { from, to, dryRun }, { opened: Promise.resolve(jobId) });
+      expect(done.job.state).toBe("done");
+      // As when every page resolved before the listing's end was recorded (so no mover's check could end the job) and
+      // the lister's own check then failed, or a dry run's lister died between the listing's end and the job's.
+      await app.clients.dynamo.send(
+        new UpdateCommand({
+          TableName: app.resources.table,
+          Key: { pk: `JOB#${jobId}`, sk: "JOB" },
+          UpdateExpression: "SET #state = :moving REMOVE finishedAt",
+          ExpressionAttributeNames: { "#state": "state" },
+          ExpressionAttributeValues: { ":moving": "moving" },
+        }),
+      );
+      expect((await app.store.getJob(jobId)).state).toBe("moving");
+      // The lister's token comes back (its try failed): it finds the listing ended, and ends the job.
+      await sendListToken(app.clients.sqs, app.resources.listQueueUrl, done.job);
+      const [token] = await receiveListRecords(app);
+      if (!token) throw new Error("no list token");
+      const lister = createListerHandler(app);
+      const context = lambdaContext({ functionName: "lister", timeoutSeconds: 120 });
+      expect((await lister({ Records: [token] }, context)).batchItemFailures).toEqual([]);
+      expect(await app.store.getJob(jobId)).toMatchObject({ state: "done", listingDone: true, listed: 30 });
+    },
+  );
 });
