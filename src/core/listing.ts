@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { sendMessages } from "../aws/queues.ts";
 import { ListingStalledError } from "../errors.ts";
-import type { JobStore, PageRecord } from "../jobs/jobStore.ts";
+import { isFinished, type JobStore, type PageRecord } from "../jobs/jobStore.ts";
 import type { ObjectClient } from "../s3/objectClient.ts";
 import type { Job, ListCursor, ListedObject, ListMessage } from "../types.ts";
 import { type BatchLimits, DEFAULT_BATCH_LIMITS, fitPageRecord, splitIntoBatches } from "./batching.ts";
@@ -60,8 +60,8 @@ export async function continueListing(
     // A repeat of the lister that ended the listing, maybe because its own done check failed. The movers' checks
     // all came before the listing's end if every page resolved first, so this check may be the job's only one.
     // A dry run's end is the listing's end: its lister may have died between the two.
-    const open = job.state === "listing" || job.state === "moving";
-    if (open) await (job.dryRun ? deps.store.finishDryRun(jobId) : deps.store.completeIfResolved(jobId));
+    if (!isFinished(job.state))
+      await (job.dryRun ? deps.store.finishDryRun(jobId) : deps.store.completeIfResolved(jobId));
     return { ...progress, finished: true };
   }
   if (job.state === "cancelled") return progress;

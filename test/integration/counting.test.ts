@@ -134,14 +134,19 @@ describe("exact counts", () => {
     expect((await listAll(app.clients.s3, from)).size).toBe(0);
   });
 
-  it("finishes the job when the batch that resolved the last page dies before counting it, on its redelivery", async () => {
+  /** A listed job of 100 keys in 4 pages of one batch each, its 4 move messages received, and a mover. */
+  async function listFourPageJob(label: string) {
     const app = await harness.app({ settings: { listPageKeys: 25, batchKeys: 25 } });
-    const { from, to } = await freshBuckets(app.clients.s3, "uncounted");
+    const { from, to } = await freshBuckets(app.clients.s3, label);
     await seedBucket(app.clients.s3, { bucket: from, objects: 100, bytes: 256 });
     const jobId = await listJob(app, { from, to });
     const records = await receiveMoveRecords(app, 4);
     expect(records).toHaveLength(4);
-    const mover = createMoverHandler(app);
+    return { app, to, jobId, records, mover: createMoverHandler(app) };
+  }
+
+  it("finishes the job when the batch that resolved the last page dies before counting it, on its redelivery", async () => {
+    const { app, to, jobId, records, mover } = await listFourPageJob("uncounted");
     for (const record of records.slice(0, 3)) await mover({ Records: [record] }, moverContext());
 
     // The last batch copies, deletes, writes its ledger and rolls up its page, then its process dies.
@@ -167,13 +172,7 @@ describe("exact counts", () => {
   });
 
   it("finishes a job opened before pages were counted (resumed after an upgrade), whose early pages went uncounted", async () => {
-    const app = await harness.app({ settings: { listPageKeys: 25, batchKeys: 25 } });
-    const { from, to } = await freshBuckets(app.clients.s3, "upgraded");
-    await seedBucket(app.clients.s3, { bucket: from, objects: 100, bytes: 256 });
-    const jobId = await listJob(app, { from, to });
-    const records = await receiveMoveRecords(app, 4);
-    expect(records).toHaveLength(4);
-    const mover = createMoverHandler(app);
+    const { app, to, jobId, records, mover } = await listFourPageJob("upgraded");
     for (const record of records.slice(0, 2)) await mover({ Records: [record] }, moverContext());
     // The record as the version before wrote it: no countsPages, and its first two pages resolved uncounted.
     await app.clients.dynamo.send(
