@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { sendMessages } from "../aws/queues.ts";
-import { ListingStalledError } from "../errors.ts";
+import { ListingStalledError, S3CallError } from "../errors.ts";
 import { isFinished, type JobStore, type PageRecord } from "../jobs/jobStore.ts";
 import type { ObjectClient } from "../s3/objectClient.ts";
 import type { Job, ListCursor, ListedObject, ListMessage } from "../types.ts";
@@ -30,6 +30,8 @@ export interface ListingProgress {
   superseded: boolean;
   /** Empty truncated pages followed (S3 gives them over runs of delete markers). */
   emptyPages: number;
+  /** Continuation tokens S3 refused (InvalidArgument): their pages were listed from the cursor's start key. */
+  refusedTokens: number;
 }
 
 /**
@@ -47,8 +49,10 @@ export async function continueListing(
   shouldStop: () => boolean,
   /** The cursor the token was sent with: its page is read and listed while the job is, then used if still current. */
   hint?: ListCursor,
+  /** The SQS message id of the token: a redelivery of it hands on as the same message, which SQS drops. */
+  tokenId?: string,
 ): Promise<ListingProgress> {
-  const progress: ListingProgress = { pages: 0, keys: 0, finished: false, superseded: false, emptyPages: 0 };
+  const progress = newProgress();
   const early = hint && {
     recorded: deps.store.getPage(jobId, hint.seq),
     listed: listSourcePage(deps.objects, hint, deps.pageKeys, shouldStop),
@@ -71,7 +75,7 @@ export async function continueListing(
     hint.startAfter === job.startAfter &&
     hint.from === job.from &&
     hint.prefix === job.prefix;
-  if (job.dryRun) return countListing(deps, job, shouldStop, hintHolds ? early.listed : undefined);
+  if (job.dryRun) return countListing(deps, job, shouldStop, hintHolds ? early.listed : undefined, tokenId);
   let prefetched: { startAfter: string; page: Promise<SourcePage> } | undefined = hintHolds
     ? { startAfter: job.startAfter, page: early.listed }
     : undefined;
@@ -87,9 +91,10 @@ export async function continueListing(
           ? prefetched.page
           : listSourcePage(deps.objects, job, deps.pageKeys, shouldStop));
     progress.emptyPages += listed?.emptyPages ?? 0;
+    progress.refusedTokens += listed?.tokenRefused ? 1 : 0;
     if (listed?.resumeToken !== undefined) {
       // Out of time inside a run of empty pages: nothing to record yet; the next lister goes on from S3's token.
-      await sendListToken(deps.sqs, deps.listQueueUrl, job, listed.resumeToken);
+      await sendListToken(deps.sqs, deps.listQueueUrl, job, { continuationToken: listed.resumeToken, tokenId });
       return progress;
     }
     const page = existing ?? (await recordPage(deps, job, listed as SourcePage));
@@ -133,15 +138,17 @@ async function countListing(
   shouldStop: () => boolean,
   /** The first page, listed from the token's cursor while the job was read (with its continuation token, if any). */
   first: Promise<SourcePage> | undefined,
+  tokenId: string | undefined,
 ): Promise<ListingProgress> {
-  const progress: ListingProgress = { pages: 0, keys: 0, finished: false, superseded: false, emptyPages: 0 };
+  const progress = newProgress();
   let job = start;
   for (let round = 0; ; round++) {
     const listed = round === 0 ? first : undefined;
     const source = await (listed ?? listSourcePage(deps.objects, job, deps.pageKeys, shouldStop));
     progress.emptyPages += source.emptyPages;
+    progress.refusedTokens += source.tokenRefused ? 1 : 0;
     if (source.resumeToken !== undefined) {
-      await sendListToken(deps.sqs, deps.listQueueUrl, job, source.resumeToken);
+      await sendListToken(deps.sqs, deps.listQueueUrl, job, { continuationToken: source.resumeToken, tokenId });
       return progress;
     }
     const page: PageRecord = { seq: job.seq, objects: source.objects, batches: [], last: source.last };
@@ -168,22 +175,29 @@ export async function sendListToken(
   sqs: SQSClient,
   listQueueUrl: string,
   job: Pick<Job, "id" | "from" | "prefix" | "seq" | "startAfter">,
-  /** S3's token past a run of empty pages after the cursor (see ListCursor.continuationToken). */
-  continuationToken?: string,
+  /** A hand-on inside a run of empty pages after the cursor. */
+  past?: {
+    /** S3's token as far as this lister got (see ListCursor.continuationToken). */
+    continuationToken: string;
+    /** The SQS message id of the token this lister was handed. */
+    tokenId: string | undefined;
+  },
 ): Promise<void> {
   const cursor: ListCursor = { from: job.from, prefix: job.prefix, seq: job.seq, startAfter: job.startAfter };
-  if (continuationToken !== undefined) cursor.continuationToken = continuationToken;
+  if (past) cursor.continuationToken = past.continuationToken;
   const message: ListMessage = { job: job.id, cursor };
   // A hand-on inside a run of empty pages keeps the cursor's seq, and one that got no further than the last (its
   // shortcut refused) carries the same token: neither may be collapsed into the token before it, or listing ends.
-  const past = continuationToken === undefined ? "" : `-${randomUUID()}`;
+  // Named after the token it continues: should that token be redelivered (its lister died after this send), the
+  // second lister's hand-on is dropped as a duplicate, and the listing stays one chain of tokens.
+  const after = past === undefined ? "" : `-${past.tokenId ?? randomUUID()}`;
   await sendMessages(sqs, listQueueUrl, [
     {
       id: "token",
       body: JSON.stringify(message),
       groupId: job.id,
       // Collapses repeated hand-ons within SQS's 5-minute window; correctness does not depend on it.
-      deduplicationId: `${job.id}-${job.seq}${past}`,
+      deduplicationId: `${job.id}-${job.seq}${after}`,
     },
   ]);
 }
@@ -196,6 +210,8 @@ export interface SourcePage {
   emptyPages: number;
   /** Set (with no keys) when `shouldStop` said so inside a run of empty pages: where S3 had got to. */
   resumeToken?: string;
+  /** S3 refused the job's continuation token: the page was listed from the start key. */
+  tokenRefused?: true;
 }
 
 /**
@@ -214,13 +230,17 @@ export async function listSourcePage(
 ): Promise<SourcePage> {
   const input = { prefix: job.prefix ?? "", startAfter: job.startAfter ?? "", maxKeys: pageKeys };
   const { continuationToken } = job;
+  let tokenRefused = false;
   let out =
     continuationToken === undefined
       ? await objects.listPage(job.from, input)
-      : // A shortcut past empty pages another lister walked. Should S3 refuse it, the start key gives the same keys.
-        await objects
-          .listPage(job.from, { ...input, continuationToken })
-          .catch(() => objects.listPage(job.from, input));
+      : // A shortcut past empty pages another lister walked. Should S3 refuse it (an expired or foreign token), the
+        // start key gives the same keys. Any other failure is the listing's: the list token is retried.
+        await objects.listPage(job.from, { ...input, continuationToken }).catch((error: unknown) => {
+          if (!(error instanceof S3CallError && error.code === "InvalidArgument")) throw error;
+          tokenRefused = true;
+          return objects.listPage(job.from, input);
+        });
   let emptyPages = 0;
   while (out.objects.length === 0 && out.truncated) {
     const token = out.nextContinuationToken;
@@ -228,14 +248,25 @@ export async function listSourcePage(
       throw new ListingStalledError(job.from, input.startAfter, "without a NextContinuationToken");
     }
     emptyPages += 1;
-    if (shouldStop()) return { objects: [], last: false, emptyPages, resumeToken: token };
+    if (shouldStop()) return { objects: [], last: false, emptyPages, resumeToken: token, ...refused(tokenRefused) };
     out = await objects.listPage(job.from, { ...input, continuationToken: token });
     if (out.objects.length === 0 && out.truncated && out.nextContinuationToken === token) {
       throw new ListingStalledError(job.from, input.startAfter, "with the same NextContinuationToken again");
     }
   }
   const fit = fitPageRecord(out.objects);
-  return { objects: out.objects.slice(0, fit), last: fit === out.objects.length && !out.truncated, emptyPages };
+  return {
+    objects: out.objects.slice(0, fit),
+    last: fit === out.objects.length && !out.truncated,
+    emptyPages,
+    ...refused(tokenRefused),
+  };
+}
+
+const refused = (tokenRefused: boolean) => (tokenRefused ? { tokenRefused: true as const } : {});
+
+function newProgress(): ListingProgress {
+  return { pages: 0, keys: 0, finished: false, superseded: false, emptyPages: 0, refusedTokens: 0 };
 }
 
 async function recordPage(deps: ListingDeps, job: Job, source: SourcePage): Promise<PageRecord> {

@@ -21,7 +21,15 @@ export function createListerHandler(app: App) {
           job,
           () => context.getRemainingTimeInMillis() < RESERVE_MS,
           cursor,
+          record.messageId,
         );
+        if (progress.refusedTokens > 0) {
+          // Only a shortcut lost: the run of empty pages it skipped is walked again.
+          app.logger.warn("S3 refused the list token's continuation token; listed from the cursor's key instead", {
+            jobId: job,
+            continuationToken: cursor?.continuationToken,
+          });
+        }
         app.logger.info("listing progressed", { jobId: job, ...progress });
       } catch (error) {
         // The batch processor keeps a failure to itself: said here, so a listing that cannot go on is never silent.

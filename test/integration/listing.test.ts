@@ -34,6 +34,23 @@ function emptyTruncatedPage(bucket: string, nextToken?: string): ProxyResponse {
 
 const isList = (req: ProxyRequestInfo) => req.operation === "ListObjectsV2";
 
+/**
+ * A source that begins with a run of ten empty truncated pages (as after a run of delete markers), recording each
+ * page of the run asked for. The last one's token is the emulator's own for a key before every seeded key (base64
+ * of "!"), so listing goes on from there.
+ */
+function emptyRunAtStart(bucket: string, walked: string[]) {
+  return (req: ProxyRequestInfo): ProxyResponse | undefined => {
+    if (!isList(req)) return undefined;
+    const token = req.query.get("continuation-token");
+    if (token === null && (req.query.get("start-after") ?? "") === "") return emptyTruncatedPage(bucket, "run-1");
+    const n = Number(/^run-(\d+)$/.exec(token ?? "")?.[1]);
+    if (!n) return undefined;
+    walked.push(token as string);
+    return emptyTruncatedPage(bucket, n < 9 ? `run-${n + 1}` : Buffer.from("!").toString("base64"));
+  };
+}
+
 describe("listing: empty truncated pages, a listing that cannot go on, repeated tokens", () => {
   let harness: ProxiedHarness;
   let proxy: LoopbackProxy;
@@ -156,38 +173,34 @@ describe("listing: empty truncated pages, a listing that cannot go on, repeated 
       const app = await harness.app({ endpoint: proxy.endpoint, settings: { listPageKeys: 25 } });
       const { from, to } = await freshBuckets(app.clients.s3, "emptyrun");
       await seedBucket(app.clients.s3, { bucket: from, objects: 50, bytes: 256 });
-      // The source begins with a run of ten empty truncated pages (as after a run of delete markers). The last one's
-      // token is the emulator's own for a key before every seeded key (base64 of "!"), so listing goes on from there.
       const walked: string[] = [];
-      proxy.setRespond((req) => {
-        if (!isList(req)) return undefined;
-        const token = req.query.get("continuation-token");
-        if (token === null && (req.query.get("start-after") ?? "") === "") return emptyTruncatedPage(from, "run-1");
-        const n = Number(/^run-(\d+)$/.exec(token ?? "")?.[1]);
-        if (!n) return undefined;
-        walked.push(token as string);
-        return emptyTruncatedPage(from, n < 9 ? `run-${n + 1}` : Buffer.from("!").toString("base64"));
-      });
+      proxy.setRespond(emptyRunAtStart(from, walked));
       const { jobId } = await startMove(app, { from, to, dryRun });
       const takeToken = async () => {
         const [record] = await receiveListRecords(app);
         if (!record) throw new Error("no list token");
         const url = app.resources.listQueueUrl;
         await app.clients.sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: record.receiptHandle }));
-        return parseListMessage(record.body).cursor;
+        return { cursor: parseListMessage(record.body).cursor, tokenId: record.messageId };
       };
       const carried: (string | undefined)[] = [];
       try {
-        let cursor = await takeToken();
+        let token = await takeToken();
         let finished = false;
         for (let lister = 0; lister < 10 && !finished; lister++) {
           // Each lister's time runs out at its fourth question: three empty pages, then a hand-on.
           let asked = 0;
-          const progress = await continueListing(listingDeps(app), jobId, () => ++asked > 3, cursor);
+          const progress = await continueListing(
+            listingDeps(app),
+            jobId,
+            () => ++asked > 3,
+            token.cursor,
+            token.tokenId,
+          );
           finished = progress.finished;
           if (!finished) {
-            cursor = await takeToken();
-            carried.push(cursor?.continuationToken);
+            token = await takeToken();
+            carried.push(token.cursor?.continuationToken);
           }
         }
         expect(finished).toBe(true);
@@ -200,31 +213,67 @@ describe("listing: empty truncated pages, a listing that cannot go on, repeated 
       expect(walked).toEqual(Array.from({ length: 9 }, (_, i) => `run-${i + 1}`));
       expect(await app.store.getJob(jobId)).toMatchObject({ listingDone: true, listed: 50 });
 
-      // A token S3 refuses is only a shortcut lost: the page is listed from the cursor's start key instead.
+      // A token S3 refuses is only a shortcut lost: the page is listed from the cursor's start key instead, and
+      // the page says so (the lister logs it). Any other failure of the token's page is the listing's to retry.
       let refused = 0;
-      proxy.setRespond((req) =>
-        isList(req) && req.query.get("continuation-token") === "refused" && ++refused > 0
-          ? {
-              status: 400,
-              headers: { "content-type": "application/xml" },
-              body: "<Error><Code>InvalidArgument</Code></Error>",
-            }
-          : undefined,
-      );
+      proxy.setRespond((req) => {
+        const token = isList(req) ? req.query.get("continuation-token") : null;
+        if (token === null) return undefined;
+        const code = { refused: "InvalidArgument", denied: "AccessDenied" }[token];
+        if (code === undefined) return undefined;
+        refused += 1;
+        const status = code === "AccessDenied" ? 403 : 400;
+        return { status, headers: { "content-type": "application/xml" }, body: `<Error><Code>${code}</Code></Error>` };
+      });
+      const tail = { from, prefix: "", startAfter: seedKey(47) };
       try {
-        const page = await listSourcePage(app.objects, {
-          from,
-          prefix: "",
-          startAfter: seedKey(47),
-          continuationToken: "refused",
-        });
+        const page = await listSourcePage(app.objects, { ...tail, continuationToken: "refused" });
         expect(page.objects.map((o) => o.k)).toEqual([seedKey(48), seedKey(49)]);
+        expect(page.tokenRefused).toBe(true);
         expect(refused).toBe(1); // the token was tried first
+        await expect(listSourcePage(app.objects, { ...tail, continuationToken: "denied" })).rejects.toMatchObject({
+          code: "AccessDenied",
+        });
+        expect(refused).toBe(2);
+        expect((await listSourcePage(app.objects, tail)).tokenRefused).toBeUndefined();
       } finally {
         proxy.setRespond(undefined);
       }
     },
   );
+
+  it("keeps one chain of tokens when a lister dies after handing on inside a run of empty pages", async () => {
+    const app = await harness.app({ endpoint: proxy.endpoint, settings: { listPageKeys: 25 } });
+    const { from, to } = await freshBuckets(app.clients.s3, "handonrepeat");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 50, bytes: 256 });
+    proxy.setRespond(emptyRunAtStart(from, []));
+    // Earlier tests' tokens handled by a bare handler stay in flight on the shared queue: this test counts its own.
+    const before = await queueDepth(app.clients.sqs, app.resources.listQueueUrl);
+    try {
+      const { jobId } = await startMove(app, { from, to });
+      const [record] = await receiveListRecords(app);
+      if (!record) throw new Error("no list token");
+      const { cursor } = parseListMessage(record.body);
+      // The first lister hands on after four empty pages and dies before deleting its token; the token comes back
+      // and the second lister, as far along, hands on too. Its hand-on is the first one again, and SQS drops it.
+      for (const lister of ["first", "second"]) {
+        let asked = 0;
+        const progress = await continueListing(listingDeps(app), jobId, () => ++asked > 3, cursor, record.messageId);
+        expect(progress, lister).toMatchObject({ pages: 0, finished: false, emptyPages: 4 });
+      }
+      await app.clients.sqs.send(
+        new DeleteMessageCommand({ QueueUrl: app.resources.listQueueUrl, ReceiptHandle: record.receiptHandle }),
+      );
+      expect(await queueDepth(app.clients.sqs, app.resources.listQueueUrl)).toEqual({
+        visible: before.visible + 1,
+        inFlight: before.inFlight,
+      });
+      const [handOn] = await receiveListRecords(app);
+      expect(handOn && parseListMessage(handOn.body).cursor?.continuationToken).toBe("run-4");
+    } finally {
+      proxy.setRespond(undefined);
+    }
+  });
 
   it.each([
     { run: "a move", dryRun: false },
