@@ -30,7 +30,7 @@ export interface ListingProgress {
   superseded: boolean;
   /** Empty truncated pages followed (S3 gives them over runs of delete markers). */
   emptyPages: number;
-  /** Continuation tokens S3 refused (InvalidArgument): their pages were listed from the cursor's start key. */
+  /** Continuation tokens S3 refused (400): their pages were listed from the cursor's start key. */
   refusedTokens: number;
 }
 
@@ -189,8 +189,11 @@ export async function sendListToken(
   // A hand-on inside a run of empty pages keeps the cursor's seq, and one that got no further than the last (its
   // shortcut refused) carries the same token: neither may be collapsed into the token before it, or listing ends.
   // Named after the token it continues: should that token be redelivered (its lister died after this send), the
-  // second lister's hand-on is dropped as a duplicate, and the listing stays one chain of tokens.
-  const after = past === undefined ? "" : `-${past.tokenId ?? randomUUID()}`;
+  // second lister's hand-on is dropped as a duplicate, and the listing stays one chain of tokens. Only within SQS's
+  // 5-minute deduplication window: a redelivery after the list queue's visibility timeout (12 minutes on Lambda)
+  // makes a second chain. Both chains list the same pages under the cursor's conditional writes, so no key is lost or
+  // counted twice; the cost is repeated listing until one chain meets a page the other recorded.
+  const after = past === undefined ? "" : `-${past.tokenId || randomUUID()}`;
   await sendMessages(sqs, listQueueUrl, [
     {
       id: "token",
@@ -234,10 +237,12 @@ export async function listSourcePage(
   let out =
     continuationToken === undefined
       ? await objects.listPage(job.from, input)
-      : // A shortcut past empty pages another lister walked. Should S3 refuse it (an expired or foreign token), the
-        // start key gives the same keys. Any other failure is the listing's: the list token is retried.
+      : // A shortcut past empty pages another lister walked. Should S3 refuse it (a malformed or foreign token: 400
+        // InvalidArgument, or a 400 without a code), the start key gives the same keys. Any other failure is the
+        // listing's: the list token is retried, and redrive sends it on without the shortcut.
         await objects.listPage(job.from, { ...input, continuationToken }).catch((error: unknown) => {
-          if (!(error instanceof S3CallError && error.code === "InvalidArgument")) throw error;
+          if (!(error instanceof S3CallError && (error.code === "InvalidArgument" || error.status === 400)))
+            throw error;
           tokenRefused = true;
           return objects.listPage(job.from, input);
         });

@@ -62,6 +62,22 @@ export function parseListMessage(body: string): ListMessage {
   return { job: value.job, cursor: { from, prefix, seq, startAfter, ...token } };
 }
 
+/**
+ * A list message's body without its cursor's continuation token, for redrive: a token that failed its listing may be
+ * the cause, and the cursor's start key lists the same keys. Bodies that are not list messages are returned unchanged.
+ */
+export function withoutContinuationToken(body: string): string {
+  try {
+    const value: unknown = JSON.parse(body);
+    const cursor = (value as { cursor?: unknown } | null)?.cursor;
+    if (!cursor || typeof cursor !== "object" || !("continuationToken" in cursor)) return body;
+    const { continuationToken: _dropped, ...rest } = cursor as Record<string, unknown>;
+    return JSON.stringify({ ...(value as object), cursor: rest });
+  } catch {
+    return body;
+  }
+}
+
 function parseJson(body: string, what: string): Record<string, unknown> {
   try {
     const value: unknown = JSON.parse(body);

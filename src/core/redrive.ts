@@ -7,6 +7,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { App } from "../app.ts";
 import { sendMessages } from "../aws/queues.ts";
+import { withoutContinuationToken } from "./messages.ts";
 
 export interface RedriveResult {
   /** Messages moved back to the move queue and to the list queue. */
@@ -76,7 +77,8 @@ async function moveBack(
         to,
         mine.map((m, i) => ({
           id: String(i),
-          body: m.Body ?? "",
+          // A list token goes back without its shortcut past empty pages, in case the shortcut is what failed.
+          body: fifo ? withoutContinuationToken(m.Body ?? "") : (m.Body ?? ""),
           ...(fifo ? { groupId: jobOf(m.Body ?? "") ?? "redrive", deduplicationId: `redrive-${m.MessageId}` } : {}),
         })),
       );

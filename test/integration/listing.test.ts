@@ -1,10 +1,11 @@
-import { DeleteMessageCommand } from "@aws-sdk/client-sqs";
+import { DeleteMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { listingDeps } from "../../src/app.ts";
 import { queueDepth } from "../../src/aws/queues.ts";
 import { continueListing, listSourcePage, sendListToken } from "../../src/core/listing.ts";
 import { parseListMessage } from "../../src/core/messages.ts";
+import { redriveDeadLetters } from "../../src/core/redrive.ts";
 import { startMove } from "../../src/core/start.ts";
 import { formatStatus, jobStatus } from "../../src/core/status.ts";
 import { ListingStalledError } from "../../src/errors.ts";
@@ -164,6 +165,31 @@ describe("listing: empty truncated pages, a listing that cannot go on, repeated 
     expect(listed.listingError).toBeUndefined();
   });
 
+  it("redrives a dead list token without its continuation token, so its page is listed from the cursor's start key", async () => {
+    const app = await harness.app();
+    const jobId = `redrive-token-${Date.now()}`;
+    const cursor = { from: "some-bucket", prefix: "", seq: 3, startAfter: "k-0099", continuationToken: "stale" };
+    await app.clients.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: app.resources.listDeadLetterQueueUrl,
+        MessageBody: JSON.stringify({ job: jobId, cursor }),
+        MessageGroupId: jobId,
+        MessageDeduplicationId: jobId,
+      }),
+    );
+    expect(await redriveDeadLetters(app, { jobId })).toMatchObject({ moved: { move: 0, list: 1 }, jobs: [jobId] });
+    const records = await receiveListRecords(app, 10);
+    const mine = records.filter((r) => parseListMessage(r.body).job === jobId);
+    expect(mine.map((r) => parseListMessage(r.body).cursor)).toEqual([
+      { from: "some-bucket", prefix: "", seq: 3, startAfter: "k-0099" },
+    ]);
+    for (const r of records) {
+      await app.clients.sqs.send(
+        new DeleteMessageCommand({ QueueUrl: app.resources.listQueueUrl, ReceiptHandle: r.receiptHandle }),
+      );
+    }
+  });
+
   it.each([
     { run: "a move", dryRun: false },
     { run: "a dry run", dryRun: true },
@@ -215,26 +241,34 @@ describe("listing: empty truncated pages, a listing that cannot go on, repeated 
 
       // A token S3 refuses is only a shortcut lost: the page is listed from the cursor's start key instead, and
       // the page says so (the lister logs it). Any other failure of the token's page is the listing's to retry.
-      let refused = 0;
+      let tokenCalls = 0;
       proxy.setRespond((req) => {
         const token = isList(req) ? req.query.get("continuation-token") : null;
         if (token === null) return undefined;
-        const code = { refused: "InvalidArgument", denied: "AccessDenied" }[token];
-        if (code === undefined) return undefined;
-        refused += 1;
-        const status = code === "AccessDenied" ? 403 : 400;
-        return { status, headers: { "content-type": "application/xml" }, body: `<Error><Code>${code}</Code></Error>` };
+        const answer = {
+          refused: { status: 400, body: "<Error><Code>InvalidArgument</Code></Error>" },
+          bare: { status: 400, body: "" }, // a 400 without an error document (as a proxy may give)
+          denied: { status: 403, body: "<Error><Code>AccessDenied</Code></Error>" },
+        }[token];
+        if (answer === undefined) return undefined;
+        tokenCalls += 1;
+        return { status: answer.status, headers: { "content-type": "application/xml" }, body: answer.body };
       });
       const tail = { from, prefix: "", startAfter: seedKey(47) };
       try {
-        const page = await listSourcePage(app.objects, { ...tail, continuationToken: "refused" });
-        expect(page.objects.map((o) => o.k)).toEqual([seedKey(48), seedKey(49)]);
-        expect(page.tokenRefused).toBe(true);
-        expect(refused).toBe(1); // the token was tried first
+        for (const token of ["refused", "bare"]) {
+          const page = await listSourcePage(app.objects, { ...tail, continuationToken: token });
+          expect(
+            page.objects.map((o) => o.k),
+            token,
+          ).toEqual([seedKey(48), seedKey(49)]);
+          expect(page.tokenRefused, token).toBe(true);
+        }
+        expect(tokenCalls).toBe(2); // each token was tried first
         await expect(listSourcePage(app.objects, { ...tail, continuationToken: "denied" })).rejects.toMatchObject({
           code: "AccessDenied",
         });
-        expect(refused).toBe(2);
+        expect(tokenCalls).toBe(3);
         expect((await listSourcePage(app.objects, tail)).tokenRefused).toBeUndefined();
       } finally {
         proxy.setRespond(undefined);
@@ -269,7 +303,11 @@ describe("listing: empty truncated pages, a listing that cannot go on, repeated 
         inFlight: before.inFlight,
       });
       const [handOn] = await receiveListRecords(app);
-      expect(handOn && parseListMessage(handOn.body).cursor?.continuationToken).toBe("run-4");
+      if (!handOn) throw new Error("no hand-on");
+      expect(parseListMessage(handOn.body)).toMatchObject({ job: jobId, cursor: { continuationToken: "run-4" } });
+      await app.clients.sqs.send(
+        new DeleteMessageCommand({ QueueUrl: app.resources.listQueueUrl, ReceiptHandle: handOn.receiptHandle }),
+      );
     } finally {
       proxy.setRespond(undefined);
     }
