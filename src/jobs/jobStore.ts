@@ -437,7 +437,11 @@ export class JobStore {
     const job = await this.getJob(jobId);
     if (!job.listingDone || job.state === "cancelled") return job.state;
     this.#noteListingDone(jobId);
-    return this.#completeIfCounted(job, await (early ?? this.sumTotals(jobId)), now);
+    const counts = await (early ?? this.sumTotals(jobId));
+    // A mover of this process whose batch resolves one of the last few pages then reads the totals with the job
+    // record: a job of one page (the listing ends before its batches are moved) ends a round trip sooner.
+    this.#notePagesLeft(jobId, counts.pages - counts.completePages);
+    return this.#completeIfCounted(job, counts, now);
   }
 
   /**
