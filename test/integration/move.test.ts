@@ -6,6 +6,7 @@ import { makeJpeg } from "../../src/images/jpeg.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
 import type { LocalApp } from "../../src/local/localApp.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
+import type { MoveRequest } from "../../src/types.ts";
 import { freshBuckets, type Harness, listAll, startHarness } from "../support/harness.ts";
 
 const md5 = (bytes: Uint8Array) => `"${createHash("md5").update(bytes).digest("hex")}"`;
@@ -121,5 +122,36 @@ describe("a move through start → lister → move queue → mover", () => {
     const result = await runLocalMove(app, app.stack, { from, to, prefix: "nothing-here/" });
     expect(result.job.state).toBe("done");
     expect(result.counts).toMatchObject({ listed: 0, moved: 0 });
+  });
+
+  describe("opening a job", () => {
+    const request = (prefix: string): MoveRequest => ({
+      from: "jobs-src",
+      to: "jobs-dst",
+      prefix,
+      overwrite: true,
+      dryRun: false,
+    });
+
+    it("opens one job for starts racing on the same from/to/prefix: the others attach to it, and no other record is left", async () => {
+      const before = new Set((await app.store.listJobs(100)).map((job) => job.id));
+      const opened = await Promise.all(Array.from({ length: 8 }, () => app.store.openJob(request("race/"))));
+
+      const ids = new Set(opened.map((o) => o.job.id));
+      expect(ids.size).toBe(1);
+      expect(opened.filter((o) => !o.attached)).toHaveLength(1);
+      const listed = (await app.store.listJobs(100)).filter((job) => !before.has(job.id));
+      expect(listed.map((job) => job.id)).toEqual([...ids]);
+      expect(listed[0]?.state).toBe("listing");
+    });
+
+    it("attaches a second start to the unfinished job without adding a record", async () => {
+      const first = await app.store.openJob(request("again/"));
+      const count = (await app.store.listJobs(100)).length;
+      const second = await app.store.openJob(request("again/"));
+
+      expect(second).toMatchObject({ attached: true, job: { id: first.job.id } });
+      expect(await app.store.listJobs(100)).toHaveLength(count);
+    });
   });
 });
