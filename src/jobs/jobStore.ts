@@ -511,7 +511,10 @@ export class JobStore {
     }
   }
 
-  /** Pages not yet counted resolved, per job, as this process last read them after the job's listing ended. */
+  /**
+   * Pages left, per job, as this process last saw them after the job's listing ended: from the job record's
+   * resolved-page count, or from the page totals summed at the listing's end. Only a hint for when to sum early.
+   */
   readonly #pagesLeft = new Map<string, number>();
 
   #notePagesLeft(jobId: string, left: number): void {
