@@ -11,6 +11,15 @@ import type { ConsumerSettings } from "../stackSettings.ts";
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
+/**
+ * The local visibility timeout: what each receive asks for, renewed every second by the heartbeat while a batch is
+ * worked on. A receive can outlive its process: a runtime exits with its idle long poll (up to 1 s) still open, and
+ * a message the emulator (or SQS) hands to that poll after the exit stays invisible this long before another runtime
+ * gets it. The same holds for a crashed runtime's batches. It was 10 s: a move started right after another one then
+ * waited ~10 s for its list token. A batch in hand reappears only if its runtime's event loop stalls for 2 s.
+ */
+export const LOCAL_VISIBILITY_SECONDS = 3;
+
 export interface ConsumerOptions {
   sqs: SQSClient;
   queueUrl: string;
@@ -19,10 +28,7 @@ export interface ConsumerOptions {
   settings: ConsumerSettings;
   /** Invocations in flight at once (Lambda's concurrency). */
   concurrency: number;
-  /**
-   * Visibility timeout used locally, kept short and extended by a heartbeat while a batch is worked on, so that
-   * after a crash the work comes back within seconds rather than after the production timeout.
-   */
+  /** Default LOCAL_VISIBILITY_SECONDS; the heartbeat renews it every third of it, at most once a second. */
   visibilitySeconds?: number;
   onError?: (error: unknown) => void;
 }
@@ -42,7 +48,7 @@ export class QueueConsumer {
   #invocations = 0;
 
   constructor(options: ConsumerOptions) {
-    this.#options = { visibilitySeconds: 10, ...options };
+    this.#options = { visibilitySeconds: LOCAL_VISIBILITY_SECONDS, ...options };
   }
 
   get invocations(): number {
