@@ -1,32 +1,32 @@
 // The local runtime's visibility timeout, against the emulator's SQS over HTTP: short, so that a message an exited
 // runtime's long poll took comes back within seconds, and renewed, so that a batch worked on for longer stays with
 // the runtime that has it.
-import { CreateQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { CreateQueueCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSRecord } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Emulator, startEmulator } from "../../src/emulator/emulator.ts";
+import { type AwsClients, createClients, destroyClients, resolveTarget } from "../../src/aws/clients.ts";
+import { sleep } from "../../src/aws/queues.ts";
 import { LOCAL_VISIBILITY_SECONDS, QueueConsumer, type SqsHandler } from "../../src/local/runtime.ts";
+import { loadStackSettings } from "../../src/stackSettings.ts";
+import { type Harness, startHarness } from "../support/harness.ts";
 
-let emulator: Emulator;
-const clients: SQSClient[] = [];
+let harness: Harness;
+const opened: AwsClients[] = [];
 let queueCount = 0;
 
 beforeAll(async () => {
-  emulator = await startEmulator({ port: 0 });
+  harness = await startHarness();
 });
 afterAll(async () => {
-  for (const client of clients) client.destroy();
-  await emulator.stop();
+  for (const clients of opened) destroyClients(clients);
+  await harness.stop();
 });
 
+/** An SQS client of its own, as a runtime in another process would have. */
 function sqsClient(): SQSClient {
-  const client = new SQSClient({
-    endpoint: emulator.endpoint,
-    region: "us-east-1",
-    credentials: { accessKeyId: "test", secretAccessKey: "test" },
-  });
-  clients.push(client);
-  return client;
+  const clients = createClients(resolveTarget({ endpoint: harness.emulator.endpoint }));
+  opened.push(clients);
+  return clients.sqs;
 }
 
 async function freshQueue(sqs: SQSClient): Promise<{ url: string; arn: string }> {
@@ -42,21 +42,11 @@ function consumer(sqs: SQSClient, queue: { url: string; arn: string }, handler: 
     queueUrl: queue.url,
     queueArn: queue.arn,
     handler,
-    settings: {
-      functionName: "mover",
-      batchSize: 1,
-      batchingWindowSeconds: 0,
-      timeoutSeconds: 60,
-      maximumConcurrency: undefined,
-      visibilityTimeoutSeconds: 360,
-      maxReceiveCount: 5,
-      environment: {},
-    },
+    // serverless.yml's mover, one message an invocation and no batching window, as the local move runs it
+    settings: { ...loadStackSettings().mover, batchSize: 1, batchingWindowSeconds: 0 },
     concurrency: 1,
   });
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("the local runtime's visibility timeout", () => {
   it("hands the next runtime a message that an exited runtime's open long poll took", async () => {
