@@ -25,6 +25,7 @@ import {
 } from "./buckets.ts";
 import { CPU_ACCOUNTING, type CpuSeconds, cpuSince, cpuSnapshot } from "./cpuUsage.ts";
 import { SAMPLE_EVERY_MS } from "./peakRss.ts";
+import { formatPhaseTable, median, medianPhases, type Phases } from "./phases.ts";
 import type { ProxySnapshot } from "./proxyProcess.ts";
 import { runTool, stopRunningTool, type ToolRun } from "./runTool.ts";
 import { spawnProxy } from "./spawnProxy.ts";
@@ -115,6 +116,8 @@ interface Medians {
   toolCpuMsPerObject: number;
   /** Mean cores busy with other work during the runs: above ~0.1 the machine was not quiet. */
   otherCores: number;
+  /** Where the time went: first copy, copy rate, tail, cores busy (medians). */
+  phases: Phases | undefined;
 }
 
 /** Cores of other work, on average over a run, above which the run is considered disturbed. */
@@ -500,6 +503,9 @@ function summarize(
         toolCpuMsPerObject: (median(basis.map((run) => run.cpu.tool)) * 1000) / objects,
         otherCores:
           basis.reduce((sum, run) => sum + run.cpu.other, 0) / basis.reduce((sum, run) => sum + run.seconds, 0),
+        phases: medianPhases(
+          basis.map((run) => ({ seconds: run.seconds, copies: run.spans.CopyObject, cpu: run.cpu })),
+        ),
       };
     }
     return result;
@@ -554,8 +560,18 @@ function formatTable(results: ToolResult[], objects: number): string {
     ? `\nWarning: other work competed for the CPU during counted runs of ${busy.map((r) => `${r.tool} (${(r.median?.otherCores ?? 0).toFixed(2)} cores on average)`).join(", ")}; ` +
       "those times are pessimistic. Rerun on a quiet machine."
     : "";
+  const phases = formatPhaseTable(
+    results.map((result) => ({
+      tool: result.tool,
+      phases: result.status === "ok" ? result.median?.phases : undefined,
+    })),
+    { cpu: CPU_ACCOUNTING },
+  );
+  const phaseNote = phases
+    ? `\n\nWhere the time went (medians; times at the proxy, from the tool's spawn):\n\n${phases}\n`
+    : "\n";
   return (
-    `${lines.join("\n")}\n\n${objects.toLocaleString("en-US")} objects per run. Commands:\n${commands.join("\n")}\n` +
+    `${lines.join("\n")}${phaseNote}\n${objects.toLocaleString("en-US")} objects per run. Commands:\n${commands.join("\n")}\n` +
     `Peak RSS: ${RSS_METHOD}.${repeated ? `\n${repeated} run(s) disturbed by other work were repeated (kept in the JSON, marked repeated).` : ""}${warning}`
   );
 }
@@ -655,15 +671,6 @@ function revision(): Revision | undefined {
   if (commit.status !== 0) return undefined;
   const status = spawnSync("git", ["status", "--porcelain", "--", "src", "bin"], { cwd: root, encoding: "utf8" });
   return { commit: commit.stdout.trim(), srcChanges: status.stdout.split("\n").filter(Boolean).length };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  if (sorted.length === 0) return Number.NaN;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 function toolList(value: string): ToolName[] {
