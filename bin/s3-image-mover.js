@@ -8,5 +8,5 @@ const { main } = await import("../src/cli/main.ts");
 
 await main();
 // Exit once the command is done rather than when the last idle long poll (up to 1 s) returns:
-// anything such a poll receives now comes back after the local visibility timeout (3 s, LOCAL_VISIBILITY_SECONDS).
+// anything such a poll receives now comes back after 1 s (RECEIVE_VISIBILITY_SECONDS in src/local/runtime.ts).
 process.exit();

@@ -12,13 +12,18 @@ import type { ConsumerSettings } from "../stackSettings.ts";
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
 /**
- * The local visibility timeout: what each receive asks for, renewed every second by the heartbeat while a batch is
- * worked on. A receive can outlive its process: a runtime exits with its idle long poll (up to 1 s) still open, and
- * a message the emulator (or SQS) hands to that poll after the exit stays invisible this long before another runtime
- * gets it. The same holds for a crashed runtime's batches. It was 10 s: a move started right after another one then
- * waited ~10 s for its list token. A batch in hand reappears only if its runtime's event loop stalls for 2 s.
+ * The local visibility timeout of a message a runtime works on, renewed every second by the heartbeat. A batch in hand
+ * reappears only if its runtime's event loop stalls for 2 s; a crashed runtime's batches come back after this long.
  */
 export const LOCAL_VISIBILITY_SECONDS = 3;
+
+/**
+ * What each receive asks for: 1 s, SQS's shortest. A receive can outlive its process: a runtime exits with its idle
+ * long poll (up to 1 s) still open, and the emulator (or SQS) may hand a message to that poll after the exit. A live
+ * runtime extends what it receives to LOCAL_VISIBILITY_SECONDS at once; a dead poll's message comes back after 1 s.
+ * (It was 10 s, then 3 s: a move started right after another waited that long for its list token or first batch.)
+ */
+export const RECEIVE_VISIBILITY_SECONDS = 1;
 
 export interface ConsumerOptions {
   sqs: SQSClient;
@@ -109,15 +114,21 @@ export class QueueConsumer {
           MaxNumberOfMessages: Math.min(10, settings.batchSize - messages.length),
           // Short long-polls so that stop() returns promptly; messages still arrive the moment they exist.
           WaitTimeSeconds: messages.length === 0 ? 1 : 0,
-          VisibilityTimeout: visibilitySeconds,
+          VisibilityTimeout: Math.min(RECEIVE_VISIBILITY_SECONDS, visibilitySeconds),
           MessageSystemAttributeNames: ["All"],
           MessageAttributeNames: ["All"],
         }),
       );
       const received = out.Messages ?? [];
+      const handles: string[] = [];
       for (const message of received) {
-        if (message.MessageId && message.ReceiptHandle) this.#heartbeats.set(message.MessageId, message.ReceiptHandle);
+        if (!message.MessageId || !message.ReceiptHandle) continue;
+        this.#heartbeats.set(message.MessageId, message.ReceiptHandle);
+        handles.push(message.ReceiptHandle);
       }
+      // Not awaited: the batch starts meanwhile, with its 1 s a margin of many round trips. After stop() the caller
+      // hands the messages back instead, which an extension arriving later would undo.
+      if (handles.length > 0 && this.#running) void this.#extendVisibility(handles);
       messages.push(...received);
       if (received.length === 0) break;
     } while (messages.length < settings.batchSize && Date.now() < windowEnds && this.#running);
@@ -196,8 +207,8 @@ export class QueueConsumer {
     }
   }
 
-  async #extendVisibility(): Promise<void> {
-    const entries = [...this.#heartbeats.values()];
+  /** Renews the visibility of the given receipt handles, by default of every record being worked on. */
+  async #extendVisibility(entries: readonly string[] = [...this.#heartbeats.values()]): Promise<void> {
     for (let i = 0; i < entries.length; i += 10) {
       await this.#options.sqs
         .send(

@@ -1,12 +1,16 @@
-// The local runtime's visibility timeout, against the emulator's SQS over HTTP: short, so that a message an exited
-// runtime's long poll took comes back within seconds, and renewed, so that a batch worked on for longer stays with
-// the runtime that has it.
-import { CreateQueueCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import type { SQSRecord } from "aws-lambda";
+// The local runtime's visibility timeouts, against the emulator's SQS over HTTP: a receive asks for 1 s, so that a
+// message an exited runtime's long poll took comes back after a second, and a live runtime extends what it got at
+// once and renews it, so that a batch worked on for longer stays with the runtime that has it.
+import { CreateQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AwsClients, createClients, destroyClients, resolveTarget } from "../../src/aws/clients.ts";
 import { sleep } from "../../src/aws/queues.ts";
-import { LOCAL_VISIBILITY_SECONDS, QueueConsumer, type SqsHandler } from "../../src/local/runtime.ts";
+import {
+  LOCAL_VISIBILITY_SECONDS,
+  QueueConsumer,
+  RECEIVE_VISIBILITY_SECONDS,
+  type SqsHandler,
+} from "../../src/local/runtime.ts";
 import { loadStackSettings } from "../../src/stackSettings.ts";
 import { type Harness, startHarness } from "../support/harness.ts";
 
@@ -36,8 +40,14 @@ async function freshQueue(sqs: SQSClient): Promise<{ url: string; arn: string }>
   return { url: QueueUrl ?? "", arn: `arn:aws:sqs:us-east-1:000000000000:${name}` };
 }
 
-function consumer(sqs: SQSClient, queue: { url: string; arn: string }, handler: SqsHandler): QueueConsumer {
+function consumer(
+  sqs: SQSClient,
+  queue: { url: string; arn: string },
+  handler: SqsHandler,
+  visibilitySeconds?: number,
+): QueueConsumer {
   return new QueueConsumer({
+    ...(visibilitySeconds ? { visibilitySeconds } : {}),
     sqs,
     queueUrl: queue.url,
     queueArn: queue.arn,
@@ -49,11 +59,17 @@ function consumer(sqs: SQSClient, queue: { url: string; arn: string }, handler: 
 }
 
 describe("the local runtime's visibility timeout", () => {
-  it("hands the next runtime a message that an exited runtime's open long poll took", async () => {
+  it("gets back a message that an exited runtime's open long poll took after 1 s", async () => {
     const sqs = sqsClient();
     const queue = await freshQueue(sqs);
-    // A runtime that exits while its idle long poll is open: the poll's connection goes, the receive stays.
-    const exiting = sqsClient();
+    // A runtime that exits while its idle long poll is open: the poll's connection goes, the receive stays. One
+    // attempt only: a process that exited does not retry its poll (the SDK would, on a live client).
+    const exiting = new SQSClient({
+      endpoint: harness.emulator.endpoint,
+      region: "us-east-1",
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+      maxAttempts: 1,
+    });
     const first = consumer(exiting, queue, async () => ({ batchItemFailures: [] }));
     first.start();
     await sleep(300);
@@ -61,21 +77,53 @@ describe("the local runtime's visibility timeout", () => {
     exiting.destroy();
     await sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: "token" }));
 
-    const got = Promise.withResolvers<SQSRecord>();
-    const next = consumer(sqsClient(), queue, async (event) => {
-      for (const record of event.Records) got.resolve(record);
-      return { batchItemFailures: [] };
-    });
-    next.start();
-    try {
-      const record = await got.promise;
-      expect(record.body).toBe("token");
-      // Received twice: first by the poll left open, then, once its visibility ran out, by the next runtime.
-      expect(record.attributes.ApproximateReceiveCount).toBe("2");
-    } finally {
-      await next.stop();
+    // A 2-s long poll from now ends with what is visible then. The dead poll's 1 s has run out by that time; the
+    // former 3 s (LOCAL_VISIBILITY_SECONDS) had not, and this receive came back empty.
+    expect(RECEIVE_VISIBILITY_SECONDS).toBeLessThan(2);
+    const out = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queue.url,
+        WaitTimeSeconds: 2,
+        MessageSystemAttributeNames: ["ApproximateReceiveCount"],
+      }),
+    );
+    expect(out.Messages?.map((m) => m.Body)).toEqual(["token"]);
+    // Received twice: first by the poll left open, then by this one.
+    expect(out.Messages?.[0]?.Attributes?.ApproximateReceiveCount).toBe("2");
+  }, 10_000);
+
+  it("extends what it receives at once, before the receive's own 1 s runs out", async () => {
+    const sqs = sqsClient();
+    const queue = await freshQueue(sqs);
+    await sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: "batch" }));
+    const started = Promise.withResolvers<void>();
+    const finish = Promise.withResolvers<void>();
+    // A 30-s timeout: the heartbeat's first beat comes after 10 s, so only the extension on receipt covers the
+    // 2.5 s this handler takes.
+    const working = consumer(
+      sqs,
+      queue,
+      async () => {
+        started.resolve();
+        await finish.promise;
+        return { batchItemFailures: [] };
+      },
+      30,
+    );
+    working.start();
+    await started.promise;
+    const seen: string[] = [];
+    const until = Date.now() + 2500;
+    while (Date.now() < until) {
+      const out = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: queue.url, WaitTimeSeconds: 1, VisibilityTimeout: 0 }),
+      );
+      for (const message of out.Messages ?? []) seen.push(message.Body ?? "");
     }
-  }, 10_000); // with the former 10-s visibility the message came back only after this test's time
+    finish.resolve();
+    await working.stop();
+    expect(seen).toEqual([]);
+  }, 15_000);
 
   it("keeps a batch worked on for longer than the timeout invisible to every other receiver", async () => {
     const sqs = sqsClient();
