@@ -20,8 +20,9 @@ export const LOCAL_VISIBILITY_SECONDS = 3;
 /**
  * What each receive asks for: 1 s, SQS's shortest. A receive can outlive its process: a runtime exits with its idle
  * long poll (up to 1 s) still open, and the emulator (or SQS) may hand a message to that poll after the exit. A live
- * runtime extends what it receives to LOCAL_VISIBILITY_SECONDS at once; a dead poll's message comes back after 1 s.
- * (It was 10 s, then 3 s: a move started right after another waited that long for its list token or first batch.)
+ * runtime extends what it receives to LOCAL_VISIBILITY_SECONDS before its handler sees it (one round trip); a dead
+ * poll's message comes back after 1 s. (It was 10 s, then 3 s: a move started right after another waited that long
+ * for its list token or first batch.)
  */
 export const RECEIVE_VISIBILITY_SECONDS = 1;
 
@@ -33,7 +34,10 @@ export interface ConsumerOptions {
   settings: ConsumerSettings;
   /** Invocations in flight at once (Lambda's concurrency). */
   concurrency: number;
-  /** Default LOCAL_VISIBILITY_SECONDS; the heartbeat renews it every third of it, at most once a second. */
+  /**
+   * What received messages are extended to, default LOCAL_VISIBILITY_SECONDS; the heartbeat renews it every third of
+   * it, at most once a second. Receives ask for min(RECEIVE_VISIBILITY_SECONDS, this).
+   */
   visibilitySeconds?: number;
   onError?: (error: unknown) => void;
 }
@@ -120,16 +124,8 @@ export class QueueConsumer {
         }),
       );
       const received = out.Messages ?? [];
-      const handles: string[] = [];
-      for (const message of received) {
-        if (!message.MessageId || !message.ReceiptHandle) continue;
-        this.#heartbeats.set(message.MessageId, message.ReceiptHandle);
-        handles.push(message.ReceiptHandle);
-      }
-      // Not awaited: the batch starts meanwhile, with its 1 s a margin of many round trips. After stop() the caller
-      // hands the messages back instead, which an extension arriving later would undo.
-      if (handles.length > 0 && this.#running) void this.#extendVisibility(handles);
-      messages.push(...received);
+      // After stop() the caller hands them back, unextended.
+      messages.push(...(this.#running ? await this.#claim(received) : received));
       if (received.length === 0) break;
     } while (messages.length < settings.batchSize && Date.now() < windowEnds && this.#running);
     return messages;
@@ -203,18 +199,40 @@ export class QueueConsumer {
               .map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle ?? "", VisibilityTimeout: 0 })),
           }),
         )
-        .catch(() => undefined); // if this fails they come back after the short local visibility timeout
+        .catch(() => undefined); // if this fails they come back after the receive's 1 s
     }
   }
 
-  /** Renews the visibility of the given receipt handles, by default of every record being worked on. */
-  async #extendVisibility(entries: readonly string[] = [...this.#heartbeats.values()]): Promise<void> {
+  /**
+   * Extends what a receive got from its 1 s to the runtime's visibility timeout before any handler sees it, and
+   * returns the messages that are still this runtime's. One whose extension failed ran out of its 1 s first (a
+   * stall) and may be another receiver's by now: it is left to that one rather than handled twice.
+   */
+  async #claim(received: readonly Message[]): Promise<Message[]> {
+    const held = received.filter((m): m is Message & { MessageId: string; ReceiptHandle: string } =>
+      Boolean(m.MessageId && m.ReceiptHandle),
+    );
+    if (held.length === 0) return [];
+    const lost = await this.#extendVisibility(held.map((m) => m.ReceiptHandle));
+    const kept = held.filter((m) => !lost.has(m.ReceiptHandle));
+    for (const m of kept) this.#heartbeats.set(m.MessageId, m.ReceiptHandle);
+    return kept;
+  }
+
+  /**
+   * Renews the visibility of the given receipt handles, by default of every record being worked on; returns those
+   * SQS refused (no longer in flight under that handle). A request that fails whole is reported and refuses nothing:
+   * its messages keep the time they have.
+   */
+  async #extendVisibility(entries: readonly string[] = [...this.#heartbeats.values()]): Promise<Set<string>> {
+    const refused = new Set<string>();
     for (let i = 0; i < entries.length; i += 10) {
-      await this.#options.sqs
+      const chunk = entries.slice(i, i + 10);
+      const out = await this.#options.sqs
         .send(
           new ChangeMessageVisibilityBatchCommand({
             QueueUrl: this.#options.queueUrl,
-            Entries: entries.slice(i, i + 10).map((receiptHandle, j) => ({
+            Entries: chunk.map((receiptHandle, j) => ({
               Id: String(j),
               ReceiptHandle: receiptHandle,
               VisibilityTimeout: this.#options.visibilitySeconds,
@@ -222,7 +240,12 @@ export class QueueConsumer {
           }),
         )
         .catch((error: unknown) => this.#options.onError?.(error));
+      for (const failed of out?.Failed ?? []) {
+        const handle = chunk[Number(failed.Id)];
+        if (handle !== undefined) refused.add(handle);
+      }
     }
+    return refused;
   }
 }
 

@@ -44,7 +44,7 @@ function consumer(
   sqs: SQSClient,
   queue: { url: string; arn: string },
   handler: SqsHandler,
-  visibilitySeconds?: number,
+  { visibilitySeconds }: { visibilitySeconds?: number } = {},
 ): QueueConsumer {
   return new QueueConsumer({
     ...(visibilitySeconds ? { visibilitySeconds } : {}),
@@ -99,7 +99,7 @@ describe("the local runtime's visibility timeout", () => {
     const started = Promise.withResolvers<void>();
     const finish = Promise.withResolvers<void>();
     // A 30-s timeout: the heartbeat's first beat comes after 10 s, so only the extension on receipt covers the
-    // 2.5 s this handler takes.
+    // 2.5 s or more this handler takes. (Before receives asked for 1 s, they asked for this 30 s and passed too.)
     const working = consumer(
       sqs,
       queue,
@@ -108,7 +108,7 @@ describe("the local runtime's visibility timeout", () => {
         await finish.promise;
         return { batchItemFailures: [] };
       },
-      30,
+      { visibilitySeconds: 30 },
     );
     working.start();
     await started.promise;
@@ -156,4 +156,43 @@ describe("the local runtime's visibility timeout", () => {
     const left = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queue.url, WaitTimeSeconds: 0 }));
     expect(left.Messages ?? []).toEqual([]); // deleted once the handler returned
   }, 20_000);
+
+  it("leaves a message whose 1 s ran out before its extension to the receiver that has it now", async () => {
+    const sqs = sqsClient();
+    const queue = await freshQueue(sqs);
+    await sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: "stalled" }));
+    // A runtime whose extension takes 1.5 s to arrive, as after a stall: the message is back in the queue by then.
+    const stalled = sqsClient();
+    const received = Promise.withResolvers<void>();
+    stalled.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === "ChangeMessageVisibilityBatchCommand") {
+          received.resolve(); // the stalled runtime has the message: its extension follows a receive
+          await sleep(1500);
+        }
+        return next(args);
+      },
+      { step: "initialize", name: "stallExtensions" },
+    );
+    let invocations = 0;
+    const slow = consumer(stalled, queue, async () => {
+      invocations += 1;
+      return { batchItemFailures: [] };
+    });
+    slow.start();
+    await received.promise;
+    // Another receiver takes it once the 1 s is over, and keeps it for the rest of the test.
+    let taken: string | undefined;
+    const until = Date.now() + 4000;
+    while (taken === undefined && Date.now() < until) {
+      const out = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: queue.url, WaitTimeSeconds: 1, VisibilityTimeout: 30 }),
+      );
+      taken = out.Messages?.[0]?.Body;
+    }
+    await sleep(1000); // the stalled extension has been refused by now
+    await slow.stop();
+    expect(taken).toBe("stalled");
+    expect(invocations).toBe(0); // not handled a second time by the runtime that lost it
+  }, 15_000);
 });
