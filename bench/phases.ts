@@ -1,5 +1,6 @@
 // Where each tool's wall time goes, from what the proxy saw and what the CPU accounting measured: the numbers that
 // explain a tool's distance from the ceiling (issue #4 asks for them when a target is not met).
+import { median } from "./stats.ts";
 
 /** What one run contributes: its wall time, its CopyObject span at the proxy, and the rig's CPU seconds. */
 export interface PhaseInput {
@@ -20,18 +21,16 @@ export interface Phases {
   rigCores: number;
 }
 
-/** The median of each phase over the runs that copied anything; undefined when none did. */
+/** The median of each phase over the runs with a copy rate (two copies or more); undefined when none has one. */
 export function medianPhases(runs: readonly PhaseInput[]): Phases | undefined {
   const copied = runs.filter(
     (run): run is PhaseInput & { copies: NonNullable<PhaseInput["copies"]> } =>
-      run.copies !== undefined && run.copies.count > 0,
+      run.copies !== undefined && copyRate(run.copies) !== undefined,
   );
   if (copied.length === 0) return undefined;
   return {
     firstCopySeconds: median(copied.map((run) => run.copies.firstMs / 1000)),
-    copiesPerSecond: median(
-      copied.map((run) => (run.copies.count * 1000) / Math.max(1, run.copies.lastMs - run.copies.firstMs)),
-    ),
+    copiesPerSecond: median(copied.map((run) => copyRate(run.copies) ?? 0)),
     tailSeconds: median(copied.map((run) => Math.max(0, run.seconds - run.copies.lastMs / 1000))),
     rigCores: median(copied.map((run) => (run.cpu.tool + run.cpu.proxy + run.cpu.emulator) / run.seconds)),
   };
@@ -72,12 +71,8 @@ export function formatPhaseTable(
   return [header, header.map(() => "---"), ...lines].map((cells) => `| ${cells.join(" | ")} |`).join("\n");
 }
 
-/** The median; NaN for no values. */
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  if (sorted.length === 0) return Number.NaN;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+/** CopyObject requests per second between the first and the last one; undefined for fewer than two, or no time. */
+export function copyRate(copies: { count: number; firstMs: number; lastMs: number }): number | undefined {
+  if (copies.count < 2 || copies.lastMs <= copies.firstMs) return undefined;
+  return ((copies.count - 1) * 1000) / (copies.lastMs - copies.firstMs);
 }

@@ -25,10 +25,11 @@ import {
 } from "./buckets.ts";
 import { CPU_ACCOUNTING, type CpuSeconds, cpuSince, cpuSnapshot } from "./cpuUsage.ts";
 import { SAMPLE_EVERY_MS } from "./peakRss.ts";
-import { formatPhaseTable, median, medianPhases, type Phases } from "./phases.ts";
+import { copyRate, formatPhaseTable, medianPhases, type Phases } from "./phases.ts";
 import type { ProxySnapshot } from "./proxyProcess.ts";
 import { runTool, stopRunningTool, type ToolRun } from "./runTool.ts";
 import { spawnProxy } from "./spawnProxy.ts";
+import { median } from "./stats.ts";
 import { type Availability, buildTools, checkAvailability, TOOL_NAMES, type ToolName } from "./tools.ts";
 
 interface BenchOptions {
@@ -587,7 +588,7 @@ function formatPhases(spans: ProxySnapshot["spans"], seconds: number): string {
   return [
     `phases: start to first request ${ms(first)}`,
     copies
-      ? `first CopyObject at ${ms(copies.firstMs)}, last at ${ms(copies.lastMs)} (${Math.round((copies.count * 1000) / Math.max(1, copies.lastMs - copies.firstMs))}/s between)`
+      ? `first CopyObject at ${ms(copies.firstMs)}, last at ${ms(copies.lastMs)} (${Math.round(copyRate(copies) ?? 0)}/s between)`
       : "no CopyObject",
     `last request at ${ms(last)}, exit at ${ms(seconds * 1000)}`,
   ].join("; ");

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { formatPhaseTable, median, medianPhases, type PhaseInput } from "../../bench/phases.ts";
+import { copyRate, formatPhaseTable, medianPhases, type PhaseInput } from "../../bench/phases.ts";
+import { median } from "../../bench/stats.ts";
 
 // Three runs of 10,000 copies each; every expected value below follows from these numbers by hand.
 const RUNS: PhaseInput[] = [
@@ -13,7 +14,7 @@ describe("medianPhases", () => {
     const phases = medianPhases(RUNS);
     // Chosen so that no median equals the mean: a mean would fail every line.
     expect(phases?.firstCopySeconds).toBeCloseTo(1.0); // 0.9, 1.0, 1.4
-    expect(phases?.copiesPerSecond).toBeCloseTo(10_000 / 2.9); // 4,000, 3,333, 3,448 per second
+    expect(phases?.copiesPerSecond).toBeCloseTo(9_999 / 2.9); // 9,999 gaps: 4,000, 3,333, 3,448 per second
     expect(phases?.tailSeconds).toBeCloseTo(0.6); // 0.6, 1.0, 0.1
     expect(phases?.rigCores).toBeCloseTo(2); // 8/4 = 2, 8/5 = 1.6, 9/4.4 = 2.05
   });
@@ -49,6 +50,14 @@ describe("formatPhaseTable", () => {
       "| ours | 0.90 | 3,000 | – | 0.25 | n/a |",
     );
     expect(formatPhaseTable([{ tool: "ours", phases: undefined }], { cpu: true })).toBe("");
+  });
+});
+
+describe("copyRate", () => {
+  it("counts the gaps between copies, and has no rate for fewer than two or no time between", () => {
+    expect(copyRate({ count: 11, firstMs: 1_000, lastMs: 2_000 })).toBe(10);
+    expect(copyRate({ count: 1, firstMs: 1_000, lastMs: 1_000 })).toBeUndefined();
+    expect(copyRate({ count: 5, firstMs: 1_000, lastMs: 1_000 })).toBeUndefined();
   });
 });
 
