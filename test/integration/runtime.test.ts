@@ -58,6 +58,19 @@ function consumer(
   });
 }
 
+/** Another receiver polls the queue for `ms`; VisibilityTimeout 0 leaves what it might get to the queue. */
+async function bodiesSeenBy(sqs: SQSClient, queueUrl: string, ms: number): Promise<string[]> {
+  const seen: string[] = [];
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const out = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 1, VisibilityTimeout: 0 }),
+    );
+    for (const message of out.Messages ?? []) seen.push(message.Body ?? "");
+  }
+  return seen;
+}
+
 describe("the local runtime's visibility timeout", () => {
   it("gets back a message that an exited runtime's open long poll took after 1 s", async () => {
     const sqs = sqsClient();
@@ -112,14 +125,7 @@ describe("the local runtime's visibility timeout", () => {
     );
     working.start();
     await started.promise;
-    const seen: string[] = [];
-    const until = Date.now() + 2500;
-    while (Date.now() < until) {
-      const out = await sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: queue.url, WaitTimeSeconds: 1, VisibilityTimeout: 0 }),
-      );
-      for (const message of out.Messages ?? []) seen.push(message.Body ?? "");
-    }
+    const seen = await bodiesSeenBy(sqs, queue.url, 2500);
     finish.resolve();
     await working.stop();
     expect(seen).toEqual([]);
@@ -140,15 +146,7 @@ describe("the local runtime's visibility timeout", () => {
     });
     working.start();
     await started.promise;
-    // Another receiver polls for twice the timeout; VisibilityTimeout 0 leaves what it might get to the queue.
-    const seen: string[] = [];
-    const until = Date.now() + 2 * LOCAL_VISIBILITY_SECONDS * 1000;
-    while (Date.now() < until) {
-      const out = await sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: queue.url, WaitTimeSeconds: 1, VisibilityTimeout: 0 }),
-      );
-      for (const message of out.Messages ?? []) seen.push(message.Body ?? "");
-    }
+    const seen = await bodiesSeenBy(sqs, queue.url, 2 * LOCAL_VISIBILITY_SECONDS * 1000); // twice the timeout
     finish.resolve();
     await working.stop();
     expect(seen).toEqual([]);
