@@ -85,21 +85,45 @@ export async function backOffRecords(
   queueUrl: string,
   records: ReadonlyArray<{ receiptHandle: string; receiveCount: number }>,
 ): Promise<void> {
-  for (let i = 0; i < records.length; i += MAX_ENTRIES_PER_BATCH) {
-    const chunk = records.slice(i, i + MAX_ENTRIES_PER_BATCH);
-    await sqs
+  await changeVisibility(
+    sqs,
+    queueUrl,
+    records.map((record) => ({ receiptHandle: record.receiptHandle, seconds: retryDelaySeconds(record.receiveCount) })),
+  );
+}
+
+/**
+ * Sets each receipt handle's visibility timeout, ten a request, and returns the handles SQS refused (no longer in
+ * flight under that handle). A request that fails whole goes to `onError` (by default it is ignored) and refuses
+ * nothing: its messages keep the time they have.
+ */
+export async function changeVisibility(
+  sqs: SQSClient,
+  queueUrl: string,
+  entries: ReadonlyArray<{ receiptHandle: string; seconds: number }>,
+  onError: (error: unknown) => void = () => undefined,
+): Promise<Set<string>> {
+  const refused = new Set<string>();
+  for (let i = 0; i < entries.length; i += MAX_ENTRIES_PER_BATCH) {
+    const chunk = entries.slice(i, i + MAX_ENTRIES_PER_BATCH);
+    const out = await sqs
       .send(
         new ChangeMessageVisibilityBatchCommand({
           QueueUrl: queueUrl,
-          Entries: chunk.map((record, j) => ({
+          Entries: chunk.map((entry, j) => ({
             Id: String(j),
-            ReceiptHandle: record.receiptHandle,
-            VisibilityTimeout: retryDelaySeconds(record.receiveCount),
+            ReceiptHandle: entry.receiptHandle,
+            VisibilityTimeout: entry.seconds,
           })),
         }),
       )
-      .catch(() => undefined);
+      .catch(onError);
+    for (const failed of out?.Failed ?? []) {
+      const entry = chunk[Number(failed.Id)];
+      if (entry !== undefined) refused.add(entry.receiptHandle);
+    }
   }
+  return refused;
 }
 
 /** Backs off the records a partial batch response names as failed. */

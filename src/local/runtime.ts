@@ -1,12 +1,6 @@
-import {
-  ChangeMessageVisibilityBatchCommand,
-  DeleteMessageBatchCommand,
-  type Message,
-  ReceiveMessageCommand,
-  type SQSClient,
-} from "@aws-sdk/client-sqs";
+import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import { backOffRecords, sleep } from "../aws/queues.ts";
+import { backOffRecords, changeVisibility, sleep } from "../aws/queues.ts";
 import type { ConsumerSettings } from "../stackSettings.ts";
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
@@ -189,18 +183,12 @@ export class QueueConsumer {
   /** Gives messages received after stop() back to the queue at once. */
   async #release(messages: Message[]): Promise<void> {
     for (const m of messages) if (m.MessageId) this.#heartbeats.delete(m.MessageId);
-    for (let i = 0; i < messages.length; i += 10) {
-      await this.#options.sqs
-        .send(
-          new ChangeMessageVisibilityBatchCommand({
-            QueueUrl: this.#options.queueUrl,
-            Entries: messages
-              .slice(i, i + 10)
-              .map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle ?? "", VisibilityTimeout: 0 })),
-          }),
-        )
-        .catch(() => undefined); // if this fails they come back after the receive's 1 s
-    }
+    // If this fails they come back after the receive's 1 s.
+    await changeVisibility(
+      this.#options.sqs,
+      this.#options.queueUrl,
+      messages.map((m) => ({ receiptHandle: m.ReceiptHandle ?? "", seconds: 0 })),
+    );
   }
 
   /**
@@ -221,31 +209,16 @@ export class QueueConsumer {
 
   /**
    * Renews the visibility of the given receipt handles, by default of every record being worked on; returns those
-   * SQS refused (no longer in flight under that handle). A request that fails whole is reported and refuses nothing:
-   * its messages keep the time they have.
+   * SQS refused. A request that fails whole is reported and refuses nothing.
    */
-  async #extendVisibility(entries: readonly string[] = [...this.#heartbeats.values()]): Promise<Set<string>> {
-    const refused = new Set<string>();
-    for (let i = 0; i < entries.length; i += 10) {
-      const chunk = entries.slice(i, i + 10);
-      const out = await this.#options.sqs
-        .send(
-          new ChangeMessageVisibilityBatchCommand({
-            QueueUrl: this.#options.queueUrl,
-            Entries: chunk.map((receiptHandle, j) => ({
-              Id: String(j),
-              ReceiptHandle: receiptHandle,
-              VisibilityTimeout: this.#options.visibilitySeconds,
-            })),
-          }),
-        )
-        .catch((error: unknown) => this.#options.onError?.(error));
-      for (const failed of out?.Failed ?? []) {
-        const handle = chunk[Number(failed.Id)];
-        if (handle !== undefined) refused.add(handle);
-      }
-    }
-    return refused;
+  #extendVisibility(entries: readonly string[] = [...this.#heartbeats.values()]): Promise<Set<string>> {
+    const { sqs, queueUrl, visibilitySeconds, onError } = this.#options;
+    return changeVisibility(
+      sqs,
+      queueUrl,
+      entries.map((receiptHandle) => ({ receiptHandle, seconds: visibilitySeconds })),
+      (error) => onError?.(error),
+    );
   }
 }
 
