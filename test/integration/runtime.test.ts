@@ -4,7 +4,7 @@
 import { CreateQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AwsClients, createClients, destroyClients, resolveTarget } from "../../src/aws/clients.ts";
-import { sleep } from "../../src/aws/queues.ts";
+import { backOffFailedRecords, sleep } from "../../src/aws/queues.ts";
 import {
   LOCAL_VISIBILITY_SECONDS,
   QueueConsumer,
@@ -154,6 +154,35 @@ describe("the local runtime's visibility timeout", () => {
     const left = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queue.url, WaitTimeSeconds: 0 }));
     expect(left.Messages ?? []).toEqual([]); // deleted once the handler returned
   }, 20_000);
+
+  it("retries a record its handler backed off after the back-off, though the heartbeat beat meanwhile", async () => {
+    const sqs = sqsClient();
+    const queue = await freshQueue(sqs);
+    await sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: "fails once" }));
+    let returnedAt = 0;
+    let retriedAt = 0;
+    const retried = Promise.withResolvers<void>();
+    const failing = consumer(sqs, queue, async (event) => {
+      if (returnedAt > 0) {
+        retriedAt = Date.now();
+        retried.resolve();
+        return { batchItemFailures: [] };
+      }
+      // As the lister and mover do on a partial failure: back the record off (1 s on a first receive), then return
+      // it as failed. The heartbeat beats every second; this handler returns 1.5 s after its back-off.
+      const response = { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };
+      await backOffFailedRecords(sqs, queue.url, event, response);
+      await sleep(1500);
+      returnedAt = Date.now();
+      return response;
+    });
+    failing.start();
+    await retried.promise;
+    await failing.stop();
+    // 1 s after the return, and a poll. A beat renewed the full LOCAL_VISIBILITY_SECONDS (3 s) after the back-off,
+    // and it stood: the retry came 2.5 s after the return (1.0 s with the runtime backing off after the beats).
+    expect(retriedAt - returnedAt).toBeLessThan(1800);
+  }, 15_000);
 
   it("leaves a message whose 1 s ran out before its extension to the receiver that has it now", async () => {
     const sqs = sqsClient();
