@@ -29,7 +29,7 @@ import { copyRate, formatPhaseTable, medianPhases, type Phases } from "./phases.
 import type { ProxySnapshot } from "./proxyProcess.ts";
 import { runTool, stopRunningTool, type ToolRun } from "./runTool.ts";
 import { spawnProxy } from "./spawnProxy.ts";
-import { median } from "./stats.ts";
+import { median, ratiosByRound } from "./stats.ts";
 import { type Availability, buildTools, checkAvailability, TOOL_NAMES, type ToolName } from "./tools.ts";
 
 interface BenchOptions {
@@ -105,6 +105,9 @@ interface ToolResult {
   median?: Medians;
   /** This tool's median seconds over ours: 2.0 means it takes twice as long. */
   timeVsOurs?: number;
+  /** Its passing runs over ours in the same round (ratiosByRound), and their median. */
+  timeVsOursByRound?: Array<{ round: number; ratio: number }>;
+  timeVsOursByRoundMedian?: number;
 }
 
 interface Medians {
@@ -511,8 +514,18 @@ function summarize(
     }
     return result;
   });
-  const ours = results.find((result) => result.tool === "ours" && result.status === "ok")?.median;
-  for (const result of results) if (ours && result.median) result.timeVsOurs = result.median.seconds / ours.seconds;
+  const oursResult = results.find((result) => result.tool === "ours" && result.status === "ok");
+  const ours = oursResult?.median;
+  const passing = (result: ToolResult) => result.runs.filter((run) => !run.repeated && run.ok);
+  for (const result of results) {
+    if (!ours || !result.median) continue;
+    result.timeVsOurs = result.median.seconds / ours.seconds;
+    if (result === oursResult || result.status !== "ok") continue;
+    const byRound = ratiosByRound(passing(result), passing(oursResult as ToolResult));
+    if (byRound.length === 0) continue;
+    result.timeVsOursByRound = byRound;
+    result.timeVsOursByRoundMedian = median(byRound.map((r) => r.ratio));
+  }
   return results;
 }
 
@@ -572,8 +585,37 @@ function formatTable(results: ToolResult[], objects: number): string {
     ? `\n\nWhere the time went (medians; times at the proxy, from the tool's spawn):\n\n${phases}\n`
     : "\n";
   return (
-    `${lines.join("\n")}${phaseNote}\n${objects.toLocaleString("en-US")} objects per run. Commands:\n${commands.join("\n")}\n` +
+    `${lines.join("\n")}${phaseNote}${formatRoundTable(results)}\n${objects.toLocaleString("en-US")} objects per run. Commands:\n${commands.join("\n")}\n` +
     `Peak RSS: ${RSS_METHOD}.${repeated ? `\n${repeated} run(s) disturbed by other work were repeated (kept in the JSON, marked repeated).` : ""}${warning}`
+  );
+}
+
+/** Each tool's time over ours round by round, when there are several rounds: the pairs share the machine's moment. */
+function formatRoundTable(results: ToolResult[]): string {
+  const rows = results.filter((result) => result.timeVsOursByRound !== undefined);
+  const rounds = [...new Set(rows.flatMap((result) => (result.timeVsOursByRound ?? []).map((r) => r.round)))].sort(
+    (a, b) => a - b,
+  );
+  if (rows.length === 0 || rounds.length < 2) return "";
+  const header = ["tool", ...rounds.map((round) => `round ${round}`), "median"];
+  const lines = [
+    header,
+    header.map(() => "---"),
+    ...rows.map((result) => {
+      const byRound = new Map((result.timeVsOursByRound ?? []).map((r) => [r.round, r.ratio]));
+      return [
+        result.tool,
+        ...rounds.map((round) => {
+          const ratio = byRound.get(round);
+          return ratio === undefined ? "–" : `${ratio.toFixed(2)}×`;
+        }),
+        `${(result.timeVsOursByRoundMedian ?? Number.NaN).toFixed(2)}×`,
+      ];
+    }),
+  ].map((cells) => `| ${cells.join(" | ")} |`);
+  return (
+    "\nTime vs ours, round by round (each run over ours in the same round; for the ceiling, ours' share of it):\n\n" +
+    `${lines.join("\n")}\n`
   );
 }
 
