@@ -45,6 +45,7 @@ export class QueueConsumer {
   readonly #options: Required<Omit<ConsumerOptions, "onError">> & Pick<ConsumerOptions, "onError">;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #heartbeats = new Map<string, string>(); // messageId → receiptHandle of records being worked on
+  readonly #beats = new Set<Promise<unknown>>(); // heartbeat extensions in flight
   #running = false;
   #loops: Promise<void>[] = [];
   #heartbeatTimer: NodeJS.Timeout | undefined;
@@ -64,7 +65,10 @@ export class QueueConsumer {
     const pollers = Math.max(1, Math.min(4, this.#options.concurrency));
     this.#loops = Array.from({ length: pollers }, () => this.#poll());
     const every = Math.max(1, this.#options.visibilitySeconds / 3) * 1000;
-    this.#heartbeatTimer = setInterval(() => void this.#extendVisibility(), every);
+    this.#heartbeatTimer = setInterval(() => {
+      const beat = this.#extendVisibility().finally(() => this.#beats.delete(beat));
+      this.#beats.add(beat);
+    }, every);
   }
 
   /**
@@ -131,7 +135,7 @@ export class QueueConsumer {
   }
 
   async #handle(messages: Message[]): Promise<void> {
-    const { handler, settings, sqs, queueUrl } = this.#options;
+    const { handler, settings } = this.#options;
     const event: SQSEvent = { Records: messages.map((m) => toSqsRecord(m, this.#options.queueArn)) };
     this.#invocations += 1;
     let failedIds: Set<string>;
@@ -143,23 +147,33 @@ export class QueueConsumer {
       this.#options.onError?.(error);
       failedIds = new Set(event.Records.map((r) => r.messageId));
     } finally {
-      for (const record of event.Records) this.#heartbeats.delete(record.messageId);
+      for (const record of event.Records) {
+        // Only this receive's entry: the same message received again meanwhile is another invocation's to drop.
+        if (this.#heartbeats.get(record.messageId) === record.receiptHandle) this.#heartbeats.delete(record.messageId);
+      }
     }
-    // Failed records are backed off here, after the heartbeat has let go of them, so they are retried soon. The
-    // handlers back off their failed records too (Lambda has no heartbeat), but a beat between that and their return
-    // renewed the full timeout: a 1-s back-off became 3 s.
-    const failed = event.Records.filter((r) => failedIds.has(r.messageId));
-    if (failed.length > 0) {
-      await backOffRecords(
-        sqs,
-        queueUrl,
-        failed.map((r) => ({
-          receiptHandle: r.receiptHandle,
-          receiveCount: Number(r.attributes.ApproximateReceiveCount ?? 1),
-        })),
-      );
-    }
-    await this.#delete(event.Records.filter((r) => !failedIds.has(r.messageId)));
+    await Promise.all([
+      this.#backOff(event.Records.filter((r) => failedIds.has(r.messageId))),
+      this.#delete(event.Records.filter((r) => !failedIds.has(r.messageId))),
+    ]);
+  }
+
+  /**
+   * Failed records are backed off here, once the heartbeat has let go of them and the beats in flight have landed,
+   * so that they are retried soon. The handlers back off their failed records too (Lambda has no heartbeat), but a
+   * beat between that and their return set the full timeout again: a 1-s back-off became 3 s from that beat.
+   */
+  async #backOff(failed: readonly SQSRecord[]): Promise<void> {
+    if (failed.length === 0) return;
+    await Promise.all(this.#beats);
+    await backOffRecords(
+      this.#options.sqs,
+      this.#options.queueUrl,
+      failed.map((r) => ({
+        receiptHandle: r.receiptHandle,
+        receiveCount: Number(r.attributes.ApproximateReceiveCount ?? 1),
+      })),
+    );
   }
 
   async #delete(records: readonly SQSRecord[]): Promise<void> {
