@@ -46,6 +46,7 @@ export class QueueConsumer {
   readonly #inFlight = new Set<Promise<void>>();
   readonly #heartbeats = new Map<string, string>(); // messageId → receiptHandle of records being worked on
   readonly #beats = new Set<Promise<unknown>>(); // heartbeat extensions in flight
+  #receiving = 0; // pollers with a receive out: each may bring back an invocation
   #running = false;
   #loops: Promise<void>[] = [];
   #heartbeatTimer: NodeJS.Timeout | undefined;
@@ -88,10 +89,13 @@ export class QueueConsumer {
 
   async #poll(): Promise<void> {
     while (this.#running) {
-      if (this.#inFlight.size >= this.#options.concurrency) {
+      // A receive out counts as an invocation: pollers that wake together when one ends would otherwise each take
+      // a batch. This poller's own receive is not out, so at least one invocation is in flight to wait for.
+      if (this.#inFlight.size + this.#receiving >= this.#options.concurrency) {
         await Promise.race(this.#inFlight);
         continue;
       }
+      this.#receiving += 1;
       try {
         const messages = await this.#receiveBatch();
         if (messages.length > 0 && this.#running) this.#invoke(messages);
@@ -100,6 +104,8 @@ export class QueueConsumer {
         if (!this.#running) break; // stopped meanwhile (e.g. its clients were destroyed)
         this.#options.onError?.(error);
         await sleep(500);
+      } finally {
+        this.#receiving -= 1;
       }
     }
   }

@@ -223,3 +223,39 @@ describe("the local runtime's visibility timeout", () => {
     expect(invocations).toBe(0); // not handled a second time by the runtime that lost it
   }, 15_000);
 });
+
+describe("the local runtime's concurrency", () => {
+  it("never has more invocations in hand than its concurrency, though several pollers wake at once", async () => {
+    const sqs = sqsClient();
+    const queue = await freshQueue(sqs);
+    for (let i = 0; i < 6; i++) await sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: `m${i}` }));
+    let running = 0;
+    let most = 0;
+    let handled = 0;
+    const waiting: Array<() => void> = [];
+    const limited = new QueueConsumer({
+      sqs,
+      queueUrl: queue.url,
+      queueArn: queue.arn,
+      settings: { ...loadStackSettings().mover, batchSize: 1, batchingWindowSeconds: 0 },
+      concurrency: 2, // two pollers
+      handler: async () => {
+        running += 1;
+        most = Math.max(most, running);
+        await new Promise<void>((resolve) => waiting.push(resolve));
+        running -= 1;
+        handled += 1;
+        return { batchItemFailures: [] };
+      },
+    });
+    limited.start();
+    // Let one invocation finish at a time, each once the pollers have had time to take whatever they would.
+    while (handled < 6) {
+      await sleep(400);
+      waiting.shift()?.();
+    }
+    await limited.stop();
+    // Both pollers woke when one of two invocations ended, saw one in flight, and each took a message: three.
+    expect(most).toBe(2);
+  }, 20_000);
+});
