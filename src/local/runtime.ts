@@ -96,6 +96,7 @@ export class QueueConsumer {
         continue;
       }
       this.#receiving += 1;
+      let failed = false;
       try {
         const messages = await this.#receiveBatch();
         if (messages.length > 0 && this.#running) this.#invoke(messages);
@@ -103,10 +104,11 @@ export class QueueConsumer {
       } catch (error) {
         if (!this.#running) break; // stopped meanwhile (e.g. its clients were destroyed)
         this.#options.onError?.(error);
-        await sleep(500);
+        failed = true;
       } finally {
         this.#receiving -= 1;
       }
+      if (failed) await sleep(500); // without holding a slot meanwhile
     }
   }
 

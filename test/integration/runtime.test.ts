@@ -255,7 +255,8 @@ describe("the local runtime's concurrency", () => {
       waiting.shift()?.();
     }
     await limited.stop();
-    // Both pollers woke when one of two invocations ended, saw one in flight, and each took a message: three.
+    // Before 398d0c8 both pollers woke when one of two invocations ended, saw one in flight, and each took a
+    // message: three.
     expect(most).toBe(2);
   }, 20_000);
 });
