@@ -140,10 +140,23 @@ export async function backOffFailedRecords(
   response: { batchItemFailures: ReadonlyArray<{ itemIdentifier: string }> },
 ): Promise<void> {
   const failedIds = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+  await backOffSqsRecords(
+    sqs,
+    queueUrl,
+    event.Records.filter((r) => failedIds.has(r.messageId)),
+  );
+}
+
+/** Backs off records as Lambda hands them over, by their receive count. */
+export async function backOffSqsRecords(
+  sqs: SQSClient,
+  queueUrl: string,
+  records: ReadonlyArray<{ receiptHandle: string; attributes: { ApproximateReceiveCount?: string } }>,
+): Promise<void> {
   await backOffRecords(
     sqs,
     queueUrl,
-    event.Records.filter((r) => failedIds.has(r.messageId)).map((r) => ({
+    records.map((r) => ({
       receiptHandle: r.receiptHandle,
       receiveCount: Number(r.attributes.ApproximateReceiveCount ?? "1"),
     })),

@@ -1,6 +1,6 @@
 import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import { backOffRecords, changeVisibility, sleep } from "../aws/queues.ts";
+import { backOffSqsRecords, changeVisibility, sleep } from "../aws/queues.ts";
 import type { ConsumerSettings } from "../stackSettings.ts";
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
@@ -174,14 +174,7 @@ export class QueueConsumer {
   async #backOff(failed: readonly SQSRecord[]): Promise<void> {
     if (failed.length === 0) return;
     await Promise.all(this.#beats);
-    await backOffRecords(
-      this.#options.sqs,
-      this.#options.queueUrl,
-      failed.map((r) => ({
-        receiptHandle: r.receiptHandle,
-        receiveCount: Number(r.attributes.ApproximateReceiveCount ?? 1),
-      })),
-    );
+    await backOffSqsRecords(this.#options.sqs, this.#options.queueUrl, failed);
   }
 
   async #delete(records: readonly SQSRecord[]): Promise<void> {
