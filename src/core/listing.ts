@@ -59,7 +59,7 @@ export async function continueListing(
   };
   early?.recorded.catch(() => undefined); // awaited below if the hint holds
   early?.listed.catch(() => undefined);
-  const job = await deps.store.getJob(jobId);
+  let job = await deps.store.getJob(jobId);
   if (job.listingDone) {
     // A repeat of the lister that ended the listing, maybe because its own done check failed. The movers' checks
     // all came before the listing's end if every page resolved first, so this check may be the job's only one.
@@ -76,76 +76,15 @@ export async function continueListing(
     hint.from === job.from &&
     hint.prefix === job.prefix;
   if (job.dryRun) return countListing(deps, job, shouldStop, hintHolds ? early.listed : undefined, tokenId);
-  return listPages(
-    deps,
-    job,
-    shouldStop,
-    progress,
-    {
-      recorded: hintHolds ? early.recorded : deps.store.getPage(jobId, job.seq),
-      ...(hintHolds ? { listed: early.listed } : {}),
-    },
-    tokenId,
-  );
-}
-
-/** How much of a new job's listing the thread that opened it does before a lister takes over. */
-export const FIRST_PAGES = { pages: 2, budgetMs: 2_000 } as const;
-
-/**
- * The first pages of a job this thread has just created (not attached to), listed here rather than by a lister a
- * token's send, receive and claim later. `listed`, if given, is the first page: the keys after "" of the job's source
- * and prefix, asked for while the job record was written. The second is listed while the first is recorded and sent,
- * so the movers hold two pages of keys by the time a lister has taken the token. A new job has no page record and its
- * cursor is where the job record says, so neither is read. The rest of the listing is handed on with a list token,
- * as when a lister's time runs out. Should anything fail, a token goes out all the same, and a lister lists from the
- * cursor with its own retries, reasons and dead-letter queue.
- */
-export async function listFirstPages(deps: ListingDeps, job: Job, listed?: Promise<SourcePage>): Promise<void> {
-  if (job.seq === 0 && job.startAfter === "" && !job.dryRun) {
-    const deadline = Date.now() + FIRST_PAGES.budgetMs; // a long run of empty pages is left to the lister
-    try {
-      await listPages(
-        deps,
-        job,
-        () => Date.now() >= deadline,
-        newProgress(),
-        { recorded: Promise.resolve(undefined), ...(listed ? { listed } : {}) },
-        undefined,
-        FIRST_PAGES.pages,
-      );
-      return;
-    } catch {
-      // the token below
-    }
-  }
-  await sendListToken(deps.sqs, deps.listQueueUrl, job);
-}
-
-/**
- * Lists from the job's cursor as read, one page record at a time: see continueListing. `first` holds what was
- * fetched of the cursor's page already: its record, if any, and its listing.
- */
-async function listPages(
-  deps: ListingDeps,
-  start: Job,
-  shouldStop: () => boolean,
-  progress: ListingProgress,
-  first: { recorded: Promise<PageRecord | undefined>; listed?: Promise<SourcePage> },
-  tokenId?: string,
-  /** Pages to list at most before handing on, whatever the time. */
-  maxPages = Number.POSITIVE_INFINITY,
-): Promise<ListingProgress> {
-  let job = start;
-  let prefetched: { startAfter: string; page: Promise<SourcePage> } | undefined = first.listed
-    ? { startAfter: job.startAfter, page: first.listed }
+  let prefetched: { startAfter: string; page: Promise<SourcePage> } | undefined = hintHolds
+    ? { startAfter: job.startAfter, page: early.listed }
     : undefined;
   for (let round = 0; ; round++) {
     const seq = job.seq;
     // Only the first page of a run can be recorded already (by a lister that stopped or crashed). Later pages are
     // new, and putPageIfAbsent would still return a record that appeared meanwhile.
-    const existing = round > 0 ? undefined : await first.recorded;
-    if (existing) await deps.store.ensureTotals(job.id, existing);
+    const existing = round > 0 ? undefined : hintHolds ? await early.recorded : await deps.store.getPage(jobId, seq);
+    if (existing) await deps.store.ensureTotals(jobId, existing);
     const listed = existing
       ? undefined
       : await (prefetched?.startAfter === job.startAfter
@@ -163,25 +102,25 @@ async function listPages(
     // Pipelining: list the next page while this one's batches go out and the cursor moves. Not sooner: parsing a
     // page of 1,000 keys takes 10-20 ms, and arriving during the record's write it held up this page's batches.
     prefetched = undefined;
-    if (!page.last && lastKey !== undefined && progress.pages + 1 < maxPages) {
+    if (!page.last && lastKey !== undefined) {
       const next = listSourcePage(deps.objects, { ...job, startAfter: lastKey }, deps.pageKeys, shouldStop);
       next.catch(() => undefined); // awaited (and its error raised) on the next round, if there is one
       prefetched = { startAfter: lastKey, page: next };
     }
     // Totals and batches go out together: a mover that finds no totals yet waits for them (rollUpBatch), and a
     // crash before both are written leaves the token to retry this recorded page, which writes them again.
-    await Promise.all([existing ? undefined : deps.store.ensureTotals(job.id, page), sendPageBatches(deps, job, page)]);
-    if (!(await deps.store.advanceCursor(job.id, seq, page, page.last))) {
+    await Promise.all([existing ? undefined : deps.store.ensureTotals(jobId, page), sendPageBatches(deps, job, page)]);
+    if (!(await deps.store.advanceCursor(jobId, seq, page, page.last))) {
       return { ...progress, superseded: true };
     }
     progress.pages += 1;
     progress.keys += page.objects.length;
     if (page.last) {
-      await deps.store.completeIfResolved(job.id);
+      await deps.store.completeIfResolved(jobId);
       return { ...progress, finished: true };
     }
     job = { ...job, seq: seq + 1, startAfter: lastKey ?? job.startAfter };
-    if (progress.pages >= maxPages || shouldStop()) {
+    if (shouldStop()) {
       // Hand-on before this token is deleted: the chain can repeat, never die.
       await sendListToken(deps.sqs, deps.listQueueUrl, job);
       return progress;

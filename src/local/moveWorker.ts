@@ -49,8 +49,8 @@ export function moveHeapLimits(copyConcurrency: number): {
  * bench/README.md).
  *
  * The worker takes ~0.3 s to boot and load the SDK. Meanwhile this thread, otherwise idle, does the start's round
- * trips: it checks both buckets, ensures the queues and table, opens the job, and lists a new job's first two pages.
- * The worker begins polling as soon as it knows the queues, and finds the first batches waiting.
+ * trips: it checks both buckets, ensures the queues and table, and opens the job. The worker begins polling as
+ * soon as it knows the queues.
  *
  * Progress arrives through `onProgress`; errors raised on purpose, in either thread, come back as MoverError.
  */
@@ -79,9 +79,6 @@ export async function runMoveInWorker(
  * The start of a move, on this thread: request validated (before anything is created), buckets checked, queues
  * and table ensured, job opened (or attached to). The job opens once the table exists and both buckets answered,
  * while the move queues are still being created (they wait for their dead-letter queues): a round trip less.
- * A new job's first page is asked for with the bucket checks, and its first two pages are recorded and sent from
- * here (listFirstPages), a list token's round trips sooner than the worker's lister could; that lister takes over
- * from the third. Measured on the bench rig: the first copy 57 ms sooner (median of 9 runs, bench/README.md).
  */
 async function openMoveForWorker(
   endpoint: string | undefined,
@@ -94,11 +91,9 @@ async function openMoveForWorker(
     { createClients, destroyClients, resolveTarget },
     { startLocalSetup },
     { checkBuckets, openJobRecord },
-    { listFirstPages, listSourcePage, sendListToken },
+    { sendListToken },
     { JobStore },
-    { LOCAL_RESOURCES, moverSettingsFromEnv },
-    { DEFAULT_BATCH_LIMITS },
-    { LeanObjectClient },
+    { LOCAL_RESOURCES },
   ] = await Promise.all([
     import("../core/validation.ts"),
     import("../aws/clients.ts"),
@@ -107,56 +102,20 @@ async function openMoveForWorker(
     import("../core/listing.ts"),
     import("../jobs/jobStore.ts"),
     import("../config.ts"),
-    import("../core/batching.ts"),
-    import("../s3/leanObjectClient.ts"),
   ]);
   const request = validateMoveRequest(input, undefined, { allowFileReports: true });
-  const settings = moverSettingsFromEnv();
   const clients = createClients(resolveTarget({ endpoint }));
-  const objects = new LeanObjectClient({
-    endpoint: clients.target.endpoint,
-    region: clients.target.region ?? "us-east-1",
-    credentials: clients.s3.config.credentials,
-    maxSockets: 2,
-    maxAttempts: settings.s3MaxAttempts,
-  });
   try {
-    // A new job's first page, asked for at once: it is read-only, and listFirstPages records it once the job exists.
-    // A dry run counts its pages in its lister; a job attached to lists from its cursor (this page unused).
-    const firstPage = request.dryRun
-      ? undefined
-      : listSourcePage(
-          objects,
-          { from: request.from, prefix: request.prefix ?? "", startAfter: "" },
-          settings.listPageKeys,
-          () => true,
-        );
-    firstPage?.catch(() => undefined); // awaited by listFirstPages, or not at all
     const setup = startLocalSetup(clients);
     const checked = Promise.all([setup.table, checkBuckets(clients.s3, request)]);
-    const store = new JobStore(clients.dynamo, LOCAL_RESOURCES.table);
-    const opened = checked.then(() => openJobRecord(store, request));
+    const opened = checked.then(() => openJobRecord(new JobStore(clients.dynamo, LOCAL_RESOURCES.table), request));
     opened.catch(() => undefined); // awaited below, after the queues
     const [resources, stack] = await Promise.all([setup.resources, setup.stack, checked]);
     post({ kind: "resources", resources, stack });
-    const { job, attached } = await opened;
+    const { job } = await opened;
+    await sendListToken(clients.sqs, resources.listQueueUrl, job);
     post({ kind: "opened", jobId: job.id });
-    if (attached || !firstPage) await sendListToken(clients.sqs, resources.listQueueUrl, job);
-    else {
-      // What listingDeps(app) holds, without app.ts's imports on this thread.
-      const deps = {
-        objects,
-        sqs: clients.sqs,
-        store,
-        listQueueUrl: resources.listQueueUrl,
-        moveQueueUrl: resources.moveQueueUrl,
-        pageKeys: settings.listPageKeys,
-        batchLimits: { ...DEFAULT_BATCH_LIMITS, maxKeys: settings.batchKeys },
-      };
-      await listFirstPages(deps, job, firstPage);
-    }
   } finally {
-    objects.destroy();
     destroyClients(clients);
   }
 }

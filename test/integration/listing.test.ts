@@ -3,21 +3,19 @@ import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { listingDeps } from "../../src/app.ts";
 import { queueDepth } from "../../src/aws/queues.ts";
-import { continueListing, listFirstPages, listSourcePage, sendListToken } from "../../src/core/listing.ts";
-import { parseListMessage, parseMoveMessage } from "../../src/core/messages.ts";
+import { continueListing, listSourcePage, sendListToken } from "../../src/core/listing.ts";
+import { parseListMessage } from "../../src/core/messages.ts";
 import { redriveDeadLetters } from "../../src/core/redrive.ts";
 import { startMove } from "../../src/core/start.ts";
 import { formatStatus, jobStatus } from "../../src/core/status.ts";
-import { validateMoveRequest } from "../../src/core/validation.ts";
 import { ListingStalledError } from "../../src/errors.ts";
 import { createListerHandler } from "../../src/handlers/lister.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
-import type { LocalApp } from "../../src/local/localApp.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
 import { lambdaContext } from "../../src/local/runtime.ts";
 import { freshBuckets, listAll, type ProxiedHarness, startHarnessWithProxy } from "../support/harness.ts";
 import type { LoopbackProxy, ProxyRequestInfo, ProxyResponse } from "../support/proxy.ts";
-import { receiveListRecords, receiveMoveRecords } from "../support/steps.ts";
+import { receiveListRecords } from "../support/steps.ts";
 
 /** A ListObjectsV2 answer with no keys that says more follow, as S3 may give over a run of delete markers. */
 function emptyTruncatedPage(bucket: string, nextToken?: string): ProxyResponse {
@@ -349,138 +347,4 @@ describe("listing: empty truncated pages, a listing that cannot go on, repeated 
       expect(await app.store.getJob(jobId)).toMatchObject({ state: "done", listingDone: true, listed: 30 });
     },
   );
-});
-
-describe("listing: a new job's first pages, listed by the thread that opened it", () => {
-  let harness: ProxiedHarness;
-  let proxy: LoopbackProxy;
-  beforeAll(async () => {
-    harness = await startHarnessWithProxy();
-    proxy = harness.proxy;
-  });
-  afterAll(async () => {
-    await harness.stop();
-  });
-
-  /** ListObjectsV2 calls the proxy saw while `run` ran. */
-  async function listCalls(run: () => Promise<unknown>): Promise<number> {
-    proxy.resetCounts();
-    await run();
-    return proxy.counts().byOperation.ListObjectsV2 ?? 0;
-  }
-
-  /** The move messages of one job now queued, as [page, keys] pairs. */
-  async function queuedBatches(app: LocalApp, jobId: string, expected: number): Promise<number[][]> {
-    const records = await receiveMoveRecords(app, expected);
-    return records
-      .map((record) => parseMoveMessage(record.body))
-      .filter((message) => message.job === jobId)
-      .map((message) => [message.page, message.items.length])
-      .sort((a, b) => (a[0] ?? 0) - (b[0] ?? 0));
-  }
-
-  it("sends two pages' batches, hands on one token at the third page, and asks S3 for no page a lister alone would not", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint, settings: { listPageKeys: 25 } });
-    const { from, to } = await freshBuckets(app.clients.s3, "firstpages");
-    await seedBucket(app.clients.s3, { bucket: from, objects: 100, bytes: 256 });
-    const { job, attached } = await app.store.openJob(validateMoveRequest({ from, to }));
-    expect(attached).toBe(false);
-
-    // As the move's start does it: the first page is asked for before the job record exists.
-    const first = await listCalls(() =>
-      listFirstPages(
-        listingDeps(app),
-        job,
-        listSourcePage(app.objects, { from, prefix: "", startAfter: "" }, 25, () => true),
-      ),
-    );
-    expect(first).toBe(2);
-    expect(await app.store.getJob(job.id)).toMatchObject({ seq: 2, startAfter: seedKey(49), listed: 50 });
-    expect(await queuedBatches(app, job.id, 2)).toEqual([
-      [0, 25],
-      [1, 25],
-    ]);
-    const tokens = await receiveListRecords(app, 2);
-    expect(tokens.map((t) => parseListMessage(t.body))).toEqual([
-      { job: job.id, cursor: { from, prefix: "", seq: 2, startAfter: seedKey(49) } },
-    ]);
-
-    // A lister takes the token and ends the listing.
-    const [token] = tokens;
-    let rest: Awaited<ReturnType<typeof continueListing>> | undefined;
-    const after = await listCalls(async () => {
-      const { cursor } = parseListMessage(token?.body ?? "");
-      rest = await continueListing(listingDeps(app), job.id, () => false, cursor, token?.messageId);
-    });
-    expect(rest).toMatchObject({ pages: 2, keys: 50, finished: true });
-    expect(await app.store.getJob(job.id)).toMatchObject({ listingDone: true, listed: 100 });
-
-    // The same source listed by a lister alone: as many requests.
-    const alone = await freshBuckets(app.clients.s3, "firstpages-alone");
-    await seedBucket(app.clients.s3, { bucket: alone.from, objects: 100, bytes: 256 });
-    const opened = await app.store.openJob(validateMoveRequest(alone));
-    expect(await listCalls(() => continueListing(listingDeps(app), opened.job.id, () => false))).toBe(first + after);
-  });
-
-  it("a first page S3 refuses leaves a token at the job's start and nothing recorded: a lister lists it", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint, settings: { listPageKeys: 25 } });
-    const { from, to } = await freshBuckets(app.clients.s3, "firstrefused");
-    await seedBucket(app.clients.s3, { bucket: from, objects: 30, bytes: 256 });
-    const { job } = await app.store.openJob(validateMoveRequest({ from, to }));
-    proxy.setRespond((req) =>
-      isList(req) && req.bucket === from
-        ? {
-            status: 403,
-            headers: { "content-type": "application/xml" },
-            body: "<Error><Code>AccessDenied</Code></Error>",
-          }
-        : undefined,
-    );
-    try {
-      await listFirstPages(
-        listingDeps(app),
-        job,
-        listSourcePage(app.objects, { from, prefix: "", startAfter: "" }, 25, () => true),
-      );
-    } finally {
-      proxy.setRespond(undefined);
-    }
-    expect(await app.store.getJob(job.id)).toMatchObject({ seq: 0, listed: 0 });
-    expect(await app.store.getPage(job.id, 0)).toBeUndefined();
-    const [token, ...more] = await receiveListRecords(app, 2);
-    expect(more).toEqual([]);
-    const { cursor } = parseListMessage(token?.body ?? "");
-    expect(cursor).toEqual({ from, prefix: "", seq: 0, startAfter: "" });
-    expect(await continueListing(listingDeps(app), job.id, () => false, cursor)).toMatchObject({
-      keys: 30,
-      finished: true,
-    });
-  });
-
-  it("a job attached to, or a dry run, only gets a token: its lister lists from its cursor", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint, settings: { listPageKeys: 25 } });
-    const { from, to } = await freshBuckets(app.clients.s3, "firstnotnew");
-    await seedBucket(app.clients.s3, { bucket: from, objects: 30, bytes: 256 });
-    const dry = await app.store.openDryRun(validateMoveRequest({ from, to, dryRun: true }));
-    const moved = (await app.store.openJob(validateMoveRequest({ from, to }))).job;
-    // The move's cursor is past its first page, as after an earlier run that handed on.
-    await continueListing(listingDeps(app), moved.id, () => true);
-    const resumed = await app.store.getJob(moved.id);
-    expect(resumed.seq).toBe(1);
-
-    for (const job of [dry, resumed]) {
-      proxy.resetCounts();
-      await listFirstPages(listingDeps(app), job);
-      expect(proxy.counts().byOperation).toMatchObject({ SendMessageBatch: 1 });
-      expect(proxy.counts().byOperation.ListObjectsV2).toBeUndefined();
-    }
-    // One token each at its cursor (the move's is the earlier run's, which the same name deduplicates).
-    const tokens = (await receiveListRecords(app, 3)).map((t) => parseListMessage(t.body));
-    expect(tokens.map((t) => [t.job, t.cursor?.seq]).sort()).toEqual(
-      [
-        [dry.id, 0],
-        [moved.id, 1],
-      ].sort(),
-    );
-  });
 });
