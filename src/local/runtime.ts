@@ -53,7 +53,16 @@ export class QueueConsumer {
   #invocations = 0;
 
   constructor(options: ConsumerOptions) {
-    this.#options = { visibilitySeconds: LOCAL_VISIBILITY_SECONDS, ...options };
+    const { concurrency, visibilitySeconds = LOCAL_VISIBILITY_SECONDS } = options;
+    // At 0 no poller would ever receive, and a move would wait for its batches forever.
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new TypeError(`Expected \`concurrency\` to be a positive integer, got ${concurrency}.`);
+    }
+    // SQS takes whole seconds, and at 0 a batch in hand would be every receiver's at once.
+    if (!Number.isInteger(visibilitySeconds) || visibilitySeconds < 1) {
+      throw new TypeError(`Expected \`visibilitySeconds\` to be a positive integer, got ${visibilitySeconds}.`);
+    }
+    this.#options = { ...options, visibilitySeconds };
   }
 
   get invocations(): number {

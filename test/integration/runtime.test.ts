@@ -225,6 +225,42 @@ describe("the local runtime's visibility timeout", () => {
 });
 
 describe("the local runtime's concurrency", () => {
+  it("refuses a concurrency or a visibility timeout it could not run with, before it polls", async () => {
+    const sqs = sqsClient();
+    const queue = await freshQueue(sqs);
+    const options = {
+      sqs,
+      queueUrl: queue.url,
+      queueArn: queue.arn,
+      handler: async () => ({ batchItemFailures: [] }),
+      settings: loadStackSettings().mover,
+    };
+    for (const concurrency of [0, -1, 1.5, Number.NaN]) {
+      expect(() => new QueueConsumer({ ...options, concurrency })).toThrow(/`concurrency` to be a positive integer/);
+    }
+    for (const visibilitySeconds of [0, 0.5]) {
+      expect(() => new QueueConsumer({ ...options, concurrency: 1, visibilitySeconds })).toThrow(
+        /`visibilitySeconds` to be a positive integer/,
+      );
+    }
+    // The smallest it runs with receives and finishes a message.
+    await sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: "one" }));
+    const seen: string[] = [];
+    const smallest = new QueueConsumer({
+      ...options,
+      concurrency: 1,
+      visibilitySeconds: 1,
+      handler: async (event) => {
+        seen.push(...event.Records.map((r) => r.body));
+        return { batchItemFailures: [] };
+      },
+    });
+    smallest.start();
+    for (let i = 0; i < 50 && seen.length === 0; i++) await sleep(100);
+    await smallest.stop();
+    expect(seen).toEqual(["one"]);
+  });
+
   it("never has more invocations in hand than its concurrency, though several pollers wake at once", async () => {
     const sqs = sqsClient();
     const queue = await freshQueue(sqs);
