@@ -1,12 +1,6 @@
-import {
-  ChangeMessageVisibilityBatchCommand,
-  DeleteMessageBatchCommand,
-  type Message,
-  ReceiveMessageCommand,
-  type SQSClient,
-} from "@aws-sdk/client-sqs";
+import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { App } from "../app.ts";
-import { sendMessages } from "../aws/queues.ts";
+import { changeVisibility, sendMessages } from "../aws/queues.ts";
 import { withoutContinuationToken } from "./messages.ts";
 
 export interface RedriveResult {
@@ -92,17 +86,15 @@ async function moveBack(
       moved += mine.length;
     }
   }
-  // Other jobs' dead letters go back to the DLQ untouched.
-  for (let i = 0; i < skipped.length; i += 10) {
-    await sqs.send(
-      new ChangeMessageVisibilityBatchCommand({
-        QueueUrl: from,
-        Entries: skipped
-          .slice(i, i + 10)
-          .map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle ?? "", VisibilityTimeout: 0 })),
-      }),
-    );
-  }
+  // Other jobs' dead letters go back to the DLQ untouched; should that fail, the redrive says so.
+  await changeVisibility(
+    sqs,
+    from,
+    skipped.map((m) => ({ receiptHandle: m.ReceiptHandle ?? "", seconds: 0 })),
+    (error) => {
+      throw error;
+    },
+  );
   return moved;
 }
 

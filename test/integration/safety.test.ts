@@ -8,6 +8,7 @@ import {
   type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
+import { ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listingDeps } from "../../src/app.ts";
 import { continueListing } from "../../src/core/listing.ts";
@@ -429,4 +430,51 @@ function slowDownFirst(proxy: LoopbackProxy, times: number, match: (req: ProxyRe
     return s3Error(503, "SlowDown");
   });
   return () => answered;
+}
+
+describe("a redrive of one job", () => {
+  let harness: ProxiedHarness;
+  beforeAll(async () => {
+    harness = await startHarnessWithProxy();
+  });
+  afterAll(async () => {
+    await harness.stop();
+  });
+
+  it("moves back only that job's dead letters and hands the others back to the DLQ at once", async () => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint });
+    const letter = (job: string, page: number): string =>
+      JSON.stringify({ job, page, batch: 0, from: "a", to: "b", items: [] });
+    const dead = app.resources.moveDeadLetterQueueUrl;
+    // Eleven of the other job's: its hand-back takes two batches of ten.
+    const bodies = [letter("job-redriven", 0), ...Array.from({ length: 11 }, (_, i) => letter("job-left", i))];
+    for (const body of bodies)
+      await app.clients.sqs.send(new SendMessageCommand({ QueueUrl: dead, MessageBody: body }));
+
+    const redriven = await redriveDeadLetters(app, { jobId: "job-redriven" });
+
+    expect(redriven).toMatchObject({ moved: { move: 1, list: 0 }, jobs: ["job-redriven"] });
+    const moved = await receiveMoveRecords(app, 2);
+    expect(moved.map((record) => record.body)).toEqual([letter("job-redriven", 0)]);
+    // Visible again now, not after the redrive's 60 s receive: a second reader gets all eleven straight away.
+    const left = await receiveAll(app, dead);
+    expect(left.sort()).toEqual(bodies.slice(1).sort());
+  });
+});
+
+/** Every message visible on a queue now, received in one sweep and left in flight. */
+async function receiveAll(app: LocalApp, queueUrl: string): Promise<string[]> {
+  const bodies: string[] = [];
+  for (;;) {
+    const out = await app.clients.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+        VisibilityTimeout: 30,
+      }),
+    );
+    if (!out.Messages?.length) return bodies;
+    bodies.push(...out.Messages.map((m) => m.Body ?? ""));
+  }
 }
