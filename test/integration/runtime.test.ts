@@ -58,6 +58,22 @@ function consumer(
   });
 }
 
+/** A handler that holds each batch until `finish` resolves; `started` resolves at its first call. */
+function holdingHandler() {
+  const held = {
+    started: Promise.withResolvers<void>(),
+    finish: Promise.withResolvers<void>(),
+    invocations: 0,
+    handler: (async () => {
+      held.invocations += 1;
+      held.started.resolve();
+      await held.finish.promise;
+      return { batchItemFailures: [] };
+    }) as SqsHandler,
+  };
+  return held;
+}
+
 /** Another receiver polls the queue for `ms`; VisibilityTimeout 0 leaves what it might get to the queue. */
 async function bodiesSeenBy(sqs: SQSClient, queueUrl: string, ms: number): Promise<string[]> {
   const seen: string[] = [];
@@ -109,24 +125,14 @@ describe("the local runtime's visibility timeout", () => {
     const sqs = sqsClient();
     const queue = await freshQueue(sqs);
     await sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: "batch" }));
-    const started = Promise.withResolvers<void>();
-    const finish = Promise.withResolvers<void>();
+    const held = holdingHandler();
     // A 30-s timeout: the heartbeat's first beat comes after 10 s, so only the extension on receipt covers the
     // 2.5 s or more this handler takes. (Before receives asked for 1 s, they asked for this 30 s and passed too.)
-    const working = consumer(
-      sqs,
-      queue,
-      async () => {
-        started.resolve();
-        await finish.promise;
-        return { batchItemFailures: [] };
-      },
-      { visibilitySeconds: 30 },
-    );
+    const working = consumer(sqs, queue, held.handler, { visibilitySeconds: 30 });
     working.start();
-    await started.promise;
+    await held.started.promise;
     const seen = await bodiesSeenBy(sqs, queue.url, 2500);
-    finish.resolve();
+    held.finish.resolve();
     await working.stop();
     expect(seen).toEqual([]);
   }, 15_000);
@@ -135,22 +141,15 @@ describe("the local runtime's visibility timeout", () => {
     const sqs = sqsClient();
     const queue = await freshQueue(sqs);
     await sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: "slow batch" }));
-    const started = Promise.withResolvers<void>();
-    const finish = Promise.withResolvers<void>();
-    let invocations = 0;
-    const working = consumer(sqs, queue, async () => {
-      invocations += 1;
-      started.resolve();
-      await finish.promise;
-      return { batchItemFailures: [] };
-    });
+    const held = holdingHandler();
+    const working = consumer(sqs, queue, held.handler);
     working.start();
-    await started.promise;
+    await held.started.promise;
     const seen = await bodiesSeenBy(sqs, queue.url, 2 * LOCAL_VISIBILITY_SECONDS * 1000); // twice the timeout
-    finish.resolve();
+    held.finish.resolve();
     await working.stop();
     expect(seen).toEqual([]);
-    expect(invocations).toBe(1);
+    expect(held.invocations).toBe(1);
     const left = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queue.url, WaitTimeSeconds: 0 }));
     expect(left.Messages ?? []).toEqual([]); // deleted once the handler returned
   }, 20_000);
