@@ -86,7 +86,8 @@ async function moveBack(
       moved += mine.length;
     }
   }
-  // Other jobs' dead letters go back to the DLQ untouched; should that fail, the redrive says so.
+  // Other jobs' dead letters go back to the DLQ untouched. A request that fails fails the redrive; a letter SQS
+  // refuses alone reappears after the receive's 60 s.
   await changeVisibility(
     sqs,
     from,

@@ -58,9 +58,12 @@ export class QueueConsumer {
     if (!Number.isInteger(concurrency) || concurrency < 1) {
       throw new TypeError(`Expected \`concurrency\` to be a positive integer, got ${concurrency}.`);
     }
-    // SQS takes whole seconds, and at 0 a batch in hand would be every receiver's at once.
-    if (!Number.isInteger(visibilitySeconds) || visibilitySeconds < 1) {
-      throw new TypeError(`Expected \`visibilitySeconds\` to be a positive integer, got ${visibilitySeconds}.`);
+    // SQS takes whole seconds, and the heartbeat beats at most once a second: at 1 s a late beat would leave a batch
+    // in hand to every receiver.
+    if (!Number.isInteger(visibilitySeconds) || visibilitySeconds < 2) {
+      throw new TypeError(
+        `Expected \`visibilitySeconds\` to be a whole number of seconds, 2 or more, got ${visibilitySeconds}.`,
+      );
     }
     this.#options = { ...options, visibilitySeconds };
   }

@@ -224,7 +224,7 @@ describe("the local runtime's visibility timeout", () => {
 });
 
 describe("the local runtime's concurrency", () => {
-  it("refuses a concurrency or a visibility timeout it could not run with, before it polls", async () => {
+  it("refuses a concurrency or a visibility timeout it could not run with", async () => {
     const sqs = sqsClient();
     const queue = await freshQueue(sqs);
     const options = {
@@ -237,9 +237,9 @@ describe("the local runtime's concurrency", () => {
     for (const concurrency of [0, -1, 1.5, Number.NaN]) {
       expect(() => new QueueConsumer({ ...options, concurrency })).toThrow(/`concurrency` to be a positive integer/);
     }
-    for (const visibilitySeconds of [0, 0.5]) {
+    for (const visibilitySeconds of [0, 0.5, 1, 2.5]) {
       expect(() => new QueueConsumer({ ...options, concurrency: 1, visibilitySeconds })).toThrow(
-        /`visibilitySeconds` to be a positive integer/,
+        /`visibilitySeconds` to be a whole number of seconds, 2 or more/,
       );
     }
     // The smallest it runs with receives and finishes a message.
@@ -248,7 +248,7 @@ describe("the local runtime's concurrency", () => {
     const smallest = new QueueConsumer({
       ...options,
       concurrency: 1,
-      visibilitySeconds: 1,
+      visibilitySeconds: 2,
       handler: async (event) => {
         seen.push(...event.Records.map((r) => r.body));
         return { batchItemFailures: [] };

@@ -454,11 +454,27 @@ describe("a redrive of one job", () => {
     const redriven = await redriveDeadLetters(app, { jobId: "job-redriven" });
 
     expect(redriven).toMatchObject({ moved: { move: 1, list: 0 }, jobs: ["job-redriven"] });
-    const moved = await receiveMoveRecords(app, 2);
+    const moved = await receiveMoveRecords(app, 1);
     expect(moved.map((record) => record.body)).toEqual([letter("job-redriven", 0)]);
     // Visible again now, not after the redrive's 60 s receive: a second reader gets all eleven straight away.
     const left = await receiveAll(app, dead);
     expect(left.sort()).toEqual(bodies.slice(1).sort());
+  });
+
+  it("fails, rather than returns, when it cannot hand the other jobs' dead letters back", async () => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint });
+    const dead = app.resources.moveDeadLetterQueueUrl;
+    await app.clients.sqs.send(
+      new SendMessageCommand({ QueueUrl: dead, MessageBody: JSON.stringify({ job: "job-other" }) }),
+    );
+    harness.proxy.setRespond((req) =>
+      req.operation === "ChangeMessageVisibilityBatch" ? { status: 400, body: "{}" } : undefined,
+    );
+    try {
+      await expect(redriveDeadLetters(app, { jobId: "job-none" })).rejects.toThrow();
+    } finally {
+      harness.proxy.setRespond(undefined);
+    }
   });
 });
 
