@@ -75,7 +75,7 @@ export class QueueConsumer {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    const pollers = Math.max(1, Math.min(4, this.#options.concurrency));
+    const pollers = Math.min(4, this.#options.concurrency); // concurrency is 1 or more (the constructor)
     this.#loops = Array.from({ length: pollers }, () => this.#poll());
     const every = Math.max(1, this.#options.visibilitySeconds / 3) * 1000;
     this.#heartbeatTimer = setInterval(() => {

@@ -8,7 +8,7 @@ import {
   type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listingDeps } from "../../src/app.ts";
 import { continueListing } from "../../src/core/listing.ts";
@@ -25,7 +25,7 @@ import { SdkObjectClient } from "../../src/s3/sdkObjectClient.ts";
 import type { MoveMessage } from "../../src/types.ts";
 import { freshBuckets, listAll, type ProxiedHarness, startHarnessWithProxy } from "../support/harness.ts";
 import type { LoopbackProxy, ProxyRequestInfo } from "../support/proxy.ts";
-import { deadLettersOf, listJob, moverContext, receiveMoveRecords } from "../support/steps.ts";
+import { deadLettersOf, listJob, moverContext, receiveMoveRecords, receiveVisible } from "../support/steps.ts";
 
 const md5 = (bytes: Uint8Array) => `"${createHash("md5").update(bytes).digest("hex")}"`;
 const s3Error = (status: number, code: string) => ({
@@ -457,7 +457,7 @@ describe("a redrive of one job", () => {
     const moved = await receiveMoveRecords(app, 1);
     expect(moved.map((record) => record.body)).toEqual([letter("job-redriven", 0)]);
     // Visible again now, not after the redrive's 60 s receive: a second reader gets all eleven straight away.
-    const left = await receiveAll(app, dead);
+    const left = (await receiveVisible(app, dead)).map((message) => message.Body ?? "");
     expect(left.sort()).toEqual(bodies.slice(1).sort());
   });
 
@@ -477,20 +477,3 @@ describe("a redrive of one job", () => {
     }
   });
 });
-
-/** Every message visible on a queue now, received in one sweep and left in flight. */
-async function receiveAll(app: LocalApp, queueUrl: string): Promise<string[]> {
-  const bodies: string[] = [];
-  for (;;) {
-    const out = await app.clients.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 0,
-        VisibilityTimeout: 30,
-      }),
-    );
-    if (!out.Messages?.length) return bodies;
-    bodies.push(...out.Messages.map((m) => m.Body ?? ""));
-  }
-}

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import { type Message, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import type { SQSRecord } from "aws-lambda";
 import { listingDeps } from "../../src/app.ts";
 import { continueListing } from "../../src/core/listing.ts";
@@ -48,6 +48,23 @@ async function receiveRecords(app: LocalApp, queueUrl: string, queueArn: string,
     records.push(...messages.map((m) => toSqsRecord(m, queueArn)));
   }
   return records;
+}
+
+/** Every message visible on a queue now, received in one sweep without waiting, and left in flight for 30 s. */
+export async function receiveVisible(app: LocalApp, queueUrl: string): Promise<Message[]> {
+  const messages: Message[] = [];
+  for (;;) {
+    const out = await app.clients.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+        VisibilityTimeout: 30,
+      }),
+    );
+    if (!out.Messages?.length) return messages;
+    messages.push(...out.Messages);
+  }
 }
 
 export const moverContext = () => lambdaContext({ functionName: "mover", timeoutSeconds: 120 });
