@@ -44,17 +44,17 @@ function consumer(
   sqs: SQSClient,
   queue: { url: string; arn: string },
   handler: SqsHandler,
-  { visibilitySeconds }: { visibilitySeconds?: number } = {},
+  { visibilitySeconds, concurrency = 1 }: { visibilitySeconds?: number; concurrency?: number } = {},
 ): QueueConsumer {
   return new QueueConsumer({
-    ...(visibilitySeconds ? { visibilitySeconds } : {}),
+    ...(visibilitySeconds === undefined ? {} : { visibilitySeconds }),
     sqs,
     queueUrl: queue.url,
     queueArn: queue.arn,
     handler,
     // serverless.yml's mover, one message an invocation and no batching window, as the local move runs it
     settings: { ...loadStackSettings().mover, batchSize: 1, batchingWindowSeconds: 0 },
-    concurrency: 1,
+    concurrency,
   });
 }
 
@@ -227,33 +227,27 @@ describe("the local runtime's concurrency", () => {
   it("refuses a concurrency or a visibility timeout it could not run with", async () => {
     const sqs = sqsClient();
     const queue = await freshQueue(sqs);
-    const options = {
-      sqs,
-      queueUrl: queue.url,
-      queueArn: queue.arn,
-      handler: async () => ({ batchItemFailures: [] }),
-      settings: loadStackSettings().mover,
-    };
+    const idle: SqsHandler = async () => ({ batchItemFailures: [] });
     for (const concurrency of [0, -1, 1.5, Number.NaN]) {
-      expect(() => new QueueConsumer({ ...options, concurrency })).toThrow(/`concurrency` to be a positive integer/);
+      expect(() => consumer(sqs, queue, idle, { concurrency })).toThrow(/`concurrency` to be a positive integer/);
     }
     for (const visibilitySeconds of [0, 0.5, 1, 2.5]) {
-      expect(() => new QueueConsumer({ ...options, concurrency: 1, visibilitySeconds })).toThrow(
+      expect(() => consumer(sqs, queue, idle, { visibilitySeconds })).toThrow(
         /`visibilitySeconds` to be a whole number of seconds, 2 or more/,
       );
     }
     // The smallest it runs with receives and finishes a message.
     await sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: "one" }));
     const seen: string[] = [];
-    const smallest = new QueueConsumer({
-      ...options,
-      concurrency: 1,
-      visibilitySeconds: 2,
-      handler: async (event) => {
+    const smallest = consumer(
+      sqs,
+      queue,
+      async (event) => {
         seen.push(...event.Records.map((r) => r.body));
         return { batchItemFailures: [] };
       },
-    });
+      { concurrency: 1, visibilitySeconds: 2 },
+    );
     smallest.start();
     for (let i = 0; i < 50 && seen.length === 0; i++) await sleep(100);
     await smallest.stop();
@@ -268,13 +262,10 @@ describe("the local runtime's concurrency", () => {
     let most = 0;
     let handled = 0;
     const waiting: Array<() => void> = [];
-    const limited = new QueueConsumer({
+    const limited = consumer(
       sqs,
-      queueUrl: queue.url,
-      queueArn: queue.arn,
-      settings: { ...loadStackSettings().mover, batchSize: 1, batchingWindowSeconds: 0 },
-      concurrency: 2, // two pollers
-      handler: async () => {
+      queue,
+      async () => {
         running += 1;
         most = Math.max(most, running);
         await new Promise<void>((resolve) => waiting.push(resolve));
@@ -282,7 +273,8 @@ describe("the local runtime's concurrency", () => {
         handled += 1;
         return { batchItemFailures: [] };
       },
-    });
+      { concurrency: 2 }, // two pollers
+    );
     limited.start();
     // Let one invocation finish at a time, each once the pollers have had time to take whatever they would.
     while (handled < 6) {
