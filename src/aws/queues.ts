@@ -1,5 +1,6 @@
 import {
   ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
   SendMessageBatchCommand,
   type SendMessageBatchRequestEntry,
@@ -124,6 +125,41 @@ export async function changeVisibility(
     }
   }
   return refused;
+}
+
+/**
+ * Deletes messages by receipt handle, ten a request, with up to five tries a request: the entries SQS answers in
+ * `Failed[]` are tried again (the call answers 200 even when some failed), and so is a request that fails whole, after
+ * `onError` has seen its error (by default it is ignored; one that throws ends the tries and the call). Returns the
+ * receipt handles still not deleted: their messages come back after their visibility timeout.
+ */
+export async function deleteMessages(
+  sqs: SQSClient,
+  queueUrl: string,
+  receiptHandles: readonly string[],
+  onError: (error: unknown) => void = () => undefined,
+): Promise<Set<string>> {
+  const undeleted = new Set<string>();
+  for (let i = 0; i < receiptHandles.length; i += MAX_ENTRIES_PER_BATCH) {
+    let pending = receiptHandles.slice(i, i + MAX_ENTRIES_PER_BATCH);
+    for (let attempt = 0; pending.length > 0 && attempt < 5; attempt++) {
+      try {
+        const out = await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: queueUrl,
+            Entries: pending.map((receiptHandle, j) => ({ Id: String(j), ReceiptHandle: receiptHandle })),
+          }),
+        );
+        const failed = new Set((out.Failed ?? []).map((f) => Number(f.Id)));
+        pending = pending.filter((_, j) => failed.has(j));
+      } catch (error) {
+        onError(error);
+        await sleep(200 * 2 ** attempt);
+      }
+    }
+    for (const receiptHandle of pending) undeleted.add(receiptHandle);
+  }
+  return undeleted;
 }
 
 /** Backs off the records a partial batch response names as failed. */

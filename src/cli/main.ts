@@ -216,6 +216,12 @@ export function buildCli(): Command {
               ? ". Run `move` again (or let the deployed movers) to finish."
               : "."),
         );
+        if (result.undeleted > 0) {
+          console.error(
+            `${result.undeleted} of them could not be deleted from their dead-letter queue: they reappear there in 60 s, ` +
+              "and a later redrive sends them again (a duplicate, which the movers skip where it is done).",
+          );
+        }
       });
     });
 

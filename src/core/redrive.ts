@@ -1,6 +1,6 @@
-import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { type Message, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { App } from "../app.ts";
-import { changeVisibility, sendMessages } from "../aws/queues.ts";
+import { changeVisibility, deleteMessages, sendMessages } from "../aws/queues.ts";
 import { withoutContinuationToken } from "./messages.ts";
 
 export interface RedriveResult {
@@ -8,6 +8,11 @@ export interface RedriveResult {
   moved: { move: number; list: number };
   /** Jobs whose messages were moved back; finished ones are reopened. */
   jobs: string[];
+  /**
+   * Of those moved back, the dead letters SQS would not delete from their DLQ (five tries each): they reappear there
+   * after 60 s, and a later redrive sends them again. The movers skip what a duplicate asks for that is done.
+   */
+  undeleted: number;
 }
 
 /**
@@ -39,7 +44,7 @@ export async function redriveDeadLetters(
     jobs,
   );
   for (const job of jobs) await app.store.reopen(job).catch(() => undefined); // a message of a deleted job still moves
-  return { moved: { move, list }, jobs: [...jobs] };
+  return { moved: { move: move.moved, list: list.moved }, jobs: [...jobs], undeleted: move.undeleted + list.undeleted };
 }
 
 async function moveBack(
@@ -49,8 +54,9 @@ async function moveBack(
   fifo: boolean,
   jobId: string | undefined,
   jobs: Set<string>,
-): Promise<number> {
+): Promise<{ moved: number; undeleted: number }> {
   let moved = 0;
+  let undeleted = 0;
   const skipped: Message[] = [];
   for (;;) {
     const out = await sqs.send(
@@ -76,13 +82,17 @@ async function moveBack(
           ...(fifo ? { groupId: jobOf(m.Body ?? "") ?? "redrive", deduplicationId: `redrive-${m.MessageId}` } : {}),
         })),
       );
-      // Delete only after the copy is sent: a crash in between leaves a duplicate, never a loss.
-      await sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: from,
-          Entries: mine.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? "" })),
-        }),
+      // Delete only after the copy is sent: a crash in between leaves a duplicate, never a loss. A request that
+      // fails fails the redrive; entries SQS refuses are tried again, and counted if they stay.
+      const left = await deleteMessages(
+        sqs,
+        from,
+        mine.map((m) => m.ReceiptHandle ?? ""),
+        (error) => {
+          throw error;
+        },
       );
+      undeleted += left.size;
       moved += mine.length;
     }
   }
@@ -96,7 +106,7 @@ async function moveBack(
       throw error;
     },
   );
-  return moved;
+  return { moved, undeleted };
 }
 
 function jobOf(body: string): string | undefined {

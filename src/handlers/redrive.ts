@@ -9,7 +9,7 @@ export function createRedriveHandler(app: App) {
     const job = typeof event === "object" && event !== null ? (event as { job?: unknown }).job : undefined;
     if (job !== undefined && typeof job !== "string") throw new ValidationError('"job" must be a job id string');
     const result = await redriveDeadLetters(app, { jobId: job });
-    app.logger.info("redrive done", { ...result.moved, jobs: result.jobs });
+    app.logger.info("redrive done", { ...result.moved, jobs: result.jobs, undeleted: result.undeleted });
     return result;
   };
 }

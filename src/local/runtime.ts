@@ -1,6 +1,6 @@
-import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { type Message, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import { backOffSqsRecords, changeVisibility, sleep } from "../aws/queues.ts";
+import { backOffSqsRecords, changeVisibility, deleteMessages, sleep } from "../aws/queues.ts";
 import type { ConsumerSettings } from "../stackSettings.ts";
 
 export type SqsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
@@ -190,26 +190,14 @@ export class QueueConsumer {
   }
 
   async #delete(records: readonly SQSRecord[]): Promise<void> {
-    for (let i = 0; i < records.length; i += 10) {
-      let pending = records.slice(i, i + 10);
-      for (let attempt = 0; pending.length > 0 && attempt < 5; attempt++) {
-        try {
-          const out = await this.#options.sqs.send(
-            new DeleteMessageBatchCommand({
-              QueueUrl: this.#options.queueUrl,
-              Entries: pending.map((r, j) => ({ Id: String(j), ReceiptHandle: r.receiptHandle })),
-            }),
-          );
-          // Partial success is normal: retry only the entries that failed.
-          const failed = new Set((out.Failed ?? []).map((f) => Number(f.Id)));
-          pending = pending.filter((_, j) => failed.has(j));
-        } catch (error) {
-          this.#options.onError?.(error);
-          await sleep(200 * 2 ** attempt);
-        }
-      }
-      // Still undeleted: the record comes back after its visibility timeout and the handler skips what is done.
-    }
+    const { sqs, queueUrl, onError } = this.#options;
+    // Whatever stays undeleted comes back after its visibility timeout, and the handler skips what is done.
+    await deleteMessages(
+      sqs,
+      queueUrl,
+      records.map((r) => r.receiptHandle),
+      (error) => onError?.(error),
+    );
   }
 
   /** Gives messages received after stop() back to the queue at once. */

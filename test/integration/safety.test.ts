@@ -11,6 +11,7 @@ import {
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listingDeps } from "../../src/app.ts";
+import { queueDepth } from "../../src/aws/queues.ts";
 import { continueListing } from "../../src/core/listing.ts";
 import { decodeKey } from "../../src/core/messages.ts";
 import { redriveDeadLetters } from "../../src/core/redrive.ts";
@@ -475,5 +476,61 @@ describe("a redrive of one job", () => {
     } finally {
       harness.proxy.setRespond(undefined);
     }
+  });
+});
+
+describe("a redrive whose deletes SQS refuses", () => {
+  let harness: ProxiedHarness;
+  beforeAll(async () => {
+    harness = await startHarnessWithProxy(); // its own emulator: the DLQ's depth below is this describe's alone
+  });
+  afterAll(async () => {
+    await harness.stop();
+  });
+
+  /** Answers the first `times` DeleteMessageBatch calls with their one entry refused (HTTP 200, as SQS does). */
+  const refuseDeletes = (times: number): (() => number) => {
+    let calls = 0;
+    harness.proxy.setRespond((req) => {
+      if (req.operation !== "DeleteMessageBatch") return undefined;
+      calls += 1;
+      if (calls > times) return undefined;
+      return {
+        status: 200,
+        headers: { "content-type": "application/x-amz-json-1.0" },
+        body: JSON.stringify({
+          Successful: [],
+          Failed: [{ Id: "0", SenderFault: false, Code: "InternalError", Message: "refused (injected)" }],
+        }),
+      };
+    });
+    return () => calls;
+  };
+
+  it("tries a refused delete again, and counts the dead letters SQS keeps refusing to delete", async () => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint });
+    const dead = app.resources.moveDeadLetterQueueUrl;
+    const letter = (job: string) => JSON.stringify({ job, page: 0, batch: 0, from: "a", to: "b", items: [] });
+    try {
+      // Refused once: the second try deletes it.
+      await app.clients.sqs.send(new SendMessageCommand({ QueueUrl: dead, MessageBody: letter("job-once") }));
+      let deletes = refuseDeletes(1);
+      const once = await redriveDeadLetters(app, { jobId: "job-once" });
+      expect(once).toMatchObject({ moved: { move: 1, list: 0 }, undeleted: 0 });
+      expect(deletes()).toBe(2);
+      expect(await queueDepth(app.clients.sqs, dead)).toEqual({ visible: 0, inFlight: 0 });
+
+      // Refused every time: sent back all the same, and said to be still on the DLQ (in flight for the receive's 60 s).
+      await app.clients.sqs.send(new SendMessageCommand({ QueueUrl: dead, MessageBody: letter("job-always") }));
+      deletes = refuseDeletes(Number.POSITIVE_INFINITY);
+      const always = await redriveDeadLetters(app, { jobId: "job-always" });
+      expect(always).toMatchObject({ moved: { move: 1, list: 0 }, undeleted: 1 });
+      expect(deletes()).toBe(5);
+      expect(await queueDepth(app.clients.sqs, dead)).toEqual({ visible: 0, inFlight: 1 });
+    } finally {
+      harness.proxy.setRespond(undefined);
+    }
+    const redriven = await receiveMoveRecords(app, 2);
+    expect(redriven.map((record) => record.body).sort()).toEqual([letter("job-always"), letter("job-once")]);
   });
 });
