@@ -129,9 +129,10 @@ export async function changeVisibility(
 
 /**
  * Deletes messages by receipt handle, ten a request, with up to five tries a request: the entries SQS answers in
- * `Failed[]` are tried again (the call answers 200 even when some failed), and so is a request that fails whole, after
- * `onError` has seen its error (by default it is ignored; one that throws ends the tries and the call). Returns the
- * receipt handles still not deleted: their messages come back after their visibility timeout.
+ * `Failed[]` for its own reasons are tried again (the call answers 200 even when some failed), and so is a request
+ * that fails whole, after `onError` has seen its error (by default it is ignored; one that throws ends the tries and
+ * the call). An entry refused as the sender's fault (a receipt handle that expired, say) is not tried again. Returns
+ * the receipt handles still not deleted: their messages come back after their visibility timeout.
  */
 export async function deleteMessages(
   sqs: SQSClient,
@@ -142,7 +143,8 @@ export async function deleteMessages(
   const undeleted = new Set<string>();
   for (let i = 0; i < receiptHandles.length; i += MAX_ENTRIES_PER_BATCH) {
     let pending = receiptHandles.slice(i, i + MAX_ENTRIES_PER_BATCH);
-    for (let attempt = 0; pending.length > 0 && attempt < 5; attempt++) {
+    for (let attempt = 0; pending.length > 0 && attempt < DELETE_TRIES; attempt++) {
+      if (attempt > 0) await sleep(100 * 2 ** attempt);
       try {
         const out = await sqs.send(
           new DeleteMessageBatchCommand({
@@ -150,17 +152,24 @@ export async function deleteMessages(
             Entries: pending.map((receiptHandle, j) => ({ Id: String(j), ReceiptHandle: receiptHandle })),
           }),
         );
-        const failed = new Set((out.Failed ?? []).map((f) => Number(f.Id)));
-        pending = pending.filter((_, j) => failed.has(j));
+        const retry = new Set<number>();
+        for (const failed of out.Failed ?? []) {
+          const entry = pending[Number(failed.Id)];
+          if (entry === undefined) continue;
+          if (failed.SenderFault) undeleted.add(entry);
+          else retry.add(Number(failed.Id));
+        }
+        pending = pending.filter((_, j) => retry.has(j));
       } catch (error) {
         onError(error);
-        await sleep(200 * 2 ** attempt);
       }
     }
     for (const receiptHandle of pending) undeleted.add(receiptHandle);
   }
   return undeleted;
 }
+
+const DELETE_TRIES = 5;
 
 /** Backs off the records a partial batch response names as failed. */
 export async function backOffFailedRecords(

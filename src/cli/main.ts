@@ -218,8 +218,10 @@ export function buildCli(): Command {
         );
         if (result.undeleted > 0) {
           console.error(
-            `${result.undeleted} of them could not be deleted from their dead-letter queue: they reappear there in 60 s, ` +
-              "and a later redrive sends them again (a duplicate, which the movers skip where it is done).",
+            `${result.undeleted} redriven message(s) could not be deleted from their dead-letter queue` +
+              (result.undeletedReason ? ` (${result.undeletedReason})` : "") +
+              ": they reappear there within 60 s of being received, and a later redrive sends them again " +
+              "(a duplicate, skipped where its work is done).",
           );
         }
       });

@@ -10,9 +10,12 @@ export interface RedriveResult {
   jobs: string[];
   /**
    * Of those moved back, the dead letters SQS would not delete from their DLQ (five tries each): they reappear there
-   * after 60 s, and a later redrive sends them again. The movers skip what a duplicate asks for that is done.
+   * within 60 s of being received, and a later redrive sends them again. The movers skip what a duplicate asks for
+   * that is done.
    */
   undeleted: number;
+  /** The last error of a delete request that failed whole, when some stayed undeleted for it. */
+  undeletedReason?: string;
 }
 
 /**
@@ -27,6 +30,7 @@ export async function redriveDeadLetters(
   options: { jobId?: string | undefined } = {},
 ): Promise<RedriveResult> {
   const jobs = new Set<string>();
+  const deleteErrors: { last?: unknown } = {};
   const move = await moveBack(
     app.clients.sqs,
     app.resources.moveDeadLetterQueueUrl,
@@ -34,6 +38,7 @@ export async function redriveDeadLetters(
     false,
     options.jobId,
     jobs,
+    deleteErrors,
   );
   const list = await moveBack(
     app.clients.sqs,
@@ -42,9 +47,17 @@ export async function redriveDeadLetters(
     true,
     options.jobId,
     jobs,
+    deleteErrors,
   );
   for (const job of jobs) await app.store.reopen(job).catch(() => undefined); // a message of a deleted job still moves
-  return { moved: { move: move.moved, list: list.moved }, jobs: [...jobs], undeleted: move.undeleted + list.undeleted };
+  const undeleted = move.undeleted + list.undeleted;
+  const lastError = deleteErrors.last;
+  return {
+    moved: { move: move.moved, list: list.moved },
+    jobs: [...jobs],
+    undeleted,
+    ...(undeleted > 0 && lastError !== undefined ? { undeletedReason: errorText(lastError) } : {}),
+  };
 }
 
 async function moveBack(
@@ -54,6 +67,7 @@ async function moveBack(
   fifo: boolean,
   jobId: string | undefined,
   jobs: Set<string>,
+  deleteErrors: { last?: unknown },
 ): Promise<{ moved: number; undeleted: number }> {
   let moved = 0;
   let undeleted = 0;
@@ -82,14 +96,15 @@ async function moveBack(
           ...(fifo ? { groupId: jobOf(m.Body ?? "") ?? "redrive", deduplicationId: `redrive-${m.MessageId}` } : {}),
         })),
       );
-      // Delete only after the copy is sent: a crash in between leaves a duplicate, never a loss. A request that
-      // fails fails the redrive; entries SQS refuses are tried again, and counted if they stay.
+      // Delete only after the copy is sent: a crash in between leaves a duplicate, never a loss. What SQS will not
+      // delete, refused or failing whole, is tried again and counted if it stays; the redrive goes on, so the other
+      // jobs' letters are still handed back and the jobs reopened.
       const left = await deleteMessages(
         sqs,
         from,
         mine.map((m) => m.ReceiptHandle ?? ""),
         (error) => {
-          throw error;
+          deleteErrors.last = error;
         },
       );
       undeleted += left.size;
@@ -107,6 +122,10 @@ async function moveBack(
     },
   );
   return { moved, undeleted };
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 function jobOf(body: string): string | undefined {

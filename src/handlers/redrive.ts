@@ -10,6 +10,13 @@ export function createRedriveHandler(app: App) {
     if (job !== undefined && typeof job !== "string") throw new ValidationError('"job" must be a job id string');
     const result = await redriveDeadLetters(app, { jobId: job });
     app.logger.info("redrive done", { ...result.moved, jobs: result.jobs, undeleted: result.undeleted });
+    if (result.undeleted > 0) {
+      // They reappear on their DLQ within 60 s of the receive; a later redrive sends them again, as duplicates.
+      app.logger.warn("some redriven messages are still on their dead-letter queue", {
+        undeleted: result.undeleted,
+        reason: result.undeletedReason,
+      });
+    }
     return result;
   };
 }

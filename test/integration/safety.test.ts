@@ -489,7 +489,7 @@ describe("a redrive whose deletes SQS refuses", () => {
   });
 
   /** Answers the first `times` DeleteMessageBatch calls with their one entry refused (HTTP 200, as SQS does). */
-  const refuseDeletes = (times: number): (() => number) => {
+  const refuseDeletes = (times: number, senderFault = false): (() => number) => {
     let calls = 0;
     harness.proxy.setRespond((req) => {
       if (req.operation !== "DeleteMessageBatch") return undefined;
@@ -500,7 +500,9 @@ describe("a redrive whose deletes SQS refuses", () => {
         headers: { "content-type": "application/x-amz-json-1.0" },
         body: JSON.stringify({
           Successful: [],
-          Failed: [{ Id: "0", SenderFault: false, Code: "InternalError", Message: "refused (injected)" }],
+          Failed: senderFault
+            ? [{ Id: "0", SenderFault: true, Code: "ReceiptHandleIsInvalid", Message: "refused (injected)" }]
+            : [{ Id: "0", SenderFault: false, Code: "InternalError", Message: "refused (injected)" }],
         }),
       };
     });
@@ -532,5 +534,62 @@ describe("a redrive whose deletes SQS refuses", () => {
     }
     const redriven = await receiveMoveRecords(app, 2);
     expect(redriven.map((record) => record.body).sort()).toEqual([letter("job-always"), letter("job-once")]);
+  });
+
+  it("does not try again a delete SQS refuses as the sender's fault, and counts it", async () => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint });
+    const letter = JSON.stringify({ job: "job-sender", page: 0, batch: 0, from: "a", to: "b", items: [] });
+    await app.clients.sqs.send(
+      new SendMessageCommand({ QueueUrl: app.resources.moveDeadLetterQueueUrl, MessageBody: letter }),
+    );
+    const deletes = refuseDeletes(Number.POSITIVE_INFINITY, true);
+    try {
+      const result = await redriveDeadLetters(app, { jobId: "job-sender" });
+      expect(result).toMatchObject({ moved: { move: 1, list: 0 }, undeleted: 1 });
+      expect(deletes()).toBe(1);
+    } finally {
+      harness.proxy.setRespond(undefined);
+    }
+    expect((await receiveMoveRecords(app, 1)).map((record) => record.body)).toEqual([letter]);
+  });
+});
+
+describe("a redrive whose delete requests SQS fails whole", () => {
+  let harness: ProxiedHarness;
+  beforeAll(async () => {
+    harness = await startHarnessWithProxy(); // its own emulator: the DLQ's depth below is this describe's alone
+  });
+  afterAll(async () => {
+    await harness.stop();
+  });
+
+  it("goes on: the letters it sent back are counted with the reason, and other jobs' letters go back to the DLQ", async () => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint });
+    const dead = app.resources.moveDeadLetterQueueUrl;
+    const letter = (job: string) => JSON.stringify({ job, page: 0, batch: 0, from: "a", to: "b", items: [] });
+    await app.clients.sqs.send(new SendMessageCommand({ QueueUrl: dead, MessageBody: letter("job-mine") }));
+    await app.clients.sqs.send(new SendMessageCommand({ QueueUrl: dead, MessageBody: letter("job-other") }));
+    let deletes = 0;
+    harness.proxy.setRespond((req) => {
+      if (req.operation !== "DeleteMessageBatch") return undefined;
+      deletes += 1;
+      return {
+        status: 403, // not one the SDK retries itself: each of redrive's tries is one request
+        headers: { "content-type": "application/x-amz-json-1.0" },
+        body: JSON.stringify({ __type: "com.amazonaws.sqs#AccessDenied", message: "denied (injected)" }),
+      };
+    });
+    try {
+      const result = await redriveDeadLetters(app, { jobId: "job-mine" });
+      expect(result).toMatchObject({ moved: { move: 1, list: 0 }, jobs: ["job-mine"], undeleted: 1 });
+      expect(result.undeletedReason).toMatch(/denied \(injected\)/);
+      expect(deletes).toBe(5);
+      // job-other's letter was handed back at once; job-mine's stays in flight for the receive's 60 s.
+      expect(await queueDepth(app.clients.sqs, dead)).toEqual({ visible: 1, inFlight: 1 });
+    } finally {
+      harness.proxy.setRespond(undefined);
+    }
+    const redriven = await receiveMoveRecords(app, 1);
+    expect(redriven.map((record) => record.body)).toEqual([letter("job-mine")]);
   });
 });
