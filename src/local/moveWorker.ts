@@ -47,10 +47,13 @@ export function moveHeapLimits(copyConcurrency: number): {
 /**
  * Sets how the next worker's heap starts: the young generation at its full size and old space at 64 MB, rather than
  * both growing from a few MB, so that loading the SDK and the first batches do not set off a run of mark-compacts
- * (--trace-gc of one 10,000-object move: 8 in the worker with V8's defaults, 1–2 with these). V8 reads these flags
- * when an isolate's heap is configured, and a Worker's `execArgv` does not take V8 flags, so they are set for the
- * process just before the worker is created; this thread's heap was configured at its start and keeps its sizes. On
- * the bench the copy phase took 3.0 s instead of 3.4 s, for 11 MB more peak RSS (bench/README.md, 2026-12-07, later).
+ * (--trace-gc of one 10,000-object move: 8 in the worker with V8's defaults, 1–2 with these). A Worker's `execArgv`
+ * does not take V8 flags, so they are set for the process just before the worker is created. Node documents that
+ * flags set after start may do nothing; these are read when an isolate's heap is configured, so they take for every
+ * worker created from then on in this process (a `move` creates one), override the same flags in NODE_OPTIONS, and
+ * leave this thread's heap, configured at its start, as it is. test/unit/moveWorkerHeap.test.ts checks that they
+ * take. On the bench the copy phase took 3.0 s instead of 3.4 s, for 11 MB more peak RSS (bench/README.md,
+ * "2026-12-07, later").
  */
 export function prepareMoveWorkerHeap(copyConcurrency: number): void {
   const { maxYoungGenerationSizeMb } = moveHeapLimits(copyConcurrency);
@@ -61,8 +64,7 @@ export function prepareMoveWorkerHeap(copyConcurrency: number): void {
 
 /**
  * Runs a local move in a worker thread with a bounded heap, so the JavaScript heap stays the same however many
- * objects move (peak RSS: about 197 MB at 10,000 objects, 202 MB at 100,000;
- * bench/README.md).
+ * objects move (peak RSS: about 202 MB at 10,000 objects, 213 MB at 100,000; bench/README.md, "2026-12-07, later").
  *
  * The worker takes ~0.3 s to boot and load the SDK. Meanwhile this thread, otherwise idle, does the start's round
  * trips: it checks both buckets, ensures the queues and table, and opens the job. The worker begins polling as

@@ -1,31 +1,61 @@
-import { Worker } from "node:worker_threads";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { moveHeapLimits, prepareMoveWorkerHeap } from "../../src/local/moveWorker.ts";
+import { moveHeapLimits } from "../../src/local/moveWorker.ts";
 
-/** The size of a new worker's young generation (one semi-space) as V8 reports it, with the move worker's limits. */
-function newSpaceOfNextWorker(copyConcurrency: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(
-      `const { getHeapSpaceStatistics } = require("node:v8");
-       const newSpace = getHeapSpaceStatistics().find((space) => space.space_name === "new_space");
-       require("node:worker_threads").parentPort.postMessage(newSpace.space_size);`,
-      { eval: true, resourceLimits: moveHeapLimits(copyConcurrency) },
-    );
-    worker.once("message", (size: number) => {
-      resolve(size);
-      void worker.terminate();
-    });
-    worker.once("error", reject);
-  });
+const moveWorkerModule = new URL("../../src/local/moveWorker.ts", import.meta.url).href;
+
+/**
+ * In a process of its own (the flags prepareMoveWorkerHeap sets are the process's from then on, whatever pool the
+ * tests run in), starts two workers with the move worker's limits, one before it and one after. Each reports its
+ * young generation's semi-space as V8 sizes it at the start, and how many mark-compacts it ran while it built and
+ * kept about 60 MB of small objects, as a move's worker does while it loads and takes its first batches.
+ */
+const probe = `
+import { Worker } from "node:worker_threads";
+const { moveHeapLimits, prepareMoveWorkerHeap } = await import(${JSON.stringify(moveWorkerModule)});
+const inWorker = \`
+  const { getHeapSpaceStatistics } = require("node:v8");
+  const { PerformanceObserver, constants } = require("node:perf_hooks");
+  let markCompacts = 0;
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) if (entry.detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR) markCompacts++;
+  }).observe({ entryTypes: ["gc"] });
+  const semiSpace = getHeapSpaceStatistics().find((space) => space.space_name === "new_space").space_size;
+  const kept = [];
+  for (let i = 0; i < 600000; i++) kept.push({ i, text: "x".repeat(20) + i, pair: [i, i + 1] });
+  // Observer entries arrive after the collection: give them a moment.
+  setTimeout(() => require("node:worker_threads").parentPort.postMessage({ semiSpace, markCompacts, kept: kept.length }), 100);
+\`;
+const run = () => new Promise((resolve, reject) => {
+  // execArgv: [] so the eval'd code is CommonJS, not this process's --input-type=module.
+  const worker = new Worker(inWorker, { eval: true, execArgv: [], resourceLimits: moveHeapLimits(256) });
+  worker.once("message", (report) => { resolve(report); void worker.terminate(); });
+  worker.once("error", reject);
+  worker.once("exit", (code) => reject(new Error("probe worker exited with " + code + " before it reported")));
+});
+const before = await run();
+prepareMoveWorkerHeap(256);
+const after = await run();
+console.log(JSON.stringify({ before, after }));
+`;
+
+interface WorkerReport {
+  semiSpace: number;
+  markCompacts: number;
+  kept: number;
 }
 
 describe("the move worker's heap", () => {
-  // The flags are the process's from then on: this file runs in its own process, and this is its only test.
-  it("starts with its young generation at full size once prepared, where V8 would grow it from a few MB", async () => {
+  it("starts at full size once prepared: the young generation whole, and fewer mark-compacts as it fills", async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", probe]);
+    const { before, after } = JSON.parse(stdout) as { before: WorkerReport; after: WorkerReport };
     const mb = 1024 * 1024;
-    const full = (moveHeapLimits(256).maxYoungGenerationSizeMb / 3) * mb; // a semi-space: a third of the young one
-    expect(await newSpaceOfNextWorker(256)).toBeLessThan(full);
-    prepareMoveWorkerHeap(256);
-    expect(await newSpaceOfNextWorker(256)).toBe(full);
+    // A semi-space is a third of the young generation (two semi-spaces and the new large-object space).
+    const fullSemiSpace = Math.floor(moveHeapLimits(256).maxYoungGenerationSizeMb / 3) * mb;
+    expect(before.semiSpace).toBeLessThan(fullSemiSpace);
+    expect(after.semiSpace).toBe(fullSemiSpace);
+    expect(after.kept).toBe(600_000);
+    expect(after.markCompacts).toBeLessThan(before.markCompacts);
   });
 });
