@@ -132,17 +132,20 @@ export async function changeVisibility(
  * `Failed[]` for its own reasons are tried again (the call answers 200 even when some failed), and so is a request
  * that fails whole, after `onError` has seen its error (by default it is ignored; one that throws ends the tries and
  * the call). An entry refused as the sender's fault (a receipt handle that expired, say) is not tried again. Returns
- * the receipt handles still not deleted: their messages come back after their visibility timeout.
+ * the receipt handles still not deleted, whose messages come back after their visibility timeout, and why the last
+ * of them stayed.
  */
 export async function deleteMessages(
   sqs: SQSClient,
   queueUrl: string,
   receiptHandles: readonly string[],
   onError: (error: unknown) => void = () => undefined,
-): Promise<Set<string>> {
+): Promise<{ undeleted: Set<string>; reason?: string }> {
   const undeleted = new Set<string>();
+  let reason: string | undefined;
   for (let i = 0; i < receiptHandles.length; i += MAX_ENTRIES_PER_BATCH) {
     let pending = receiptHandles.slice(i, i + MAX_ENTRIES_PER_BATCH);
+    let lastFailure: string | undefined;
     for (let attempt = 0; pending.length > 0 && attempt < DELETE_TRIES; attempt++) {
       if (attempt > 0) await sleep(100 * 2 ** attempt);
       try {
@@ -155,18 +158,23 @@ export async function deleteMessages(
         const retry = new Set<number>();
         for (const failed of out.Failed ?? []) {
           const entry = pending[Number(failed.Id)];
-          if (entry === undefined) continue;
-          if (failed.SenderFault) undeleted.add(entry);
-          else retry.add(Number(failed.Id));
+          if (entry === undefined) continue; // an Id we never sent: nothing of ours to keep
+          lastFailure = `${failed.Code ?? "Failed"}: ${failed.Message ?? "refused"}`;
+          if (failed.SenderFault) {
+            undeleted.add(entry);
+            reason = lastFailure;
+          } else retry.add(Number(failed.Id));
         }
         pending = pending.filter((_, j) => retry.has(j));
       } catch (error) {
+        lastFailure = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
         onError(error);
       }
     }
+    if (pending.length > 0) reason = lastFailure;
     for (const receiptHandle of pending) undeleted.add(receiptHandle);
   }
-  return undeleted;
+  return reason === undefined ? { undeleted } : { undeleted, reason };
 }
 
 const DELETE_TRIES = 5;

@@ -221,8 +221,12 @@ export function buildCli(): Command {
             `${result.undeleted} redriven message(s) could not be deleted from their dead-letter queue` +
               (result.undeletedReason ? ` (${result.undeletedReason})` : "") +
               ": they reappear there within 60 s of being received, and a later redrive sends them again " +
-              "(a duplicate, skipped where its work is done).",
+              "(a duplicate, skipped where its work is done)." +
+              (result.stoppedEarly
+                ? " The redrive stopped there, leaving the rest on the DLQ: fix the cause, then run it again."
+                : ""),
           );
+          process.exitCode = 1;
         }
       });
     });

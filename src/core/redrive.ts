@@ -14,8 +14,13 @@ export interface RedriveResult {
    * that is done.
    */
   undeleted: number;
-  /** The last error of a delete request that failed whole, when some stayed undeleted for it. */
+  /** Why the last of those stayed: the error of its delete request, or SQS's code for refusing it. */
   undeletedReason?: string;
+  /**
+   * A DLQ was left part-drained because SQS failed every delete of a batch (a missing permission, say): sending on
+   * would only make more duplicates. Other jobs' letters were still handed back and the jobs reopened.
+   */
+  stoppedEarly?: boolean;
 }
 
 /**
@@ -27,10 +32,14 @@ export interface RedriveResult {
  */
 export async function redriveDeadLetters(
   app: App,
-  options: { jobId?: string | undefined } = {},
+  options: {
+    jobId?: string | undefined;
+    /** How long a received letter stays hidden on its DLQ, while it is sent and deleted (60 s). */
+    visibilitySeconds?: number;
+  } = {},
 ): Promise<RedriveResult> {
+  const visibility = options.visibilitySeconds ?? 60;
   const jobs = new Set<string>();
-  const deleteErrors: { last?: unknown } = {};
   const move = await moveBack(
     app.clients.sqs,
     app.resources.moveDeadLetterQueueUrl,
@@ -38,7 +47,7 @@ export async function redriveDeadLetters(
     false,
     options.jobId,
     jobs,
-    deleteErrors,
+    visibility,
   );
   const list = await moveBack(
     app.clients.sqs,
@@ -47,17 +56,24 @@ export async function redriveDeadLetters(
     true,
     options.jobId,
     jobs,
-    deleteErrors,
+    visibility,
   );
   for (const job of jobs) await app.store.reopen(job).catch(() => undefined); // a message of a deleted job still moves
-  const undeleted = move.undeleted + list.undeleted;
-  const lastError = deleteErrors.last;
+  const reason = list.reason ?? move.reason;
   return {
     moved: { move: move.moved, list: list.moved },
     jobs: [...jobs],
-    undeleted,
-    ...(undeleted > 0 && lastError !== undefined ? { undeletedReason: errorText(lastError) } : {}),
+    undeleted: move.undeleted + list.undeleted,
+    ...(reason !== undefined ? { undeletedReason: reason } : {}),
+    ...(move.stoppedEarly || list.stoppedEarly ? { stoppedEarly: true } : {}),
   };
+}
+
+interface MovedBack {
+  moved: number;
+  undeleted: number;
+  reason?: string;
+  stoppedEarly: boolean;
 }
 
 async function moveBack(
@@ -67,48 +83,64 @@ async function moveBack(
   fifo: boolean,
   jobId: string | undefined,
   jobs: Set<string>,
-  deleteErrors: { last?: unknown },
-): Promise<{ moved: number; undeleted: number }> {
-  let moved = 0;
-  let undeleted = 0;
-  const skipped: Message[] = [];
+  visibilitySeconds: number,
+): Promise<MovedBack> {
+  const result: MovedBack = { moved: 0, undeleted: 0, stoppedEarly: false };
+  // A letter received again in the same redrive (its visibility passed: its delete failed, or the redrive is long) is not
+  // sent twice; another job's keeps its newest receipt handle, the only one SQS still takes.
+  const sent = new Set<string>();
+  const skipped = new Map<string, string>();
   for (;;) {
     const out = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: from, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 60 }),
+      new ReceiveMessageCommand({
+        QueueUrl: from,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+        VisibilityTimeout: visibilitySeconds,
+      }),
     );
     const messages = out.Messages ?? [];
     if (messages.length === 0) break;
-    const mine = messages.filter((m) => {
+    const mine: Message[] = [];
+    for (const m of messages) {
+      const id = m.MessageId ?? "";
+      if (sent.has(id)) continue;
       const job = jobOf(m.Body ?? "");
-      if (jobId !== undefined && job !== jobId) return false;
-      if (job) jobs.add(job);
-      return true;
-    });
-    skipped.push(...messages.filter((m) => !mine.includes(m)));
-    if (mine.length > 0) {
-      await sendMessages(
-        sqs,
-        to,
-        mine.map((m, i) => ({
-          id: String(i),
-          // A list token goes back without its shortcut past empty pages, in case the shortcut is what failed.
-          body: fifo ? withoutContinuationToken(m.Body ?? "") : (m.Body ?? ""),
-          ...(fifo ? { groupId: jobOf(m.Body ?? "") ?? "redrive", deduplicationId: `redrive-${m.MessageId}` } : {}),
-        })),
-      );
-      // Delete only after the copy is sent: a crash in between leaves a duplicate, never a loss. What SQS will not
-      // delete, refused or failing whole, is tried again and counted if it stays; the redrive goes on, so the other
-      // jobs' letters are still handed back and the jobs reopened.
-      const left = await deleteMessages(
-        sqs,
-        from,
-        mine.map((m) => m.ReceiptHandle ?? ""),
-        (error) => {
-          deleteErrors.last = error;
-        },
-      );
-      undeleted += left.size;
-      moved += mine.length;
+      if (jobId !== undefined && job !== jobId) skipped.set(id, m.ReceiptHandle ?? "");
+      else {
+        if (job) jobs.add(job);
+        mine.push(m);
+      }
+    }
+    if (mine.length === 0) continue;
+    await sendMessages(
+      sqs,
+      to,
+      mine.map((m, i) => ({
+        id: String(i),
+        // A list token goes back without its shortcut past empty pages, in case the shortcut is what failed.
+        body: fifo ? withoutContinuationToken(m.Body ?? "") : (m.Body ?? ""),
+        ...(fifo ? { groupId: jobOf(m.Body ?? "") ?? "redrive", deduplicationId: `redrive-${m.MessageId}` } : {}),
+      })),
+    );
+    for (const m of mine) sent.add(m.MessageId ?? "");
+    result.moved += mine.length;
+    // Delete only after the copy is sent: a crash in between leaves a duplicate, never a loss. What SQS will not
+    // delete is tried again, and counted if it stays.
+    let requestFailed = false;
+    const left = await deleteMessages(
+      sqs,
+      from,
+      mine.map((m) => m.ReceiptHandle ?? ""),
+      () => {
+        requestFailed = true;
+      },
+    );
+    result.undeleted += left.undeleted.size;
+    if (left.reason !== undefined) result.reason = left.reason;
+    if (requestFailed && left.undeleted.size === mine.length) {
+      result.stoppedEarly = true;
+      break;
     }
   }
   // Other jobs' dead letters go back to the DLQ untouched. A request that fails fails the redrive; a letter SQS
@@ -116,16 +148,12 @@ async function moveBack(
   await changeVisibility(
     sqs,
     from,
-    skipped.map((m) => ({ receiptHandle: m.ReceiptHandle ?? "", seconds: 0 })),
+    [...skipped.values()].map((receiptHandle) => ({ receiptHandle, seconds: 0 })),
     (error) => {
       throw error;
     },
   );
-  return { moved, undeleted };
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return result;
 }
 
 function jobOf(body: string): string | undefined {

@@ -15,6 +15,7 @@ export function createRedriveHandler(app: App) {
       app.logger.warn("some redriven messages are still on their dead-letter queue", {
         undeleted: result.undeleted,
         reason: result.undeletedReason,
+        stoppedEarly: result.stoppedEarly ?? false,
       });
     }
     return result;

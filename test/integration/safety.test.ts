@@ -526,7 +526,11 @@ describe("a redrive whose deletes SQS refuses", () => {
       await app.clients.sqs.send(new SendMessageCommand({ QueueUrl: dead, MessageBody: letter("job-always") }));
       deletes = refuseDeletes(Number.POSITIVE_INFINITY);
       const always = await redriveDeadLetters(app, { jobId: "job-always" });
-      expect(always).toMatchObject({ moved: { move: 1, list: 0 }, undeleted: 1 });
+      expect(always).toMatchObject({
+        moved: { move: 1, list: 0 },
+        undeleted: 1,
+        undeletedReason: "InternalError: refused (injected)",
+      });
       expect(deletes()).toBe(5);
       expect(await queueDepth(app.clients.sqs, dead)).toEqual({ visible: 0, inFlight: 1 });
     } finally {
@@ -535,6 +539,24 @@ describe("a redrive whose deletes SQS refuses", () => {
     const redriven = await receiveMoveRecords(app, 2);
     expect(redriven.map((record) => record.body).sort()).toEqual([letter("job-always"), letter("job-once")]);
   });
+
+  it("sends a letter once, even when its refused delete outlasts its visibility and it is received again", async () => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint });
+    const letter = JSON.stringify({ job: "job-again", page: 0, batch: 0, from: "a", to: "b", items: [] });
+    await app.clients.sqs.send(
+      new SendMessageCommand({ QueueUrl: app.resources.moveDeadLetterQueueUrl, MessageBody: letter }),
+    );
+    const deletes = refuseDeletes(Number.POSITIVE_INFINITY);
+    try {
+      // Five refused tries take 3 s; the letter is visible again after 1 s of them, and is received again.
+      const result = await redriveDeadLetters(app, { jobId: "job-again", visibilitySeconds: 1 });
+      expect(result).toMatchObject({ moved: { move: 1, list: 0 }, undeleted: 1 });
+      expect(deletes()).toBe(5);
+    } finally {
+      harness.proxy.setRespond(undefined);
+    }
+    expect((await receiveMoveRecords(app, 1)).map((record) => record.body)).toEqual([letter]);
+  }, 20_000); // sent again and again, it would never end
 
   it("does not try again a delete SQS refuses as the sender's fault, and counts it", async () => {
     const app = await harness.app({ endpoint: harness.proxy.endpoint });
@@ -546,6 +568,8 @@ describe("a redrive whose deletes SQS refuses", () => {
     try {
       const result = await redriveDeadLetters(app, { jobId: "job-sender" });
       expect(result).toMatchObject({ moved: { move: 1, list: 0 }, undeleted: 1 });
+      expect(result.undeletedReason).toBe("ReceiptHandleIsInvalid: refused (injected)");
+      expect(result.stoppedEarly).toBeUndefined();
       expect(deletes()).toBe(1);
     } finally {
       harness.proxy.setRespond(undefined);
@@ -563,7 +587,7 @@ describe("a redrive whose delete requests SQS fails whole", () => {
     await harness.stop();
   });
 
-  it("goes on: the letters it sent back are counted with the reason, and other jobs' letters go back to the DLQ", async () => {
+  it("stops at the first batch it cannot delete, says why, and still hands other jobs' letters back to the DLQ", async () => {
     const app = await harness.app({ endpoint: harness.proxy.endpoint });
     const dead = app.resources.moveDeadLetterQueueUrl;
     const letter = (job: string) => JSON.stringify({ job, page: 0, batch: 0, from: "a", to: "b", items: [] });
@@ -581,7 +605,12 @@ describe("a redrive whose delete requests SQS fails whole", () => {
     });
     try {
       const result = await redriveDeadLetters(app, { jobId: "job-mine" });
-      expect(result).toMatchObject({ moved: { move: 1, list: 0 }, jobs: ["job-mine"], undeleted: 1 });
+      expect(result).toMatchObject({
+        moved: { move: 1, list: 0 },
+        jobs: ["job-mine"],
+        undeleted: 1,
+        stoppedEarly: true,
+      });
       expect(result.undeletedReason).toMatch(/denied \(injected\)/);
       expect(deletes).toBe(5);
       // job-other's letter was handed back at once; job-mine's stays in flight for the receive's 60 s.
