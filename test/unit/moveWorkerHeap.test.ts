@@ -7,7 +7,7 @@ const moveWorkerModule = new URL("../../src/local/moveWorker.ts", import.meta.ur
 
 /**
  * In a process of its own (the flags prepareMoveWorkerHeap sets are the process's from then on, whatever pool the
- * tests run in), starts two workers with the move worker's limits, one before it and one after. Each reports its
+ * tests run in), starts workers with the move worker's limits, four before it and four after. Each reports its
  * young generation's semi-space as V8 sizes it at the start, and how many mark-compacts it ran while it built and
  * kept about 60 MB of small objects, as a move's worker does while it loads and takes its first batches.
  */
@@ -34,9 +34,15 @@ const run = () => new Promise((resolve, reject) => {
   worker.once("error", reject);
   worker.once("exit", (code) => reject(new Error("probe worker exited with " + code + " before it reported")));
 });
-const before = await run();
+// Four workers an arm, one after another: a single worker's count varies by one from run to run.
+const arm = async () => {
+  const reports = [];
+  for (let i = 0; i < 4; i++) reports.push(await run());
+  return reports;
+};
+const before = await arm();
 prepareMoveWorkerHeap(256);
-const after = await run();
+const after = await arm();
 console.log(JSON.stringify({ before, after }));
 `;
 
@@ -49,13 +55,14 @@ interface WorkerReport {
 describe("the move worker's heap", () => {
   it("starts at full size once prepared: the young generation whole, and fewer mark-compacts as it fills", async () => {
     const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", probe]);
-    const { before, after } = JSON.parse(stdout) as { before: WorkerReport; after: WorkerReport };
+    const { before, after } = JSON.parse(stdout) as { before: WorkerReport[]; after: WorkerReport[] };
     const mb = 1024 * 1024;
     // A semi-space is a third of the young generation (two semi-spaces and the new large-object space).
     const fullSemiSpace = Math.floor(moveHeapLimits(256).maxYoungGenerationSizeMb / 3) * mb;
-    expect(before.semiSpace).toBeLessThan(fullSemiSpace);
-    expect(after.semiSpace).toBe(fullSemiSpace);
-    expect(after.kept).toBe(600_000);
-    expect(after.markCompacts).toBeLessThan(before.markCompacts);
+    for (const report of before) expect(report.semiSpace).toBeLessThan(fullSemiSpace);
+    for (const report of after) expect(report).toMatchObject({ semiSpace: fullSemiSpace, kept: 600_000 });
+    // One worker made 3–4 mark-compacts with V8's defaults and 2–3 prepared, in 20 runs of one of each here.
+    const markCompacts = (reports: WorkerReport[]) => reports.reduce((sum, report) => sum + report.markCompacts, 0);
+    expect(markCompacts(after)).toBeLessThan(markCompacts(before));
   });
 });
