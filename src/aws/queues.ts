@@ -6,9 +6,10 @@ import {
   type SendMessageBatchRequestEntry,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
-import { MoverError } from "../errors.ts";
+import { describeError, MoverError } from "../errors.ts";
 
 const MAX_ENTRIES_PER_BATCH = 10; // SendMessageBatch / DeleteMessageBatch limit
+const DELETE_TRIES = 5; // per DeleteMessageBatch request, in deleteMessages
 // The whole SendMessageBatch counts like one message; 256 KiB is accepted everywhere (1 MiB since 2025).
 const MAX_BATCH_BYTES = 250_000;
 
@@ -167,7 +168,7 @@ export async function deleteMessages(
         }
         pending = pending.filter((_, j) => retry.has(j));
       } catch (error) {
-        lastFailure = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        lastFailure = error instanceof Error ? `${error.name}: ${describeError(error)}` : describeError(error);
         onError(error);
       }
     }
@@ -176,8 +177,6 @@ export async function deleteMessages(
   }
   return reason === undefined ? { undeleted } : { undeleted, reason };
 }
-
-const DELETE_TRIES = 5;
 
 /** Backs off the records a partial batch response names as failed. */
 export async function backOffFailedRecords(

@@ -101,7 +101,7 @@ async function moveBack(
     );
     const messages = out.Messages ?? [];
     if (messages.length === 0) break;
-    const mine: Message[] = [];
+    const mine: Array<{ m: Message; job: string | undefined }> = [];
     for (const m of messages) {
       const id = m.MessageId ?? "";
       if (sent.has(id)) continue;
@@ -109,21 +109,21 @@ async function moveBack(
       if (jobId !== undefined && job !== jobId) skipped.set(id, m.ReceiptHandle ?? "");
       else {
         if (job) jobs.add(job);
-        mine.push(m);
+        mine.push({ m, job });
       }
     }
     if (mine.length === 0) continue;
     await sendMessages(
       sqs,
       to,
-      mine.map((m, i) => ({
+      mine.map(({ m, job }, i) => ({
         id: String(i),
         // A list token goes back without its shortcut past empty pages, in case the shortcut is what failed.
         body: fifo ? withoutContinuationToken(m.Body ?? "") : (m.Body ?? ""),
-        ...(fifo ? { groupId: jobOf(m.Body ?? "") ?? "redrive", deduplicationId: `redrive-${m.MessageId}` } : {}),
+        ...(fifo ? { groupId: job ?? "redrive", deduplicationId: `redrive-${m.MessageId}` } : {}),
       })),
     );
-    for (const m of mine) sent.add(m.MessageId ?? "");
+    for (const { m } of mine) sent.add(m.MessageId ?? "");
     result.moved += mine.length;
     // Delete only after the copy is sent: a crash in between leaves a duplicate, never a loss. What SQS will not
     // delete is tried again, and counted if it stays.
@@ -131,7 +131,7 @@ async function moveBack(
     const left = await deleteMessages(
       sqs,
       from,
-      mine.map((m) => m.ReceiptHandle ?? ""),
+      mine.map(({ m }) => m.ReceiptHandle ?? ""),
       () => {
         requestFailed = true;
       },
