@@ -25,6 +25,7 @@ import {
 } from "./buckets.ts";
 import { CPU_ACCOUNTING, type CpuSeconds, cpuSince, cpuSnapshot } from "./cpuUsage.ts";
 import { SAMPLE_EVERY_MS } from "./peakRss.ts";
+import { checkPerf, formatPerfTable, type PerfProfile, perfCommand, readPerfProfile } from "./perfProfile.ts";
 import { copyRate, formatPhaseTable, medianPhases, type Phases } from "./phases.ts";
 import type { ProxySnapshot } from "./proxyProcess.ts";
 import { runTool, stopRunningTool, type ToolRun } from "./runTool.ts";
@@ -51,6 +52,7 @@ interface BenchOptions {
   busyRetries: number;
   warmupObjects: number;
   skipMemoryCheck?: boolean;
+  perf?: boolean;
 }
 
 /** What one run moves: its objects, their manifest (the ceiling's input) and its time limit. */
@@ -91,6 +93,8 @@ interface RunRecord extends Omit<ToolRun, "stdoutTail" | "stderrTail"> {
   timeline: ProxySnapshot["timeline"];
   /** Per operation: count, and first and last time it reached the proxy (ms after the tool was started). */
   spans: ProxySnapshot["spans"];
+  /** With --perf: the tool's CPU by thread and by what it was doing (bench/perfProfile.ts). */
+  perf?: PerfProfile;
   stdoutTail?: string;
   stderrTail?: string;
 }
@@ -199,6 +203,10 @@ function parseOptions(argv: string[]): BenchOptions {
     .option("--verbose", "pass each tool's own output through (e.g. with POWERTOOLS_LOG_LEVEL=INFO for ours)")
     .option("--timeline", "print our run's requests per second at the proxy (the JSON always has every run's)")
     .option("--skip-memory-check", "run even when the emulator may not fit in the memory available")
+    .option(
+      "--perf",
+      "profile each timed run with Linux perf and print where each tool's CPU went (profiling slows the runs: compare the CPU, not the times)",
+    )
     .showHelpAfterError();
   program.parse(argv);
   return program.opts<BenchOptions>();
@@ -210,6 +218,13 @@ async function main(): Promise<void> {
   const bytes = options.sizeKb * 1024;
   const timeoutMs = (options.timeoutS ?? 60 + Math.ceil(objects * 0.05)) * 1000;
   checkMemory(options);
+  if (options.perf) {
+    const perf = checkPerf();
+    if (!perf.ok) throw new Error(`--perf: ${perf.detail}`);
+    log(
+      `--perf: every timed run is profiled (${perf.detail}); profiling slows them, so compare their CPU, not their times`,
+    );
+  }
 
   const binaries = {
     aws: options.aws,
@@ -291,7 +306,9 @@ async function main(): Promise<void> {
 
     const runTmp = join(tmpDir, id);
     mkdirSync(runTmp);
-    const command = tool.command({ endpoint: proxy.endpoint, from, to, manifestPath, tmpDir: runTmp });
+    const plain = tool.command({ endpoint: proxy.endpoint, from, to, manifestPath, tmpDir: runTmp });
+    const perfData = options.perf && round > 0 ? join(runTmp, "perf.data") : undefined;
+    const command = perfData ? perfCommand(plain, perfData) : plain;
     const quiet = await waitForQuiet(rigPids, options.quietWaitS);
     if (!quiet.quiet)
       log(`${prefix} the machine is busy (${quiet.otherCores.toFixed(2)} cores of other work); running anyway`);
@@ -303,8 +320,10 @@ async function main(): Promise<void> {
     const cpu = cpuSince(cpuBefore);
     const snapshot = await proxy.counts();
     const verification = await verifyRun(direct.s3, { from, to, outcome: tool.outcome }, expected);
+    const perf = perfData ? readPerfProfile(perfData) : undefined;
     const record: RunRecord = {
       ...toRecord(round, run, verification, cpu, snapshot),
+      ...(perf ? { perf } : {}),
       revision: startedAt,
       startedQuiet: quiet.quiet,
       disturbed: disturbed(cpu, run.seconds),
@@ -392,6 +411,15 @@ async function main(): Promise<void> {
       `${report.machine.memoryGB} GB, Node ${process.version}; ${objects.toLocaleString("en-US")} objects × ${options.sizeKb} KB, ` +
       `${options.latencyMs} ms per request, median of ${options.runs} run(s); ${describeRevisions(results)}\n\n${table}\n`,
   );
+  if (options.perf) {
+    const profiles = results.map((result) => ({
+      tool: result.tool,
+      profiles: result.runs.filter((run) => run.ok && !run.repeated && run.perf).map((run) => run.perf as PerfProfile),
+    }));
+    process.stdout.write(
+      `\nWhere each tool's CPU went (perf record -F 999 -g; mean ms of CPU per run, by thread and by what the stack was doing):\n\n${formatPerfTable(profiles)}\n`,
+    );
+  }
   if (options.json) {
     mkdirSync(dirname(options.json), { recursive: true });
     writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
