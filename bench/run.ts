@@ -414,7 +414,7 @@ async function main(): Promise<void> {
   if (options.perf) {
     const profiles = results.map((result) => ({
       tool: result.tool,
-      profiles: result.runs.filter((run) => run.ok && !run.repeated && run.perf).map((run) => run.perf as PerfProfile),
+      profiles: result.runs.flatMap((run) => (run.ok && !run.repeated && run.perf ? [run.perf] : [])),
     }));
     process.stdout.write(
       `\nWhere each tool's CPU went (perf record -F 999 -g; mean ms of CPU per run, by thread and by what the stack was doing):\n\n${formatPerfTable(profiles)}\n`,
