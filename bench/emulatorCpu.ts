@@ -20,6 +20,7 @@ import { buildMoveMessage } from "../src/core/messages.ts";
 import { spawnEmulator } from "../src/emulator/process.ts";
 import { ensureBucket } from "../src/images/seed.ts";
 import { LeanObjectClient } from "../src/s3/leanObjectClient.ts";
+import { CPU_ACCOUNTING } from "./cpuUsage.ts";
 import { median } from "./stats.ts";
 
 const { values } = parseArgs({ options: { reps: { type: "string" }, rounds: { type: "string" } } });
@@ -27,6 +28,10 @@ const REPS = Number(values.reps ?? 200);
 const ROUNDS = Number(values.rounds ?? 2);
 const TICK_MS = 10; // USER_HZ is 100 on Linux
 
+if (!CPU_ACCOUNTING) {
+  console.error("bench/emulatorCpu.ts reads the emulator's CPU from /proc, which this system does not have (Linux only).");
+  process.exit(1);
+}
 const emulator = await spawnEmulator({ port: 0 });
 const emulatorCpuMs = (): number => {
   const fields = readFileSync(`/proc/${emulator.pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
