@@ -6,7 +6,6 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { CreateTableCommand } from "@aws-sdk/client-dynamodb";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import {
   CreateQueueCommand,
@@ -16,9 +15,11 @@ import {
 } from "@aws-sdk/client-sqs";
 import { GetCommand, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { createClients, destroyClients, resolveTarget } from "../src/aws/clients.ts";
+import { LOCAL_RESOURCES } from "../src/config.ts";
 import { buildMoveMessage } from "../src/core/messages.ts";
 import { spawnEmulator } from "../src/emulator/process.ts";
 import { ensureBucket } from "../src/images/seed.ts";
+import { startLocalSetup } from "../src/local/resources.ts";
 import { LeanObjectClient } from "../src/s3/leanObjectClient.ts";
 import { CPU_ACCOUNTING } from "./cpuUsage.ts";
 import { median } from "./stats.ts";
@@ -29,7 +30,9 @@ const ROUNDS = Number(values.rounds ?? 2);
 const TICK_MS = 10; // USER_HZ is 100 on Linux
 
 if (!CPU_ACCOUNTING) {
-  console.error("bench/emulatorCpu.ts reads the emulator's CPU from /proc, which this system does not have (Linux only).");
+  console.error(
+    "bench/emulatorCpu.ts reads the emulator's CPU from /proc, which this system does not have (Linux only).",
+  );
   process.exit(1);
 }
 const emulator = await spawnEmulator({ port: 0 });
@@ -58,21 +61,10 @@ const job = { id: "job", from: "bench-src", to: "bench-dst", overwrite: true };
 const batchBody = JSON.stringify(buildMoveMessage(job, 0, 0, objects));
 const smallBody = JSON.stringify(buildMoveMessage(job, 0, 0, objects.slice(0, 10)));
 
-const table = "bench-emulator-cpu";
-await clients.dynamo.send(
-  new CreateTableCommand({
-    TableName: table,
-    KeySchema: [
-      { AttributeName: "pk", KeyType: "HASH" },
-      { AttributeName: "sk", KeyType: "RANGE" },
-    ],
-    AttributeDefinitions: [
-      { AttributeName: "pk", AttributeType: "S" },
-      { AttributeName: "sk", AttributeType: "S" },
-    ],
-    BillingMode: "PAY_PER_REQUEST",
-  }),
-);
+// The job table itself, as a local move creates it (only its items below are the bench's own).
+const setup = startLocalSetup(clients);
+await Promise.all([setup.table, setup.resources, setup.stack]);
+const table = LOCAL_RESOURCES.table;
 const { QueueUrl: queueUrl } = await clients.sqs.send(new CreateQueueCommand({ QueueName: "bench-emulator-cpu" }));
 await ensureBucket(clients.s3, "bench-src");
 await ensureBucket(clients.s3, "bench-dst");
@@ -97,7 +89,8 @@ const kinds: Array<{ name: string; requests: number; call: (rep: number) => Prom
   {
     name: "DynamoDB GetItem",
     requests: 1,
-    call: (rep) => clients.dynamo.send(new GetCommand({ TableName: table, Key: { pk: "small", sk: `s${rep % 20}` } })),
+    call: (rep) =>
+      clients.dynamo.send(new GetCommand({ TableName: table, Key: { pk: "bench#small", sk: `s${rep % 20}` } })),
   },
   {
     name: "DynamoDB UpdateItem (ADD)",
@@ -106,7 +99,7 @@ const kinds: Array<{ name: string; requests: number; call: (rep: number) => Prom
       clients.dynamo.send(
         new UpdateCommand({
           TableName: table,
-          Key: { pk: "totals", sk: `t${rep % 20}` },
+          Key: { pk: "bench#totals", sk: `t${rep % 20}` },
           UpdateExpression: "ADD moved :one",
           ExpressionAttributeValues: { ":one": 1 },
         }),
@@ -116,13 +109,17 @@ const kinds: Array<{ name: string; requests: number; call: (rep: number) => Prom
     name: `DynamoDB PutItem, ${smallBody.length} B string`,
     requests: 1,
     call: (rep) =>
-      clients.dynamo.send(new PutCommand({ TableName: table, Item: { pk: "small", sk: `s${rep}`, v: smallBody } })),
+      clients.dynamo.send(
+        new PutCommand({ TableName: table, Item: { pk: "bench#small", sk: `s${rep}`, v: smallBody } }),
+      ),
   },
   {
     name: `DynamoDB PutItem, ${batchBody.length} B string (1,000 keys)`,
     requests: 1,
     call: (rep) =>
-      clients.dynamo.send(new PutCommand({ TableName: table, Item: { pk: "batch", sk: `b${rep}`, v: batchBody } })),
+      clients.dynamo.send(
+        new PutCommand({ TableName: table, Item: { pk: "bench#batch", sk: `b${rep}`, v: batchBody } }),
+      ),
   },
   ...[
     ["10 keys", smallBody],
