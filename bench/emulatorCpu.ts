@@ -28,6 +28,7 @@ const { values } = parseArgs({ options: { reps: { type: "string" }, rounds: { ty
 const REPS = Number(values.reps ?? 200);
 const ROUNDS = Number(values.rounds ?? 2);
 const TICK_MS = 10; // USER_HZ is 100 on Linux
+const WARM_UP = 5; // calls per kind and round before the counted ones
 
 if (!CPU_ACCOUNTING) {
   console.error(
@@ -70,7 +71,7 @@ await ensureBucket(clients.s3, "bench-src");
 await ensureBucket(clients.s3, "bench-dst");
 const body = Buffer.alloc(20480, 7);
 const etag = `"${createHash("md5").update(body).digest("hex")}"`;
-const sources = REPS * ROUNDS + 10;
+const sources = ROUNDS * (WARM_UP + REPS); // every copy needs a source of its own
 for (let i = 0; i < sources; i += 50) {
   await Promise.all(
     Array.from({ length: Math.min(50, sources - i) }, (_, j) =>
@@ -142,7 +143,7 @@ const kinds: Array<{ name: string; requests: number; call: (rep: number) => Prom
 const perRequest = new Map<string, number[]>();
 for (let round = 0; round < ROUNDS; round++) {
   for (const kind of kinds) {
-    for (let rep = 0; rep < 5; rep++) await kind.call(REPS + rep); // warm the emulator's code for this kind
+    for (let rep = 0; rep < WARM_UP; rep++) await kind.call(REPS + rep); // warm the emulator's code for this kind
     const before = emulatorCpuMs();
     for (let rep = 0; rep < REPS; rep++) await kind.call(rep);
     await new Promise((resolve) => setTimeout(resolve, 50)); // let the last response's work be counted
