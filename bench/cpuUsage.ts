@@ -33,8 +33,8 @@ export function cpuSnapshot(pids: { proxy: number; emulator: number }): Snapshot
   return {
     machineBusy: machineBusyTicks() / TICKS_PER_SECOND,
     children: (self?.childrenTicks ?? 0) / TICKS_PER_SECOND,
-    proxy: (processTicks(String(pids.proxy))?.ticks ?? 0) / TICKS_PER_SECOND,
-    emulator: (processTicks(String(pids.emulator))?.ticks ?? 0) / TICKS_PER_SECOND,
+    proxy: processCpuSeconds(pids.proxy),
+    emulator: processCpuSeconds(pids.emulator),
     bench: (self?.ticks ?? 0) / TICKS_PER_SECOND,
     pids,
   };
@@ -48,6 +48,11 @@ export function cpuSince(before: ReturnType<typeof cpuSnapshot>): CpuSeconds {
   const bench = now.bench - before.bench;
   const other = Math.max(0, now.machineBusy - before.machineBusy - tool - proxy - emulator - bench);
   return { tool, proxy, emulator, bench, other };
+}
+
+/** CPU seconds (user + system) one process has used so far; 0 once it is gone, or without /proc. */
+export function processCpuSeconds(pid: number): number {
+  return (processTicks(String(pid))?.ticks ?? 0) / TICKS_PER_SECOND;
 }
 
 /** utime+stime, and cutime+cstime (children waited for), from /proc/<pid>/stat; fields count from after "(comm)". */

@@ -1,10 +1,9 @@
 // The emulator's CPU per request, by kind: what one CopyObject costs it against one of ours' bookkeeping calls.
 //   node bench/emulatorCpu.ts [--reps 200] [--rounds 2]
 // Every call goes one at a time (no latency proxy) to a spawned emulator, whose CPU is read from /proc before and
-// after each kind. The kernel counts CPU in 10 ms ticks: the reps are what make the per-request figure usable.
+// after each kind. The kernel counts CPU in ticks (10 ms on Linux): the reps are what make the per-request figure usable.
 
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import {
@@ -21,13 +20,12 @@ import { spawnEmulator } from "../src/emulator/process.ts";
 import { ensureBucket } from "../src/images/seed.ts";
 import { startLocalSetup } from "../src/local/resources.ts";
 import { LeanObjectClient } from "../src/s3/leanObjectClient.ts";
-import { CPU_ACCOUNTING } from "./cpuUsage.ts";
+import { CPU_ACCOUNTING, processCpuSeconds } from "./cpuUsage.ts";
 import { median } from "./stats.ts";
 
 const { values } = parseArgs({ options: { reps: { type: "string" }, rounds: { type: "string" } } });
 const REPS = Number(values.reps ?? 200);
 const ROUNDS = Number(values.rounds ?? 2);
-const TICK_MS = 10; // USER_HZ is 100 on Linux
 const WARM_UP = 5; // calls per kind and round before the counted ones
 
 if (!CPU_ACCOUNTING) {
@@ -37,10 +35,7 @@ if (!CPU_ACCOUNTING) {
   process.exit(1);
 }
 const emulator = await spawnEmulator({ port: 0 });
-const emulatorCpuMs = (): number => {
-  const fields = readFileSync(`/proc/${emulator.pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime + stime
-};
+const emulatorCpuMs = (): number => processCpuSeconds(emulator.pid) * 1000;
 const clients = createClients(resolveTarget({ endpoint: emulator.endpoint }));
 const lean = new LeanObjectClient({
   endpoint: emulator.endpoint,
