@@ -14,8 +14,8 @@ export const LOCAL_VISIBILITY_SECONDS = 3;
 /**
  * What each receive asks for: 1 s, SQS's shortest. A receive can outlive its process: a runtime exits with its idle
  * long poll (up to 1 s) still open, and the emulator (or SQS) may hand a message to that poll after the exit. A live
- * runtime extends what it receives to LOCAL_VISIBILITY_SECONDS before its handler sees it (one round trip); a dead
- * poll's message comes back after 1 s. (It was 10 s, then 3 s: a move started right after another waited that long
+ * runtime extends what it receives to LOCAL_VISIBILITY_SECONDS as its handler starts (one round trip, beside the
+ * handler); a dead poll's message comes back after 1 s. (It was 10 s, then 3 s: a move started right after another waited that long
  * for its list token or first batch.)
  */
 export const RECEIVE_VISIBILITY_SECONDS = 1;
@@ -110,8 +110,8 @@ export class QueueConsumer {
       this.#receiving += 1;
       let failed = false;
       try {
-        const messages = await this.#receiveBatch();
-        if (messages.length > 0 && this.#running) this.#invoke(messages);
+        const { messages, lost } = await this.#receiveBatch();
+        if (messages.length > 0 && this.#running) this.#invoke(messages, lost);
         else if (messages.length > 0) await this.#release(messages);
       } catch (error) {
         if (!this.#running) break; // stopped meanwhile (e.g. its clients were destroyed)
@@ -124,10 +124,14 @@ export class QueueConsumer {
     }
   }
 
-  /** Gathers up to batchSize messages, waiting at most the batching window once the first has arrived. */
-  async #receiveBatch(): Promise<Message[]> {
+  /**
+   * Gathers up to batchSize messages, waiting at most the batching window once the first has arrived. `lost`
+   * resolves to the receipt handles whose extension SQS refused (see #claim).
+   */
+  async #receiveBatch(): Promise<{ messages: Message[]; lost: Promise<Set<string>> }> {
     const { settings, sqs, queueUrl, visibilitySeconds } = this.#options;
     const messages: Message[] = [];
+    const claims: Array<Promise<Set<string>>> = [];
     const windowEnds = Date.now() + settings.batchingWindowSeconds * 1000;
     do {
       const out = await sqs.send(
@@ -143,18 +147,23 @@ export class QueueConsumer {
       );
       const received = out.Messages ?? [];
       // After stop() the caller hands them back, unextended.
-      messages.push(...(this.#running ? await this.#claim(received) : received));
+      if (this.#running) {
+        const claim = this.#claim(received);
+        messages.push(...claim.held);
+        claims.push(claim.lost);
+      } else messages.push(...received);
       if (received.length === 0) break;
     } while (messages.length < settings.batchSize && Date.now() < windowEnds && this.#running);
-    return messages;
+    const lost = Promise.all(claims).then((sets) => new Set(sets.flatMap((set) => [...set])));
+    return { messages, lost };
   }
 
-  #invoke(messages: Message[]): void {
-    const run = this.#handle(messages).finally(() => this.#inFlight.delete(run));
+  #invoke(messages: Message[], lost: Promise<Set<string>>): void {
+    const run = this.#handle(messages, lost).finally(() => this.#inFlight.delete(run));
     this.#inFlight.add(run);
   }
 
-  async #handle(messages: Message[]): Promise<void> {
+  async #handle(messages: Message[], lost: Promise<Set<string>>): Promise<void> {
     const { handler, settings } = this.#options;
     const event: SQSEvent = { Records: messages.map((m) => toSqsRecord(m, this.#options.queueArn)) };
     this.#invocations += 1;
@@ -172,9 +181,12 @@ export class QueueConsumer {
         if (this.#heartbeats.get(record.messageId) === record.receiptHandle) this.#heartbeats.delete(record.messageId);
       }
     }
+    // A record whose extension was refused is another receiver's now: that one deletes or retries it.
+    const refused = await lost;
+    const ours = event.Records.filter((r) => !refused.has(r.receiptHandle));
     await Promise.all([
-      this.#backOff(event.Records.filter((r) => failedIds.has(r.messageId))),
-      this.#delete(event.Records.filter((r) => !failedIds.has(r.messageId))),
+      this.#backOff(ours.filter((r) => failedIds.has(r.messageId))),
+      this.#delete(ours.filter((r) => !failedIds.has(r.messageId))),
     ]);
   }
 
@@ -212,19 +224,27 @@ export class QueueConsumer {
   }
 
   /**
-   * Extends what a receive got from its 1 s to the runtime's visibility timeout before any handler sees it, and
-   * returns the messages that are still this runtime's. One whose extension failed ran out of its 1 s first (a
-   * stall) and may be another receiver's by now: it is left to that one rather than handled twice.
+   * Extends what a receive got from its 1 s to the runtime's visibility timeout, without holding up the handler: the
+   * extension's round trip used to come before it, twice on the way to a move's first copy (the list token, then
+   * the first batch). `lost` resolves to the receipt handles SQS refused: such a message ran out of its 1 s first
+   * (a stall of a second or more) and may be another receiver's by now. Its handler runs anyway, as Lambda's would
+   * on a duplicate delivery (the handlers are idempotent), but this runtime neither renews nor deletes it.
    */
-  async #claim(received: readonly Message[]): Promise<Message[]> {
+  #claim(received: readonly Message[]): { held: Message[]; lost: Promise<Set<string>> } {
     const held = received.filter((m): m is Message & { MessageId: string; ReceiptHandle: string } =>
       Boolean(m.MessageId && m.ReceiptHandle),
     );
-    if (held.length === 0) return [];
-    const lost = await this.#extendVisibility(held.map((m) => m.ReceiptHandle));
-    const kept = held.filter((m) => !lost.has(m.ReceiptHandle));
-    for (const m of kept) this.#heartbeats.set(m.MessageId, m.ReceiptHandle);
-    return kept;
+    if (held.length === 0) return { held, lost: Promise.resolve(new Set()) };
+    for (const m of held) this.#heartbeats.set(m.MessageId, m.ReceiptHandle);
+    const lost = this.#extendVisibility(held.map((m) => m.ReceiptHandle)).then((refused) => {
+      for (const m of held) {
+        if (refused.has(m.ReceiptHandle) && this.#heartbeats.get(m.MessageId) === m.ReceiptHandle) {
+          this.#heartbeats.delete(m.MessageId);
+        }
+      }
+      return refused;
+    });
+    return { held, lost };
   }
 
   /**
