@@ -15,8 +15,8 @@ export const LOCAL_VISIBILITY_SECONDS = 3;
  * What each receive asks for: 1 s, SQS's shortest. A receive can outlive its process: a runtime exits with its idle
  * long poll (up to 1 s) still open, and the emulator (or SQS) may hand a message to that poll after the exit. A live
  * runtime extends what it receives to LOCAL_VISIBILITY_SECONDS as its handler starts (one round trip, beside the
- * handler); a dead poll's message comes back after 1 s. (It was 10 s, then 3 s: a move started right after another waited that long
- * for its list token or first batch.)
+ * handler); a dead poll's message comes back after 1 s. (It was 10 s, then 3 s: a move started right after another
+ * waited that long for its list token or first batch.)
  */
 export const RECEIVE_VISIBILITY_SECONDS = 1;
 
@@ -224,11 +224,11 @@ export class QueueConsumer {
   }
 
   /**
-   * Extends what a receive got from its 1 s to the runtime's visibility timeout, without holding up the handler: the
-   * extension's round trip used to come before it, twice on the way to a move's first copy (the list token, then
-   * the first batch). `lost` resolves to the receipt handles SQS refused: such a message ran out of its 1 s first
-   * (a stall of a second or more) and may be another receiver's by now. Its handler runs anyway, as Lambda's would
-   * on a duplicate delivery (the handlers are idempotent), but this runtime neither renews nor deletes it.
+   * Extends what a receive got from its 1 s to the runtime's visibility timeout, beside the handler rather than before
+   * it: a round trip less on the way to a move's first copy, twice (the list token, then the first batch). `lost`
+   * resolves to the receipt handles SQS refused: such a message ran out of its 1 s first (a stall of a second or more)
+   * and may be another receiver's by now. Its handler runs anyway, as Lambda's would on a duplicate delivery (the
+   * handlers are idempotent), but this runtime neither renews, deletes nor backs it off.
    */
   #claim(received: readonly Message[]): { held: Message[]; lost: Promise<Set<string>> } {
     const held = received.filter((m): m is Message & { MessageId: string; ReceiptHandle: string } =>
