@@ -112,7 +112,10 @@ export class QueueConsumer {
       try {
         const { messages, lost } = await this.#receiveBatch();
         if (messages.length > 0 && this.#running) this.#invoke(messages, lost);
-        else if (messages.length > 0) await this.#release(messages);
+        else if (messages.length > 0) {
+          await lost; // an extension still out would otherwise land after the release and hide them for 3 s
+          await this.#release(messages);
+        }
       } catch (error) {
         if (!this.#running) break; // stopped meanwhile (e.g. its clients were destroyed)
         this.#options.onError?.(error);
