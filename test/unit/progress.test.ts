@@ -1,0 +1,53 @@
+// The CLI's progress display, on a stand-in terminal: the bar (whose library loads only once there is one to draw)
+// and the plain lines of a non-terminal.
+import { PassThrough } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { createProgressReporter } from "../../src/cli/progress.ts";
+import type { MoveProgress } from "../../src/local/localMove.ts";
+import type { Job } from "../../src/types.ts";
+
+function progress(moved: number, listed: number, state: Job["state"] = "moving"): MoveProgress {
+  const job = { id: "job-1", state, listed, listingDone: true } as Job;
+  const counts = { listed, moved, movedBytes: moved * 20_000, skipped: 0, failed: 0 };
+  return { job, counts, queued: 0, inFlight: 1, deadLetters: 0 } as MoveProgress;
+}
+
+function terminal(isTTY: boolean): { stream: NodeJS.WriteStream; output: () => string } {
+  const stream = new PassThrough();
+  const chunks: string[] = [];
+  stream.on("data", (chunk: Buffer) => chunks.push(chunk.toString()));
+  Object.assign(stream, { isTTY, columns: 200, rows: 40 });
+  return { stream: stream as unknown as NodeJS.WriteStream, output: () => chunks.join("") };
+}
+
+describe("the progress display", () => {
+  it("draws a bar on a terminal from the first update, and moves it on later ones", async () => {
+    const { stream, output } = terminal(true);
+    const reporter = createProgressReporter({ quiet: false, stream });
+    expect(reporter.everyMs).toBe(500);
+    expect(output()).toBe(""); // nothing drawn before there is progress to show
+    reporter.update(progress(250, 1000));
+    reporter.update(progress(1000, 1000, "done"));
+    reporter.stop();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(output()).toContain("250/1000 objects");
+    expect(output()).toContain("1000/1000 objects");
+    expect(output()).toContain("| done");
+  });
+
+  it("stops cleanly when no update came", () => {
+    const { stream } = terminal(true);
+    expect(() => createProgressReporter({ quiet: false, stream }).stop()).not.toThrow();
+  });
+
+  it("writes plain lines when not on a terminal, and nothing when quiet", async () => {
+    const plain = terminal(false);
+    const reporter = createProgressReporter({ quiet: false, stream: plain.stream });
+    reporter.update(progress(1000, 1000, "done"));
+    const quiet = terminal(false);
+    createProgressReporter({ quiet: true, stream: quiet.stream }).update(progress(1000, 1000, "done"));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(plain.output()).toMatch(/^\[done\] listed 1000, moved 1000, skipped 0, failed 0, \d+ obj\/s, queued 0/);
+    expect(quiet.output()).toBe("");
+  });
+});
