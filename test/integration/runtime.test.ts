@@ -11,7 +11,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AwsClients, createClients, destroyClients, resolveTarget } from "../../src/aws/clients.ts";
-import { backOffFailedRecords, sleep } from "../../src/aws/queues.ts";
+import { backOffFailedRecords, queueDepth, sleep } from "../../src/aws/queues.ts";
 import {
   LOCAL_VISIBILITY_SECONDS,
   QueueConsumer,
@@ -188,6 +188,38 @@ describe("the local runtime's visibility timeout", () => {
     // 1 s after the return, and a poll. When a beat's renewal of the full LOCAL_VISIBILITY_SECONDS (3 s) after the
     // back-off stood, the retry came 2.0–3.0 s after the return, depending on the beat (2.5 s measured; now 1.0 s).
     expect(retriedAt - returnedAt).toBeLessThan(1800);
+  }, 15_000);
+
+  it("starts the handler without waiting for the extension, and deletes the message once both are done", async () => {
+    const sqs = sqsClient();
+    const queue = await freshQueue(sqs);
+    await sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: "first batch" }));
+    // An extension that takes 400 ms to leave, well inside the receive's 1 s: SQS still grants it.
+    const slowExtensions = sqsClient();
+    const order: string[] = [];
+    slowExtensions.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName !== "ChangeMessageVisibilityBatchCommand") return next(args);
+        await sleep(400);
+        const out = await next(args);
+        order.push("extended");
+        return out;
+      },
+      { step: "initialize", name: "slowExtensions" },
+    );
+    const handled = Promise.withResolvers<void>();
+    const working = consumer(slowExtensions, queue, async () => {
+      order.push("handler started");
+      handled.resolve();
+      return { batchItemFailures: [] };
+    });
+    working.start();
+    await handled.promise;
+    await sleep(600); // the extension has landed and the message has been deleted by now
+    await working.stop();
+    expect(order).toEqual(["handler started", "extended"]);
+    // Deleted, not merely invisible: the extension was granted, so the message was this runtime's to delete.
+    expect(await queueDepth(sqs, queue.url)).toEqual({ visible: 0, inFlight: 0 });
   }, 15_000);
 
   it("leaves a message whose 1 s ran out before its extension to the receiver that has it now", async () => {
