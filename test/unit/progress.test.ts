@@ -1,5 +1,5 @@
-// The CLI's progress display, on a stand-in terminal: the bar (whose library loads only once there is one to draw)
-// and the plain lines of a non-terminal.
+// The CLI's progress display: on a stand-in terminal a bar, drawn from the first update on (cli-progress loads
+// then), and plain lines elsewhere.
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { createProgressReporter } from "../../src/cli/progress.ts";
