@@ -5,7 +5,6 @@
 
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
-import { PutObjectCommand } from "@aws-sdk/client-s3";
 import {
   CreateQueueCommand,
   DeleteMessageBatchCommand,
@@ -17,9 +16,10 @@ import { createClients, destroyClients, resolveTarget } from "../src/aws/clients
 import { LOCAL_RESOURCES } from "../src/config.ts";
 import { buildMoveMessage } from "../src/core/messages.ts";
 import { spawnEmulator } from "../src/emulator/process.ts";
-import { ensureBucket } from "../src/images/seed.ts";
+import { ensureBucket, seedBucket } from "../src/images/seed.ts";
 import { startLocalSetup } from "../src/local/resources.ts";
 import { LeanObjectClient } from "../src/s3/leanObjectClient.ts";
+import { expectedObjects } from "./buckets.ts";
 import { CPU_ACCOUNTING, processCpuSeconds } from "./cpuUsage.ts";
 import { median } from "./stats.ts";
 
@@ -62,25 +62,21 @@ const setup = startLocalSetup(clients);
 await Promise.all([setup.table, setup.resources, setup.stack]);
 const table = LOCAL_RESOURCES.table;
 const { QueueUrl: queueUrl } = await clients.sqs.send(new CreateQueueCommand({ QueueName: "bench-emulator-cpu" }));
-await ensureBucket(clients.s3, "bench-src");
+// Every copy needs a source of its own: the bench's own 20 KB JPEGs, seeded and known as the bench seeds them.
+const sources = expectedObjects(ROUNDS * (WARM_UP + REPS), 20480);
+await seedBucket(clients.s3, { bucket: "bench-src", objects: sources.length, bytes: 20480 });
 await ensureBucket(clients.s3, "bench-dst");
-const body = Buffer.alloc(20480, 7);
-const etag = `"${createHash("md5").update(body).digest("hex")}"`;
-const sources = ROUNDS * (WARM_UP + REPS); // every copy needs a source of its own
-for (let i = 0; i < sources; i += 50) {
-  await Promise.all(
-    Array.from({ length: Math.min(50, sources - i) }, (_, j) =>
-      clients.s3.send(new PutObjectCommand({ Bucket: "bench-src", Key: `k${i + j}`, Body: body })),
-    ),
-  );
-}
 
 let copied = 0;
+const nextSource = (): { key: string; etag: string } => sources[copied++] ?? { key: "", etag: "" };
 const kinds: Array<{ name: string; requests: number; call: (rep: number) => Promise<unknown> }> = [
   {
     name: "CopyObject, 20 KB",
     requests: 1,
-    call: () => lean.copyObject({ fromBucket: "bench-src", toBucket: "bench-dst", key: `k${copied++}`, ifMatch: etag }),
+    call: () => {
+      const { key, etag } = nextSource();
+      return lean.copyObject({ fromBucket: "bench-src", toBucket: "bench-dst", key, ifMatch: etag });
+    },
   },
   {
     name: "DynamoDB GetItem",
