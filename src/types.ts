@@ -13,6 +13,11 @@ export interface MoveRequest {
 
 export type JobState = "listing" | "moving" | "done" | "done-with-failures" | "cancelled";
 
+/** A finished job changes no more: nothing is left to list or move (cancelled: nothing more will be). */
+export function isFinished(state: JobState): boolean {
+  return state === "done" || state === "done-with-failures" || state === "cancelled";
+}
+
 /** The job record: what to move, where the listing stands, and when things happened. */
 export interface Job extends MoveRequest {
   id: string;

@@ -2,9 +2,9 @@ import { randomUUID } from "node:crypto";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { sendMessages } from "../aws/queues.ts";
 import { ListingStalledError, S3CallError } from "../errors.ts";
-import { isFinished, type JobStore, type PageRecord } from "../jobs/jobStore.ts";
+import type { JobStore, PageRecord } from "../jobs/jobStore.ts";
 import type { ObjectClient } from "../s3/objectClient.ts";
-import type { Job, ListCursor, ListedObject, ListMessage } from "../types.ts";
+import { isFinished, type Job, type ListCursor, type ListedObject, type ListMessage } from "../types.ts";
 import { type BatchLimits, DEFAULT_BATCH_LIMITS, fitPageRecord, splitIntoBatches } from "./batching.ts";
 import { buildMoveMessage } from "./messages.ts";
 

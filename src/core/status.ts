@@ -1,7 +1,6 @@
 import type { App } from "../app.ts";
 import { queueDepth } from "../aws/queues.ts";
-import { isFinished } from "../jobs/jobStore.ts";
-import type { Job, JobCounts } from "../types.ts";
+import { isFinished, type Job, type JobCounts } from "../types.ts";
 import { type DryRunEstimate, estimateFromListing, formatEstimate } from "./estimate.ts";
 import { reportSinkFor } from "./report.ts";
 

@@ -10,7 +10,16 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { ConflictError, JobNotFoundError } from "../errors.ts";
-import type { BatchCounts, Job, JobCounts, JobState, ListedObject, MoveRequest, Outcome } from "../types.ts";
+import {
+  type BatchCounts,
+  isFinished,
+  type Job,
+  type JobCounts,
+  type JobState,
+  type ListedObject,
+  type MoveRequest,
+  type Outcome,
+} from "../types.ts";
 
 /**
  * The job table. A job's partition holds its record (cursor included) and one small totals item per page; each page
@@ -685,10 +694,6 @@ function isJobResolved(counts: JobCounts, job: Job): boolean {
 
 export function isPageResolved(totals: PageTotals): boolean {
   return totals.moved + totals.skipped + totals.failed >= totals.keys;
-}
-
-export function isFinished(state: JobState): boolean {
-  return state === "done" || state === "done-with-failures" || state === "cancelled";
 }
 
 function activeJobKey(request: Pick<MoveRequest, "from" | "to" | "prefix">): string {

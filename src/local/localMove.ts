@@ -9,9 +9,8 @@ import { checkMove, openMove } from "../core/start.ts";
 import { validateMoveRequest } from "../core/validation.ts";
 import { createListerHandler } from "../handlers/lister.ts";
 import { createMoverHandler } from "../handlers/mover.ts";
-import { isFinished } from "../jobs/jobStore.ts";
 import type { StackSettings } from "../stackSettings.ts";
-import type { Job, JobCounts } from "../types.ts";
+import { isFinished, type Job, type JobCounts } from "../types.ts";
 import type { LocalResources } from "./resources.ts";
 import { QueueConsumer, type SqsHandler } from "./runtime.ts";
 
