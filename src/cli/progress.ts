@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
 import type { SingleBar } from "cli-progress";
 import type { MoveProgress } from "../local/localMove.ts";
+import { isFinished } from "../types.ts";
 
 // cli-progress loads with the first bar drawn, not with the CLI: a move starts its worker thread once the CLI has
 // loaded, so whatever loads before that delays the whole move (importing the CLI took 45 ms with it, 40 without).
@@ -68,10 +69,14 @@ export function createProgressReporter(options: { quiet: boolean; stream?: NodeJ
 }
 
 export function formatProgressLine(p: MoveProgress, started: number): string {
+  // Once the job is finished the queues say nothing more about it (a finished move reads them while it stops);
+  // the dead letters still matter: they are what a redrive would retry.
+  const queues = isFinished(p.job.state)
+    ? `dead letters ${p.deadLetters}`
+    : `queued ${p.queued}, in flight ${p.inFlight}, dead letters ${p.deadLetters}`;
   return (
     `[${p.job.state}] listed ${p.job.listed}${p.job.listingDone ? "" : "+"}, moved ${p.counts.moved}, ` +
-    `skipped ${p.counts.skipped}, failed ${p.counts.failed}, ${rate(p.counts.moved, started)} obj/s, ` +
-    `queued ${p.queued}, in flight ${p.inFlight}, dead letters ${p.deadLetters}`
+    `skipped ${p.counts.skipped}, failed ${p.counts.failed}, ${rate(p.counts.moved, started)} obj/s, ${queues}`
   );
 }
 

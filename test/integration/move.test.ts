@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -122,6 +123,37 @@ describe("a move through start → lister → move queue → mover", () => {
     const result = await runLocalMove(app, app.stack, { from, to, prefix: "nothing-here/" });
     expect(result.job.state).toBe("done");
     expect(result.counts).toMatchObject({ listed: 0, moved: 0 });
+  });
+
+  it("reads a finished job's last progress while its consumers stop, not after its last message is deleted", async () => {
+    const local = await harness.app({ copyConcurrency: 64 });
+    const { from, to } = await freshBuckets(local.clients.s3, "settle");
+    await seedBucket(local.clients.s3, { bucket: from, objects: 20, bytes: 256 });
+    const events: string[] = [];
+    // Every message delete is answered 300 ms late, so a read made after it comes after "message deleted".
+    local.clients.sqs.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName !== "DeleteMessageBatchCommand") return next(args);
+        await sleep(300);
+        const out = await next(args);
+        events.push("message deleted");
+        return out;
+      },
+      { step: "initialize", name: "slowDeletes" },
+    );
+    const getJob = local.store.getJob.bind(local.store);
+    local.store.getJob = async (id: string) => {
+      const job = await getJob(id);
+      events.push(`job read: ${job.state}`);
+      return job;
+    };
+
+    const result = await runLocalMove(local, local.stack, { from, to });
+
+    expect(result.job.state).toBe("done");
+    expect(result.counts).toMatchObject({ listed: 20, moved: 20, skipped: 0, failed: 0 });
+    expect(events).toContain("message deleted");
+    expect(events.lastIndexOf("job read: done")).toBeLessThan(events.lastIndexOf("message deleted"));
   });
 
   describe("opening a job", () => {

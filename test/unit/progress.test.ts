@@ -2,7 +2,7 @@
 // then), and plain lines elsewhere.
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createProgressReporter } from "../../src/cli/progress.ts";
+import { createProgressReporter, formatProgressLine } from "../../src/cli/progress.ts";
 import type { MoveProgress } from "../../src/local/localMove.ts";
 import type { Job } from "../../src/types.ts";
 
@@ -47,7 +47,18 @@ describe("the progress display", () => {
     const quiet = terminal(false);
     createProgressReporter({ quiet: true, stream: quiet.stream }).update(progress(1000, 1000, "done"));
     await new Promise((resolve) => setImmediate(resolve));
-    expect(plain.output()).toMatch(/^\[done\] listed 1000, moved 1000, skipped 0, failed 0, \d+ obj\/s, queued 0/);
+    expect(plain.output()).toMatch(
+      /^\[done\] listed 1000, moved 1000, skipped 0, failed 0, \d+ obj\/s, dead letters 0\n$/,
+    );
     expect(quiet.output()).toBe("");
+  });
+
+  it("shows the queues while the job runs, and only its dead letters once it is finished", () => {
+    const running = formatProgressLine(progress(250, 1000), Date.now());
+    expect(running).toMatch(/, queued 0, in flight 1, dead letters 0$/);
+    // A finished move reads the queues while it stops, so they may still count its last message in flight.
+    const finished = formatProgressLine(progress(1000, 1000, "done-with-failures"), Date.now());
+    expect(finished).toMatch(/^\[done-with-failures\] .*, dead letters 0$/);
+    expect(finished).not.toContain("in flight");
   });
 });
