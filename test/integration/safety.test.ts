@@ -176,18 +176,18 @@ describe("nothing is lost when things break", () => {
     const { from, to } = await freshBuckets(app.clients.s3, "racedelete");
     await seedBucket(app.clients.s3, { bucket: from, objects: 1, bytes: 512 });
     const key = seedKey(0);
+    const listedEtag = md5(makeJpeg(0, 512));
     const newer = makeJpeg(2000, 900);
-    let raced = false;
-    proxy.setRespond((req) => {
-      if (req.operation !== "DeleteObjects" || raced) return undefined;
-      raced = true;
-      // Someone writes a new version right after our copy: S3's conditional delete refuses the old ETag.
-      void direct.clients.s3.send(new PutObjectCommand({ Bucket: from, Key: key, Body: newer }));
-      return {
-        status: 200,
-        headers: { "content-type": "application/xml" },
-        body: `<?xml version="1.0" encoding="UTF-8"?><DeleteResult><Error><Key>${key}</Key><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error></DeleteResult>`,
-      };
+    const deletes: string[] = [];
+    proxy.setRespond(async (req) => {
+      if (req.operation !== "DeleteObjects") return undefined;
+      deletes.push(req.body ?? "");
+      if (deletes.length > 1) return undefined;
+      // Someone writes a new version right after our copy. The emulator ignores delete conditions, so answer as S3
+      // would: a delete conditional on the copied (old) ETag is refused; one without a condition is forwarded and
+      // deletes the newer version, which then exists nowhere.
+      await direct.clients.s3.send(new PutObjectCommand({ Bucket: from, Key: key, Body: newer }));
+      return etagConditionOf(req.body, key) === listedEtag ? preconditionFailedDelete(key) : undefined;
     });
     try {
       const result = await runLocalMove(app, app.stack, { from, to });
@@ -195,10 +195,46 @@ describe("nothing is lost when things break", () => {
     } finally {
       proxy.setRespond(undefined);
     }
-    expect(raced).toBe(true);
+    expect(deletes.map((body) => etagConditionOf(body, key))).toEqual([listedEtag, md5(newer)]);
     const head = await direct.clients.s3.send(new HeadObjectCommand({ Bucket: to, Key: key }));
     expect(head.ETag).toBe(md5(newer));
     expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("never deletes a source whose copy does not check out: it retries, then fails the key with the reason", async () => {
+    const app = await harness.app({ endpoint: proxy.endpoint, settings: { poisonAfterAttempts: 2 } });
+    const { from, to } = await freshBuckets(app.clients.s3, "badcopy");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 10, bytes: 512 });
+    const key = seedKey(7);
+    let copies = 0;
+    // The copy of one key "succeeds" with another object's ETag and writes nothing: what the mover must catch.
+    proxy.setRespond((req) => {
+      if (req.operation !== "CopyObject" || req.key !== key) return undefined;
+      copies += 1;
+      return {
+        status: 200,
+        headers: { "content-type": "application/xml" },
+        body: `<?xml version="1.0" encoding="UTF-8"?><CopyObjectResult><ETag>&quot;${"0".repeat(32)}&quot;</ETag><LastModified>2026-01-01T00:00:00.000Z</LastModified></CopyObjectResult>`,
+      };
+    });
+    let result: Awaited<ReturnType<typeof runLocalMove>>;
+    try {
+      result = await runLocalMove(app, app.stack, { from, to });
+    } finally {
+      proxy.setRespond(undefined);
+    }
+
+    // At least once: an earlier test's runtime may have left a long poll open that took the batch first, so the
+    // first handling can already be the poison attempt.
+    expect(copies).toBeGreaterThan(0);
+    expect(result.job.state).toBe("done-with-failures");
+    expect(result.counts).toMatchObject({ moved: 9, failed: 1 });
+    const source = await listAll(app.clients.s3, from);
+    expect([...source.keys()]).toEqual([key]);
+    expect(source.get(key)?.etag).toBe(md5(makeJpeg(7, 512)));
+    expect((await listAll(app.clients.s3, to)).has(key)).toBe(false);
+    const letters = await deadLettersOf(app, result.job.id);
+    expect(Object.values(letters[0]?.reasons ?? {})).toEqual([expect.stringMatching(/^VerificationFailed: copy of /)]);
   });
 
   it("moves a 12 MiB object by multipart copy with its bytes, content type, metadata and tags", async () => {
@@ -622,3 +658,22 @@ describe("a redrive whose delete requests SQS fails whole", () => {
     expect(redriven.map((record) => record.body)).toEqual([letter("job-mine")]);
   });
 });
+
+/** The ETag condition a DeleteObjects body puts on `key`, unescaped; undefined when it has none. */
+function etagConditionOf(body: string | undefined, key: string): string | undefined {
+  for (const object of body?.match(/<Object>.*?<\/Object>/gs) ?? []) {
+    if (!object.includes(`<Key>${key}</Key>`)) continue;
+    const etag = /<ETag>(.*?)<\/ETag>/s.exec(object)?.[1];
+    return etag?.replaceAll("&quot;", '"').replaceAll("&amp;", "&");
+  }
+  return undefined;
+}
+
+/** S3's DeleteObjects answer when a key's ETag condition does not hold. */
+function preconditionFailedDelete(key: string) {
+  return {
+    status: 200,
+    headers: { "content-type": "application/xml" },
+    body: `<?xml version="1.0" encoding="UTF-8"?><DeleteResult><Error><Key>${key}</Key><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error></DeleteResult>`,
+  };
+}
