@@ -66,6 +66,12 @@ describe("the copy requests", () => {
       partSizeBytes: 5 * 1024 ** 2,
     });
 
+    // The metadata comes from the listed version only: HeadObject is conditional like the parts.
+    expect(sent.find((s) => s.name === "HeadObject")?.input).toMatchObject({
+      Bucket: "old",
+      Key: "big.jpg",
+      IfMatch: '"e"',
+    });
     const create = sent.find((s) => s.name === "CreateMultipartUpload")?.input;
     expect(create).toMatchObject({
       ContentType: "image/jpeg",
