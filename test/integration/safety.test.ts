@@ -122,7 +122,7 @@ describe("nothing is lost when things break", () => {
     expect((await listAll(app.clients.s3, from)).size).toBe(0);
   });
 
-  it("finishes a batch whose DeleteObjects S3 throttled past the poison attempt: requeued, its copies found in place", async () => {
+  it("finishes a batch whose DeleteObjects S3 throttled past the poison attempt: requeued, copied again and deleted", async () => {
     const app = await harness.app({ endpoint: proxy.endpoint, settings: { poisonAfterAttempts: 2, s3MaxAttempts: 1 } });
     const { from, to } = await freshBuckets(app.clients.s3, "throttledelete");
     await seedBucket(app.clients.s3, { bucket: from, objects: 20, bytes: 512 });
