@@ -391,10 +391,18 @@ describe("nothing is lost when things break", () => {
     await seedBucket(app.clients.s3, { bucket: from, objects: 250, bytes: 64 });
     await seedBucket(app.clients.s3, { bucket: other.from, objects: 30, bytes: 64, prefix: "foreign/" });
     const { jobId } = await startMove(app, { from, to });
-    // A token naming another bucket, then one whose cursor lags a page behind: both must be ignored.
+    // Tokens naming another bucket, the job's page with another cursor, the job's cursor with another page, and a
+    // cursor a page behind: each must be ignored, a page at a time.
     const foreign = { from: other.from, prefix: "", seq: 0, startAfter: "" };
     let pages = 0;
     await continueListing(listingDeps(app), jobId, () => ++pages >= 1, foreign);
+    const wrongCursor = { from, prefix: "", seq: (await app.store.getJob(jobId)).seq, startAfter: "" };
+    pages = 0;
+    await continueListing(listingDeps(app), jobId, () => ++pages >= 1, wrongCursor);
+    const wrongPage = { from, prefix: "", seq: 0, startAfter: (await app.store.getJob(jobId)).startAfter };
+    pages = 0;
+    await continueListing(listingDeps(app), jobId, () => ++pages >= 1, wrongPage);
+    expect((await app.store.getJob(jobId)).seq).toBe(3);
     const stale = { from, prefix: "", seq: 0, startAfter: "" };
     const rest = await continueListing(listingDeps(app), jobId, () => false, stale);
     expect(rest.finished).toBe(true);
