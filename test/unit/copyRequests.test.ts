@@ -39,6 +39,25 @@ describe("the copy requests", () => {
     });
   });
 
+  it("DeleteObjects names each key with the ETag it was copied at, so a newer version is not deleted", async () => {
+    const { client, sent } = recordingS3({ DeleteObjects: () => ({ Deleted: [{ Key: "a.jpg" }, { Key: "b.jpg" }] }) });
+    const out = await new SdkObjectClient(client).deleteObjects("old", [
+      { key: "a.jpg", etag: '"e1"' },
+      { key: "b.jpg", etag: '"e2"' },
+    ]);
+    expect(sent.map((s) => s.name)).toEqual(["DeleteObjects"]);
+    expect(sent[0]?.input).toMatchObject({
+      Bucket: "old",
+      Delete: {
+        Objects: [
+          { Key: "a.jpg", ETag: '"e1"' },
+          { Key: "b.jpg", ETag: '"e2"' },
+        ],
+      },
+    });
+    expect(out.deleted).toEqual(["a.jpg", "b.jpg"]);
+  });
+
   it("encodes CopySource per path segment", () => {
     expect(encodeCopySource("b", "x/?#%/日本.jpg")).toBe("b/x/%3F%23%25/%E6%97%A5%E6%9C%AC.jpg");
   });
