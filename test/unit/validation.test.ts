@@ -36,6 +36,15 @@ describe("validateMoveRequest", () => {
     expect(() => validateMoveRequest({ from: "old", to: "other" }, ["old", "new"])).toThrow(
       /"to" bucket "other" is not one/,
     );
+    expect(() => validateMoveRequest({ from: "other", to: "new" }, ["old", "new"])).toThrow(
+      /"from" bucket "other" is not one/,
+    );
+    expect(() =>
+      validateMoveRequest({ from: "old", to: "new", report: "s3://other/reports/" }, ["old", "new"]),
+    ).toThrow(/"report" bucket "other" is not one/);
+    expect(validateMoveRequest({ from: "old", to: "new", report: "s3://new/reports/" }, ["old", "new"]).report).toBe(
+      "s3://new/reports/",
+    );
     expect(validateMoveRequest({ from: "photos-2024", to: "archive" }, ["photos-*", "archive"]).from).toBe(
       "photos-2024",
     );
