@@ -39,6 +39,7 @@ describe("splitIntoBatches", () => {
       );
       const bytes = Buffer.byteLength(JSON.stringify(message));
       expect(bytes).toBeLessThanOrEqual(DEFAULT_BATCH_LIMITS.maxMessageBytes);
+      expect(bytes).toBeLessThan(256 * 1024); // SQS's limit, with room for the attributes
       if (n < batches.length - 1) expect(bytes).toBeGreaterThan(DEFAULT_BATCH_LIMITS.maxMessageBytes * 0.9); // full
     }
   });
@@ -88,6 +89,9 @@ describe("outcomes", () => {
     expect(mergeOutcome({ o: "f", r: "x" }, { o: "m", b: 1 })).toEqual({ o: "m", b: 1 });
     expect(mergeOutcome({ o: "s", r: "gone" }, { o: "f", r: "x" })).toEqual({ o: "s", r: "gone" });
     expect(mergeOutcome(undefined, { o: "p", e: '"n"', s: 3 })).toEqual({ o: "p", e: '"n"', s: 3 });
+    // A redelivery that finds the source changed or gone never takes a moved key back.
+    expect(mergeOutcome({ o: "m", b: 1 }, { o: "s", r: "gone" })).toEqual({ o: "m", b: 1 });
+    expect(mergeOutcome({ o: "m", b: 1 }, { o: "p", e: '"n"', s: 3 })).toEqual({ o: "m", b: 1 });
   });
 
   it("counts each key by its one outcome", () => {
