@@ -246,7 +246,10 @@ export function buildCli(): Command {
   return program;
 }
 
-/** Runs the CLI; errors we raise on purpose print as one clear line, with exit code 2. */
+/**
+ * Runs the CLI. Exit codes: 0 done; 1 a move ran but did not move every key; 2 refused (bad arguments or input,
+ * a missing bucket: one clear line, nothing changed).
+ */
 export async function main(argv = process.argv): Promise<void> {
   const program = buildCli();
   try {
@@ -254,7 +257,8 @@ export async function main(argv = process.argv): Promise<void> {
   } catch (error) {
     const e = error as { code?: string; exitCode?: number };
     if (typeof e.code === "string" && e.code.startsWith("commander.")) {
-      process.exitCode = e.exitCode ?? 2;
+      // Commander has printed its message (or the help, or the version: exit code 0); its usage errors exit 1.
+      process.exitCode = e.exitCode === 0 ? 0 : 2;
       return;
     }
     if (error instanceof MoverError) {

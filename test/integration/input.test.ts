@@ -80,8 +80,10 @@ describe("bad input is refused clearly and changes nothing", () => {
       () => ({ code: 0, stderr: "" }),
       (error: { code: number; stderr: string }) => error,
     );
-    expect(result.code).not.toBe(0);
+    // Refused on purpose: exit code 2 and the message alone, not an uncaught error's exit 1 and stack trace.
+    expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
     await expectNothingChanged();
   });
 });
