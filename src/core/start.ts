@@ -56,9 +56,12 @@ export async function openJobRecord(store: JobStore, request: MoveRequest): Prom
   return request.dryRun ? { job: await store.openDryRun(request), attached: false } : store.openJob(request);
 }
 
-/** Both buckets must exist and be reachable before anything is written. */
+/**
+ * Both buckets must exist and be reachable before anything is written. Both are checked at once; when both fail,
+ * the source's error is the one raised, whichever answer came first.
+ */
 export async function checkBuckets(s3: S3Client, request: Pick<MoveRequest, "from" | "to">): Promise<void> {
-  await Promise.all(
+  const checked = await Promise.allSettled(
     (["from", "to"] as const).map(async (field) => {
       const bucket = request[field];
       try {
@@ -79,4 +82,5 @@ export async function checkBuckets(s3: S3Client, request: Pick<MoveRequest, "fro
       }
     }),
   );
+  for (const result of checked) if (result.status === "rejected") throw result.reason;
 }

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -48,6 +49,23 @@ describe("bad input is refused clearly and changes nothing", () => {
     await expect(startMove(app, { from: "no-such-bucket-here", to })).rejects.toThrow(BucketError);
     await expect(startMove(app, { from, to: "no-such-destination" })).rejects.toThrow(
       /The destination bucket "no-such-destination" does not exist/,
+    );
+    await expectNothingChanged();
+  });
+
+  it("start names the source when neither bucket exists, whichever answer comes first", async () => {
+    const slowSource = await harness.app();
+    // The source's HeadBucket is answered last.
+    slowSource.clients.s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = (args as { input?: { Bucket?: string } }).input;
+        if (context.commandName === "HeadBucketCommand" && input?.Bucket === "no-such-source-y") await sleep(200);
+        return next(args);
+      },
+      { step: "initialize", name: "slowSourceCheck" },
+    );
+    await expect(startMove(slowSource, { from: "no-such-source-y", to: "no-such-destination-y" })).rejects.toThrow(
+      /The source bucket "no-such-source-y" does not exist/,
     );
     await expectNothingChanged();
   });
