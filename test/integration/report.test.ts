@@ -54,4 +54,16 @@ describe.each([
     expect(report).toBe(body("p0b0", 1000) + body("p0b1", 700) + body("p1b0", 900));
     expect(report).not.toContain("p0b1-old");
   });
+
+  it("lists every part of a job with more parts than one S3 listing page holds (1,000)", async () => {
+    const sink = reportSinkFor(await location(), clients.s3);
+    const names = Array.from(
+      { length: 1001 },
+      (_, i) => `job-many/part-${String(i).padStart(9, "0")}-0000-v000001.jsonl`,
+    );
+    for (let i = 0; i < names.length; i += 50) {
+      await Promise.all(names.slice(i, i + 50).map((name) => sink.writePart(name, `{"n":${name.length}}\n`)));
+    }
+    expect((await sink.listParts("job-many")).sort()).toEqual(names);
+  });
 });
