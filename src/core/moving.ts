@@ -70,7 +70,8 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
         const key = decodeKey(item.k);
         const pending = ledger.outcomes[item.i];
         const source = pending?.o === "p" ? { etag: pending.e, size: pending.s } : { etag: item.e, size: item.s };
-        const result = await copyAndVerify(deps, message, key, source, item.c);
+        // A HEAD that fails while a copy's answer is looked into is this key's error, not the whole batch's.
+        const result = await copyAndVerify(deps, message, key, source, item.c).catch(keyError);
         if (result.kind === "verified") verified.push({ i: item.i, key, etag: result.etag, size: result.size });
         else results.set(item.i, result);
       }),
@@ -139,6 +140,11 @@ function minusCounts(totals: PageTotals, added: BatchCounts): PageTotals {
 
 function isZeroCounts(counts: BatchCounts): boolean {
   return counts.moved === 0 && counts.movedBytes === 0 && counts.skipped === 0 && counts.failed === 0;
+}
+
+/** An S3 call that failed for one key: retried with the batch (never failed for good while S3 only throttles). */
+function keyError(error: unknown): KeyResult {
+  return { kind: "error", reason: describeError(error), throttled: error instanceof S3CallError && error.throttled };
 }
 
 type KeyResult =
@@ -280,7 +286,7 @@ async function deleteVerifiedSources(
       for (const error of out.errors) {
         const v = byKey.get(error.key);
         if (!v) continue;
-        results.set(v.i, await resolveDeleteError(deps, message, v, error));
+        results.set(v.i, await resolveDeleteError(deps, message, v, error).catch(keyError));
       }
       // Anything the answer did not mention is retried rather than assumed.
       for (const v of chunk) {
@@ -302,7 +308,9 @@ async function resolveDeleteError(
 ): Promise<KeyResult> {
   if (error.code === "NoSuchKey") return { kind: "resolved", outcome: { o: "m", b: v.size, e: v.etag } };
   if (error.code === "PreconditionFailed") {
-    const now = await deps.objects.headObject(message.from, v.key).catch(() => undefined);
+    // The source changed after its copy. Only S3 saying it is gone (404: undefined) makes our copy the moved one; a
+    // HEAD that fails says nothing, so it throws and the key is retried.
+    const now = await deps.objects.headObject(message.from, v.key);
     if (!now) return { kind: "resolved", outcome: { o: "m", b: v.size, e: v.etag } };
     return { kind: "resolved", outcome: { o: "p", e: now.etag, s: now.size } };
   }

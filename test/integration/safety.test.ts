@@ -201,6 +201,45 @@ describe("nothing is lost when things break", () => {
     expect((await listAll(app.clients.s3, from)).size).toBe(0);
   });
 
+  it("retries, rather than counts as moved, a key whose delete was refused and whose source then cannot be read", async () => {
+    const app = await harness.app({ endpoint: proxy.endpoint, settings: { s3MaxAttempts: 1 } });
+    const direct = await harness.app();
+    const { from, to } = await freshBuckets(app.clients.s3, "raceheadfails");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 1, bytes: 512 });
+    const key = seedKey(0);
+    const listedEtag = md5(makeJpeg(0, 512));
+    const newer = makeJpeg(2001, 900);
+    let raced = false;
+    let headsRefused = 0;
+    proxy.setRespond(async (req) => {
+      if (req.operation === "DeleteObjects" && !raced) {
+        raced = true;
+        await direct.clients.s3.send(new PutObjectCommand({ Bucket: from, Key: key, Body: newer }));
+        return etagConditionOf(req.body, key) === listedEtag ? preconditionFailedDelete(key) : undefined;
+      }
+      if (!raced || req.key !== key) return undefined;
+      // Once the source has changed: its first HEAD fails, and S3 refuses a copy conditional on the old ETag.
+      if (req.operation === "HeadObject" && req.bucket === from && headsRefused === 0) {
+        headsRefused += 1;
+        return s3Error(403, "AccessDenied");
+      }
+      if (req.operation === "CopyObject" && req.headers["x-amz-copy-source-if-match"] === listedEtag) {
+        return s3Error(412, "PreconditionFailed");
+      }
+      return undefined;
+    });
+    try {
+      const result = await runLocalMove(app, app.stack, { from, to });
+      expect(result.counts).toMatchObject({ moved: 1, failed: 0 });
+    } finally {
+      proxy.setRespond(undefined);
+    }
+    expect(headsRefused).toBe(1);
+    const head = await direct.clients.s3.send(new HeadObjectCommand({ Bucket: to, Key: key }));
+    expect(head.ETag).toBe(md5(newer));
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
   it("never deletes a source whose copy does not check out: it retries, then fails the key with the reason", async () => {
     const app = await harness.app({ endpoint: proxy.endpoint, settings: { poisonAfterAttempts: 2 } });
     const { from, to } = await freshBuckets(app.clients.s3, "badcopy");
