@@ -96,6 +96,8 @@ export function movingDeps(app: App): MovingDeps {
     store: app.store,
     settings: app.settings,
     copyLimit: app.copyLimit,
+    sqs: app.clients.sqs,
+    moveDeadLetterQueueUrl: app.resources.moveDeadLetterQueueUrl,
   };
 }
 

@@ -87,3 +87,25 @@ function parseJson(body: string, what: string): Record<string, unknown> {
   }
   throw new ValidationError(`Malformed ${what}: ${body.slice(0, 200)}`);
 }
+
+/** The batch cut to the given items, without the failure reasons a redriven message carried. */
+export function onlyItems(message: MoveMessage, keep: ReadonlyArray<{ i: number }>): MoveMessage {
+  const positions = new Set(keep.map((k) => k.i));
+  const { reasons: _lastFailures, ...batch } = message;
+  return { ...batch, items: message.items.filter((item) => positions.has(item.i)) };
+}
+
+/**
+ * Poison keys leave their batch: one DLQ message holding only them and why they failed, marked so that a redrive
+ * retries them (their ledger outcome is "failed" until then).
+ */
+export function deadLetterMessage(
+  message: MoveMessage,
+  failed: ReadonlyArray<{ i: number; reason: string }>,
+): MoveMessage {
+  return {
+    ...onlyItems(message, failed),
+    retryFailed: true,
+    reasons: Object.fromEntries(failed.map((f) => [String(f.i), f.reason])),
+  };
+}

@@ -1,12 +1,14 @@
 import type { S3Client } from "@aws-sdk/client-s3";
+import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { LimitFunction } from "p-limit";
+import { sendMessages } from "../aws/queues.ts";
 import type { MoverSettings } from "../config.ts";
 import { ConflictError, describeError, isThrottling, S3CallError } from "../errors.ts";
 import { isPageResolved, type JobStore, type Ledger, type PageTotals } from "../jobs/jobStore.ts";
 import { multipartCopy } from "../s3/multipartCopy.ts";
 import { MAX_KEYS_PER_DELETE, type ObjectClient } from "../s3/objectClient.ts";
 import type { BatchCounts, MoveMessage, Outcome } from "../types.ts";
-import { decodeKey } from "./messages.ts";
+import { deadLetterMessage, decodeKey } from "./messages.ts";
 import { batchReportPart, reportSinkFor } from "./report.ts";
 
 export interface MovingDeps {
@@ -17,6 +19,9 @@ export interface MovingDeps {
   settings: MoverSettings;
   /** Shared by every batch of the process: caps copies in flight. */
   copyLimit: LimitFunction;
+  /** Where a batch's poison keys go, with their reasons, as one message a redrive retries. */
+  sqs: SQSClient;
+  moveDeadLetterQueueUrl: string;
 }
 
 export interface MoveBatchResult {
@@ -28,7 +33,10 @@ export interface MoveBatchResult {
    * S3 only asked to slow down, so the key is never marked failed for it, however many attempts it takes.
    */
   retry: Array<{ i: number; reason: string; throttled?: true }>;
-  /** Items marked failed by this attempt (poison): they go to the DLQ with their reasons. */
+  /**
+   * Items the ledger holds as failed that this attempt put on the DLQ with their reasons: those it failed (poison),
+   * and those an earlier attempt of this message failed, since that attempt may have died before their letter.
+   */
   failed: Array<{ i: number; reason: string }>;
   /** The job's state when this batch resolved the last key of its page after listing finished, else undefined. */
   jobState?: string;
@@ -105,6 +113,14 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
     ours,
     retry.map((r) => r.reason),
   );
+  // Their letter goes out before anything below can finish the job, so a job done with failures has every failed
+  // key on the DLQ. A repeat may send a key's letter twice; a redrive of the second finds it resolved.
+  const deadLetters = deadLettersOf(message, ledger, written, failed);
+  if (deadLetters.length > 0) {
+    await sendMessages(deps.sqs, deps.moveDeadLetterQueueUrl, [
+      { id: "dead", body: JSON.stringify(deadLetterMessage(message, deadLetters)) },
+    ]);
+  }
   const errors = [...failed, ...retry].map(({ i, reason }) => ({ key: keyOf(message, i), reason }));
   if (errors.length > 0) await deps.store.recordErrors(message.job, errors);
   if (message.report) {
@@ -125,7 +141,29 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
   // may have died before the page was counted).
   const newly = resolved && (!isPageResolved(minusCounts(totals, added)) || isZeroCounts(added));
   const jobState = resolved ? await deps.store.completeIfPagesResolved(message.job, newly) : undefined;
-  return { counts, added, retry, failed, ...(jobState ? { jobState } : {}) };
+  return { counts, added, retry, failed: deadLetters, ...(jobState ? { jobState } : {}) };
+}
+
+/**
+ * The message's keys to put on the DLQ: those this attempt failed, and, unless the message is itself a redrive
+ * (which retries its failed keys), those the ledger already held as failed: the attempt that failed them may have
+ * died before their letter went out. Only keys whose written outcome is still "failed" (a duplicate may have moved
+ * one meanwhile).
+ */
+function deadLettersOf(
+  message: MoveMessage,
+  read: Ledger,
+  written: Ledger,
+  failedNow: ReadonlyArray<{ i: number; reason: string }>,
+): Array<{ i: number; reason: string }> {
+  const reasons = new Map(failedNow.map((f) => [f.i, f.reason]));
+  if (message.retryFailed !== true) {
+    for (const item of message.items) {
+      const before = read.outcomes[item.i];
+      if (before?.o === "f" && !reasons.has(item.i)) reasons.set(item.i, before.r);
+    }
+  }
+  return [...reasons].flatMap(([i, reason]) => (written.outcomes[i]?.o === "f" ? [{ i, reason }] : []));
 }
 
 function minusCounts(totals: PageTotals, added: BatchCounts): PageTotals {

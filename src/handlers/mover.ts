@@ -3,7 +3,7 @@ import { type Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { type App, appFromEnv, movingDeps } from "../app.ts";
 import { backOffFailedRecords, sendMessages } from "../aws/queues.ts";
-import { parseMoveMessage } from "../core/messages.ts";
+import { onlyItems, parseMoveMessage } from "../core/messages.ts";
 import { moveBatch } from "../core/moving.ts";
 import { MoverError } from "../errors.ts";
 import type { BatchCounts, MoveMessage } from "../types.ts";
@@ -20,7 +20,6 @@ export function createMoverHandler(app: App) {
     addTo(addedByJob, message.job, result.added);
     const log = { jobId: message.job, page: message.page, batch: message.batch, attempt, ...result.counts };
     if (result.failed.length > 0) {
-      await sendFailedToDeadLetterQueue(app, message, result.failed);
       app.logger.warn("keys failed for good; sent to the DLQ with their reasons", { ...log, failed: result.failed });
     }
     if (
@@ -101,32 +100,6 @@ async function requeueThrottledKeys(
     { id: "requeued", body: JSON.stringify(again), delaySeconds },
   ]);
   return { keys: again.items.length, requeued, delaySeconds };
-}
-
-/**
- * Poison keys leave their batch: one DLQ message holding only them and why they failed, marked so that a redrive
- * retries them (their ledger outcome is "failed" until then).
- */
-async function sendFailedToDeadLetterQueue(
-  app: App,
-  message: MoveMessage,
-  failed: ReadonlyArray<{ i: number; reason: string }>,
-): Promise<void> {
-  const dead: MoveMessage = {
-    ...onlyItems(message, failed),
-    retryFailed: true,
-    reasons: Object.fromEntries(failed.map((f) => [String(f.i), f.reason])),
-  };
-  await sendMessages(app.clients.sqs, app.resources.moveDeadLetterQueueUrl, [
-    { id: "dead", body: JSON.stringify(dead) },
-  ]);
-}
-
-/** The batch cut to the given items, without the failure reasons a redriven message carried. */
-function onlyItems(message: MoveMessage, keep: ReadonlyArray<{ i: number }>): MoveMessage {
-  const positions = new Set(keep.map((k) => k.i));
-  const { reasons: _lastFailures, ...batch } = message;
-  return { ...batch, items: message.items.filter((item) => positions.has(item.i)) };
 }
 
 export const handler = (event: SQSEvent, context: Context) => createMoverHandlerOnce()(event, context);

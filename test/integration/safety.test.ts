@@ -100,6 +100,49 @@ describe("nothing is lost when things break", () => {
     expect((await listAll(app.clients.s3, from)).size).toBe(0);
   });
 
+  it("has a poison key's letter on the DLQ before the job is done, though the first letter could not be sent", async () => {
+    const app = await harness.app({ endpoint: proxy.endpoint, settings: { poisonAfterAttempts: 2 } });
+    const { from, to } = await freshBuckets(app.clients.s3, "deadletterfails");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 50, bytes: 512 });
+    const poison = seedKey(13);
+    proxy.setRespond((req) =>
+      req.operation === "CopyObject" && req.key === poison ? s3Error(403, "AccessDenied") : undefined,
+    );
+    let letters = 0;
+    // The first letter to the move DLQ fails: the attempt that failed the key for good dies before its letter.
+    app.clients.sqs.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = (args as { input?: { QueueUrl?: string } }).input;
+        if (
+          context.commandName === "SendMessageBatchCommand" &&
+          input?.QueueUrl === app.resources.moveDeadLetterQueueUrl
+        ) {
+          letters += 1;
+          if (letters === 1) throw new Error("injected: the DLQ did not answer");
+        }
+        return next(args);
+      },
+      { step: "initialize", name: "firstLetterFails" },
+    );
+    let result: Awaited<ReturnType<typeof runLocalMove>>;
+    try {
+      result = await runLocalMove(app, app.stack, { from, to });
+    } finally {
+      proxy.setRespond(undefined);
+    }
+
+    expect(letters).toBe(2);
+    expect(result.job.state).toBe("done-with-failures");
+    expect(result.counts).toMatchObject({ moved: 49, failed: 1 });
+    const bodies = await deadLettersOf(app, result.job.id);
+    expect(bodies.flatMap((b) => b.items.map((item) => decodeKey(item.k)))).toEqual([poison]);
+    expect(Object.values(bodies[0]?.reasons ?? {})).toEqual([expect.stringMatching(/AccessDenied/)]);
+    expect((await redriveDeadLetters(app, { jobId: result.job.id })).moved.move).toBe(1);
+    const again = await runLocalMove(app, app.stack, { from, to });
+    expect(again.job.state).toBe("done");
+    expect(again.counts).toMatchObject({ moved: 50, failed: 0 });
+  });
+
   it("never fails a key that S3 keeps throttling: past the poison attempt its batch goes back to the queue", async () => {
     // One try per S3 call, so each delivery meets one SlowDown; the second delivery is the poison attempt.
     const app = await harness.app({ endpoint: proxy.endpoint, settings: { poisonAfterAttempts: 2, s3MaxAttempts: 1 } });
