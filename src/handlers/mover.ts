@@ -5,7 +5,7 @@ import { type App, appFromEnv, movingDeps } from "../app.ts";
 import { backOffFailedRecords, sendMessages } from "../aws/queues.ts";
 import { onlyItems, parseMoveMessage } from "../core/messages.ts";
 import { moveBatch } from "../core/moving.ts";
-import { MoverError } from "../errors.ts";
+import { describeError, MoverError } from "../errors.ts";
 import type { BatchCounts, MoveMessage } from "../types.ts";
 
 /** Raised for a batch whose keys are not all resolved yet: the record is retried after a short backoff. */
@@ -14,8 +14,29 @@ export class BatchNotFinishedError extends MoverError {}
 /** The mover: copy, verify and delete each batch; a partial batch response names the records to retry. */
 export function createMoverHandler(app: App) {
   const recordHandler = async (record: SQSRecord, addedByJob: Map<string, BatchCounts>): Promise<void> => {
-    const message = parseMoveMessage(record.body);
     const attempt = Number(record.attributes.ApproximateReceiveCount ?? "1");
+    let message: MoveMessage | undefined;
+    try {
+      message = parseMoveMessage(record.body);
+      await moveRecord(message, attempt, addedByJob);
+    } catch (error) {
+      // The batch processor keeps a failure to itself: said here, so a batch that keeps failing (and is dead-lettered
+      // after maxReceiveCount receives) is never silent. An unfinished batch has said why already.
+      if (!(error instanceof BatchNotFinishedError)) {
+        app.logger.error("batch failed; it is retried, then dead-lettered", {
+          jobId: message?.job,
+          page: message?.page,
+          batch: message?.batch,
+          messageId: record.messageId,
+          attempt,
+          reason: describeError(error),
+        });
+      }
+      throw error;
+    }
+  };
+
+  const moveRecord = async (message: MoveMessage, attempt: number, addedByJob: Map<string, BatchCounts>) => {
     const result = await moveBatch(movingDeps(app), message, attempt);
     addTo(addedByJob, message.job, result.added);
     const log = { jobId: message.job, page: message.page, batch: message.batch, attempt, ...result.counts };

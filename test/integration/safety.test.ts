@@ -9,7 +9,7 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { listingDeps } from "../../src/app.ts";
 import { queueDepth } from "../../src/aws/queues.ts";
 import { continueListing } from "../../src/core/listing.ts";
@@ -141,6 +141,47 @@ describe("nothing is lost when things break", () => {
     const again = await runLocalMove(app, app.stack, { from, to });
     expect(again.job.state).toBe("done");
     expect(again.counts).toMatchObject({ moved: 50, failed: 0 });
+  });
+
+  it("says why a batch failed, then finishes it on its retry", async () => {
+    const app = await harness.app({ endpoint: proxy.endpoint });
+    const { from, to } = await freshBuckets(app.clients.s3, "batchfails");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 20, bytes: 512 });
+    let copied = false;
+    let refused = 0;
+    // The first DynamoDB write after the copies (the batch's ledger) is refused, as a bad request is.
+    proxy.setRespond((req) => {
+      if (req.operation === "CopyObject") copied = true;
+      if (!copied || refused > 0 || req.service !== "dynamodb" || req.operation !== "PutItem") return undefined;
+      refused += 1;
+      return {
+        status: 400,
+        headers: { "content-type": "application/x-amz-json-1.0" },
+        body: JSON.stringify({
+          __type: "com.amazonaws.dynamodb.v20120810#ValidationException",
+          message: "injected: ledger write refused",
+        }),
+      };
+    });
+    const logged = vi.spyOn(app.logger, "error").mockImplementation(() => undefined);
+    let result: Awaited<ReturnType<typeof runLocalMove>>;
+    let errors: unknown[][];
+    try {
+      result = await runLocalMove(app, app.stack, { from, to });
+    } finally {
+      proxy.setRespond(undefined);
+      errors = [...logged.mock.calls];
+      logged.mockRestore();
+    }
+
+    expect(refused).toBe(1);
+    expect(errors).toContainEqual([
+      "batch failed; it is retried, then dead-lettered",
+      expect.objectContaining({ jobId: result.job.id, page: 0, batch: 0, reason: expect.stringMatching(/injected/) }),
+    ]);
+    expect(result.job.state).toBe("done");
+    expect(result.counts).toMatchObject({ moved: 20, failed: 0 });
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
   });
 
   it("never fails a key that S3 keeps throttling: past the poison attempt its batch goes back to the queue", async () => {
