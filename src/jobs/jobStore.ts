@@ -46,7 +46,12 @@ export class JobStore {
       // Most starts open a new job: the first attempt claims the active item without reading it first.
       const active = attempt === 0 ? undefined : await this.#get(activeKey);
       if (active) {
-        const job = await this.getJob(String(active.jobId)).catch(() => undefined);
+        // Only a record that is not there is missing: a read that fails says nothing, and must not attach this start
+        // to whatever job a later read returns (a finished one, if its active item was left behind).
+        const job = await this.getJob(String(active.jobId)).catch((error: unknown) => {
+          if (error instanceof JobNotFoundError) return undefined;
+          throw error;
+        });
         // Attach to anything not cleanly done: a job done with failures continues once its failures are redriven.
         if (job && job.state !== "done" && job.state !== "cancelled") {
           this.noteNotCancelled(job.id);

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
+import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeJpeg } from "../../src/images/jpeg.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
@@ -184,6 +185,44 @@ describe("a move through start → lister → move queue → mover", () => {
 
       expect(second).toMatchObject({ attached: true, job: { id: first.job.id } });
       expect(await app.store.listJobs(100)).toHaveLength(count);
+    });
+
+    it("fails a start whose read of the active job fails, rather than taking the job for missing", async () => {
+      const local = await harness.app();
+      const first = await local.store.openJob(request("readfails/"));
+      // A finished job whose active item was left behind (its release failed), then a read that fails once.
+      await local.clients.dynamo.send(
+        new UpdateCommand({
+          TableName: local.resources.table,
+          Key: { pk: `JOB#${first.job.id}`, sk: "JOB" },
+          UpdateExpression: "SET #state = :done",
+          ExpressionAttributeNames: { "#state": "state" },
+          ExpressionAttributeValues: { ":done": "done" },
+        }),
+      );
+      let refused = 0;
+      local.clients.dynamo.middlewareStack.add(
+        (next, context) => async (args) => {
+          const key = (args as { input?: { Key?: { pk?: string } } }).input?.Key;
+          if (
+            /^Get(Item)?Command$/.test(context.commandName ?? "") &&
+            key?.pk === `JOB#${first.job.id}` &&
+            refused === 0
+          ) {
+            refused += 1;
+            throw Object.assign(new Error("injected: the table did not answer"), { name: "InternalServerError" });
+          }
+          return next(args);
+        },
+        { step: "initialize", name: "jobReadFails" },
+      );
+
+      await expect(local.store.openJob(request("readfails/"))).rejects.toThrow(/injected/);
+      expect(refused).toBe(1);
+      // Asked again, it sees the job is done and opens a new one.
+      const next = await local.store.openJob(request("readfails/"));
+      expect(next).toMatchObject({ attached: false, job: { state: "listing" } });
+      expect(next.job.id).not.toBe(first.job.id);
     });
   });
 });
