@@ -1,4 +1,9 @@
-import { type Message, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import {
+  type Message,
+  ReceiveMessageCommand,
+  type ReceiveMessageCommandOutput,
+  type SQSClient,
+} from "@aws-sdk/client-sqs";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { backOffSqsRecords, changeVisibility, deleteMessages, sleep } from "../aws/queues.ts";
 import type { ConsumerSettings } from "../stackSettings.ts";
@@ -137,17 +142,25 @@ export class QueueConsumer {
     const claims: Array<Promise<Set<string>>> = [];
     const windowEnds = Date.now() + settings.batchingWindowSeconds * 1000;
     do {
-      const out = await sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queueUrl,
-          MaxNumberOfMessages: Math.min(10, settings.batchSize - messages.length),
-          // Short long-polls so that stop() returns promptly; messages still arrive the moment they exist.
-          WaitTimeSeconds: messages.length === 0 ? 1 : 0,
-          VisibilityTimeout: Math.min(RECEIVE_VISIBILITY_SECONDS, visibilitySeconds),
-          MessageSystemAttributeNames: ["All"],
-          MessageAttributeNames: ["All"],
-        }),
-      );
+      let out: ReceiveMessageCommandOutput;
+      try {
+        out = await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queueUrl,
+            MaxNumberOfMessages: Math.min(10, settings.batchSize - messages.length),
+            // Short long-polls so that stop() returns promptly; messages still arrive the moment they exist.
+            WaitTimeSeconds: messages.length === 0 ? 1 : 0,
+            VisibilityTimeout: Math.min(RECEIVE_VISIBILITY_SECONDS, visibilitySeconds),
+            MessageSystemAttributeNames: ["All"],
+            MessageAttributeNames: ["All"],
+          }),
+        );
+      } catch (error) {
+        // Messages already received are held (their heartbeat runs): they go to the handler rather than be stranded.
+        if (messages.length === 0) throw error;
+        this.#options.onError?.(error);
+        break;
+      }
       const received = out.Messages ?? [];
       // After stop() the caller hands them back, unextended.
       if (this.#running) {

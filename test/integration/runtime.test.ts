@@ -51,7 +51,12 @@ function consumer(
   sqs: SQSClient,
   queue: { url: string; arn: string },
   handler: SqsHandler,
-  { visibilitySeconds, concurrency = 1 }: { visibilitySeconds?: number; concurrency?: number } = {},
+  {
+    visibilitySeconds,
+    concurrency = 1,
+    batchSize = 1,
+    batchingWindowSeconds = 0,
+  }: { visibilitySeconds?: number; concurrency?: number; batchSize?: number; batchingWindowSeconds?: number } = {},
 ): QueueConsumer {
   return new QueueConsumer({
     ...(visibilitySeconds === undefined ? {} : { visibilitySeconds }),
@@ -59,8 +64,8 @@ function consumer(
     queueUrl: queue.url,
     queueArn: queue.arn,
     handler,
-    // serverless.yml's mover, one message an invocation and no batching window, as the local move runs it
-    settings: { ...loadStackSettings().mover, batchSize: 1, batchingWindowSeconds: 0 },
+    // serverless.yml's mover; by default one message an invocation and no batching window, as the local move runs it
+    settings: { ...loadStackSettings().mover, batchSize, batchingWindowSeconds },
     concurrency,
   });
 }
@@ -142,6 +147,39 @@ describe("the local runtime's visibility timeout", () => {
     held.finish.resolve();
     await working.stop();
     expect(seen).toEqual([]);
+  }, 15_000);
+
+  it("handles what a batch's first receive got when a later receive within the batching window fails", async () => {
+    const sqs = sqsClient();
+    const queue = await freshQueue(sqs);
+    await sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: "first of a batch" }));
+    let receives = 0;
+    // The receive after the one that got the message fails: the batch must still reach the handler.
+    sqs.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === "ReceiveMessageCommand" && ++receives === 2) throw new Error("injected: no answer");
+        return next(args);
+      },
+      { step: "initialize", name: "secondReceiveFails" },
+    );
+    const bodies: string[] = [];
+    const handled = Promise.withResolvers<void>();
+    const working = consumer(
+      sqs,
+      queue,
+      async (event) => {
+        bodies.push(...event.Records.map((r) => r.body));
+        handled.resolve();
+        return { batchItemFailures: [] };
+      },
+      { batchSize: 5, batchingWindowSeconds: 2 },
+    );
+    working.start();
+    await Promise.race([handled.promise, sleep(5000)]);
+    await working.stop();
+    expect(receives).toBeGreaterThanOrEqual(2);
+    expect(bodies).toEqual(["first of a batch"]);
+    expect(await queueDepth(sqs, queue.url)).toEqual({ visible: 0, inFlight: 0 });
   }, 15_000);
 
   it("keeps a batch worked on for longer than the timeout invisible to every other receiver", async () => {
