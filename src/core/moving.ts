@@ -134,6 +134,7 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
     message.page,
     message.batch,
     counts,
+    written.ver,
     written === ledger ? undefined : countOutcomes(ledger.outcomes),
   );
   const resolved = isPageResolved(totals);

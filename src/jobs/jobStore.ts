@@ -325,7 +325,8 @@ export class JobStore {
 
   /**
    * Rolls a batch's current counts into its page's totals, idempotently: the totals item records what it already
-   * holds for this batch, and the update only adds the difference if that record is unchanged.
+   * holds for this batch and from which ledger version, and the update only adds the difference if that record is
+   * unchanged and older. A duplicate delivery that rolls up an older version after a newer one changes nothing.
    * Returns the page's totals after the roll-up and what this call added (zero when another call had rolled it).
    */
   async rollUpBatch(
@@ -333,6 +334,8 @@ export class JobStore {
     page: number,
     batch: number,
     counts: BatchCounts,
+    /** The version of the ledger the counts come from. */
+    ver: number,
     /** What the totals probably hold for this batch (the counts of the ledger as read): saves a read when right. */
     likelyRolled?: BatchCounts,
   ): Promise<{ totals: PageTotals; added: BatchCounts }> {
@@ -353,6 +356,10 @@ export class JobStore {
           continue;
         }
         old = readBatchCounts(item, batch);
+        // A newer version is rolled already (its counts hold every outcome this one has, or a later one).
+        if (Number(item[batchAttributeNames(batch).v] ?? 0) > ver) {
+          return { totals: toPageTotals(item), added: { moved: 0, movedBytes: 0, skipped: 0, failed: 0 } };
+        }
       }
       const diff = {
         moved: counts.moved - old.moved,
@@ -368,10 +375,12 @@ export class JobStore {
             TableName: this.#table,
             Key: key,
             UpdateExpression:
-              "SET #m = :m, #mb = :mb, #s = :s, #f = :f ADD moved :dm, movedBytes :dmb, skipped :ds, failed :df",
-            ConditionExpression: "#m = :om AND #mb = :omb AND #s = :os AND #f = :of",
-            ExpressionAttributeNames: { "#m": names.m, "#mb": names.mb, "#s": names.s, "#f": names.f },
+              "SET #m = :m, #mb = :mb, #s = :s, #f = :f, #v = :v ADD moved :dm, movedBytes :dmb, skipped :ds, failed :df",
+            ConditionExpression:
+              "#m = :om AND #mb = :omb AND #s = :os AND #f = :of AND (attribute_not_exists(#v) OR #v <= :v)",
+            ExpressionAttributeNames: { "#m": names.m, "#mb": names.mb, "#s": names.s, "#f": names.f, "#v": names.v },
             ExpressionAttributeValues: {
+              ":v": ver,
               ":m": counts.moved,
               ":mb": counts.movedBytes,
               ":s": counts.skipped,
@@ -726,7 +735,7 @@ const ledgerKey = (jobId: string, page: number, batch: number) => ({
 const totalsSk = (seq: number) => `TOTALS#${pad(seq)}`;
 
 function batchAttributeNames(batch: number) {
-  return { m: `m_${batch}`, mb: `mb_${batch}`, s: `s_${batch}`, f: `f_${batch}` };
+  return { m: `m_${batch}`, mb: `mb_${batch}`, s: `s_${batch}`, f: `f_${batch}`, v: `v_${batch}` };
 }
 
 function zeroBatchCounts(batch: number): Record<string, number> {

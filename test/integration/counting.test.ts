@@ -186,4 +186,29 @@ describe("exact counts", () => {
     expect(await app.store.getJob(jobId)).toMatchObject({ state: "done", resolvedPages: 2 });
     expect((await listAll(app.clients.s3, to)).size).toBe(100);
   });
+  it("keeps a batch's newer counts when a duplicate delivery rolls up an older ledger version after them", async () => {
+    const app = await harness.app();
+    const { from, to } = await freshBuckets(app.clients.s3, "staleroll");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 5, bytes: 64 });
+    // Last in this file: its batch stays on the shared move queue, where the tests above receive theirs.
+    const jobId = await listJob(app, { from, to });
+    // Version 1 of the ledger had a key failed; version 2, written by a duplicate that moved it, was rolled up first.
+    const newer = { moved: 5, movedBytes: 320, skipped: 0, failed: 0 };
+    const older = { moved: 4, movedBytes: 256, skipped: 0, failed: 1 };
+    expect((await app.store.rollUpBatch(jobId, 0, 0, newer, 2)).added).toEqual(newer);
+
+    const late = await app.store.rollUpBatch(jobId, 0, 0, older, 1);
+
+    expect(late.added).toEqual({ moved: 0, movedBytes: 0, skipped: 0, failed: 0 });
+    expect(late.totals).toMatchObject({ moved: 5, failed: 0 });
+    expect(await app.store.sumTotals(jobId)).toMatchObject({ moved: 5, movedBytes: 320, failed: 0 });
+    // A newer version still rolls forward.
+    const next = { moved: 5, movedBytes: 320, skipped: 0, failed: 0 };
+    expect((await app.store.rollUpBatch(jobId, 0, 0, next, 3)).added).toEqual({
+      moved: 0,
+      movedBytes: 0,
+      skipped: 0,
+      failed: 0,
+    });
+  });
 });
