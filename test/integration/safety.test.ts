@@ -124,12 +124,7 @@ describe("nothing is lost when things break", () => {
       },
       { step: "initialize", name: "firstLetterFails" },
     );
-    let result: Awaited<ReturnType<typeof runLocalMove>>;
-    try {
-      result = await runLocalMove(app, app.stack, { from, to });
-    } finally {
-      proxy.setRespond(undefined);
-    }
+    const result = await moveThenClearResponder(app, proxy, from, to);
 
     expect(letters).toBe(2);
     expect(result.job.state).toBe("done-with-failures");
@@ -340,12 +335,7 @@ describe("nothing is lost when things break", () => {
         body: `<?xml version="1.0" encoding="UTF-8"?><CopyObjectResult><ETag>&quot;${"0".repeat(32)}&quot;</ETag><LastModified>2026-01-01T00:00:00.000Z</LastModified></CopyObjectResult>`,
       };
     });
-    let result: Awaited<ReturnType<typeof runLocalMove>>;
-    try {
-      result = await runLocalMove(app, app.stack, { from, to });
-    } finally {
-      proxy.setRespond(undefined);
-    }
+    const result = await moveThenClearResponder(app, proxy, from, to);
 
     // At least once: an earlier test's runtime may have left a long poll open that took the batch first, so the
     // first handling can already be the poison attempt.
@@ -807,4 +797,13 @@ function preconditionFailedDelete(key: string) {
     headers: { "content-type": "application/xml" },
     body: `<?xml version="1.0" encoding="UTF-8"?><DeleteResult><Error><Key>${key}</Key><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error></DeleteResult>`,
   };
+}
+
+/** A local move, with the proxy's responder cleared afterwards whatever happens. */
+async function moveThenClearResponder(app: LocalApp, proxy: LoopbackProxy, from: string, to: string) {
+  try {
+    return await runLocalMove(app, app.stack, { from, to });
+  } finally {
+    proxy.setRespond(undefined);
+  }
 }
