@@ -246,6 +246,27 @@ describe("LeanObjectClient through a faulty proxy", () => {
     body: `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>r1</RequestId></Error>`,
   });
 
+  it("deletes 1,000 keys with one request, each with its ETag condition", async () => {
+    const { from } = await freshBuckets(clients.s3, "one-delete");
+    const items = await putObjects(
+      clients.s3,
+      from,
+      Array.from({ length: 1000 }, (_, i) => `k-${String(i).padStart(4, "0")}.jpg`),
+    );
+    const bodies: string[] = [];
+    proxy.setRespond((req) => {
+      if (req.operation === "DeleteObjects") bodies.push(req.body ?? "");
+      return undefined;
+    });
+
+    const result = await client.deleteObjects(from, items);
+
+    expect(result.deleted).toHaveLength(1000);
+    expect(proxy.counts().s3).toBe(1);
+    expect(bodies).toHaveLength(1);
+    expect(bodies[0]?.match(/<ETag>/g)).toHaveLength(1000);
+  });
+
   it("retries 503 SlowDown until the copy succeeds", async () => {
     const { from, to } = await freshBuckets(clients.s3, "slowdown");
     const [item] = await putObjects(clients.s3, from, ["a.jpg"]);
