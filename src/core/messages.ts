@@ -96,16 +96,46 @@ export function onlyItems(message: MoveMessage, keep: ReadonlyArray<{ i: number 
 }
 
 /**
- * Poison keys leave their batch: one DLQ message holding only them and why they failed, marked so that a redrive
- * retries them (their ledger outcome is "failed" until then).
+ * A failed key's reason as kept in its ledger and dead letter: enough to act on, short enough that a whole batch of
+ * them fits a ledger item (DynamoDB's 400 KB) and a few SQS messages.
  */
-export function deadLetterMessage(
+export function shortReason(reason: string): string {
+  return reason.length > 200 ? `${reason.slice(0, 200)}…` : reason;
+}
+
+/**
+ * Poison keys leave their batch: DLQ messages holding only them and why they failed, marked so that a redrive
+ * retries them (their ledger outcome is "failed" until then). A whole batch failing (access denied to a prefix)
+ * with long reasons would not fit one SQS message, so the letters are cut to at most `maxBytes` each.
+ */
+export function deadLetterMessages(
   message: MoveMessage,
   failed: ReadonlyArray<{ i: number; reason: string }>,
-): MoveMessage {
-  return {
-    ...onlyItems(message, failed),
+  maxBytes: number,
+): MoveMessage[] {
+  const letter = (part: ReadonlyArray<{ i: number; reason: string }>): MoveMessage => ({
+    ...onlyItems(message, part),
     retryFailed: true,
-    reasons: Object.fromEntries(failed.map((f) => [String(f.i), f.reason])),
-  };
+    reasons: Object.fromEntries(part.map((f) => [String(f.i), f.reason])),
+  });
+  const items = new Map(message.items.map((item) => [item.i, item]));
+  const base = Buffer.byteLength(JSON.stringify(letter([])));
+  const letters: MoveMessage[] = [];
+  let part: Array<{ i: number; reason: string }> = [];
+  let bytes = base;
+  for (const f of failed) {
+    const reason = shortReason(f.reason);
+    // The item, its reason and their JSON punctuation.
+    const size =
+      Buffer.byteLength(JSON.stringify(items.get(f.i) ?? {})) + Buffer.byteLength(JSON.stringify(reason)) + 16;
+    if (part.length > 0 && bytes + size > maxBytes) {
+      letters.push(letter(part));
+      part = [];
+      bytes = base;
+    }
+    part.push({ i: f.i, reason });
+    bytes += size;
+  }
+  if (part.length > 0) letters.push(letter(part));
+  return letters;
 }

@@ -8,7 +8,8 @@ import { isPageResolved, type JobStore, type Ledger, type PageTotals } from "../
 import { multipartCopy } from "../s3/multipartCopy.ts";
 import { MAX_KEYS_PER_DELETE, type ObjectClient } from "../s3/objectClient.ts";
 import type { BatchCounts, MoveMessage, Outcome } from "../types.ts";
-import { deadLetterMessage, decodeKey } from "./messages.ts";
+import { DEFAULT_BATCH_LIMITS } from "./batching.ts";
+import { deadLetterMessages, decodeKey, shortReason } from "./messages.ts";
 import { batchReportPart, reportSinkFor } from "./report.ts";
 
 export interface MovingDeps {
@@ -101,8 +102,9 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
     else if (result.kind === "verified")
       continue; // never stored: deleteVerifiedSources resolves every verified key
     else if (poison && !result.throttled) {
-      ours[i] = { o: "f", r: result.reason, t: now };
-      failed.push({ i, reason: result.reason });
+      const reason = shortReason(result.reason);
+      ours[i] = { o: "f", r: reason, t: now };
+      failed.push({ i, reason });
     } else retry.push({ i, reason: result.reason, ...(result.throttled ? { throttled: true as const } : {}) });
   }
 
@@ -117,9 +119,12 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
   // key on the DLQ. A repeat may send a key's letter twice; a redrive of the second finds it resolved.
   const deadLetters = deadLettersOf(message, ledger, written, failed);
   if (deadLetters.length > 0) {
-    await sendMessages(deps.sqs, deps.moveDeadLetterQueueUrl, [
-      { id: "dead", body: JSON.stringify(deadLetterMessage(message, deadLetters)) },
-    ]);
+    const letters = deadLetterMessages(message, deadLetters, DEFAULT_BATCH_LIMITS.maxMessageBytes);
+    await sendMessages(
+      deps.sqs,
+      deps.moveDeadLetterQueueUrl,
+      letters.map((letter, n) => ({ id: `dead-${n}`, body: JSON.stringify(letter) })),
+    );
   }
   const errors = [...failed, ...retry].map(({ i, reason }) => ({ key: keyOf(message, i), reason }));
   if (errors.length > 0) await deps.store.recordErrors(message.job, errors);
