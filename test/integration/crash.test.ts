@@ -55,24 +55,29 @@ describe("crash recovery", () => {
     await ensureBucket(direct.s3, to);
 
     const random = prng(20261125);
-    const kills: Array<{ moment: string; listingDone: boolean | undefined; moved: number }> = [];
+    const kills: Array<{ moment: string; listingDone: boolean | undefined; moved: number; copies: number }> = [];
+    const copiesSoFar = () => proxy.counts().byOperation.CopyObject ?? 0;
     let exitCode: number | null = null;
     for (let run = 0; exitCode !== 0; run++) {
       expect(run).toBeLessThan(40);
+      const copiesBefore = copiesSoFar();
       const child = runMove(proxy.endpoint, from, to);
       const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
       if (kills.length >= 12) {
         exitCode = await exited;
         continue;
       }
-      // The first kill lands mid-listing (after page 3 is recorded); later ones at random moments.
+      // The first kill lands mid-listing (after page 3 is recorded). Every other one after it lands mid-copy, once
+      // this run has made 50 copies, however fast the machine starts a run; the rest at random moments.
       const trigger =
         kills.length === 0
           ? waitFor(async () => {
               const job = await latestJob(store);
               return job !== undefined && job.seq >= 3 && !job.listingDone;
             })
-          : sleep(600 + random() * 1400);
+          : kills.length % 2 === 1
+            ? waitFor(async () => copiesSoFar() - copiesBefore >= 50)
+            : sleep(600 + random() * 1400);
       const outcome = await Promise.race([trigger.then(() => "kill" as const), exited.then(() => "exited" as const)]);
       if (outcome === "exited") {
         exitCode = await exited;
@@ -92,14 +97,15 @@ describe("crash recovery", () => {
         moment: wholeMachine ? "runtime + emulator" : "runtime",
         listingDone: job?.listingDone,
         moved: counts?.moved ?? 0,
+        copies: copiesSoFar() - copiesBefore,
       });
     }
 
     expect(kills).toHaveLength(12);
     expect(kills[0]?.listingDone).toBe(false);
     expect(kills.filter((k) => k.moment === "runtime + emulator")).toHaveLength(3);
-    // Some kills landed mid-move, with keys already copied and deleted, not all before the first copy.
-    expect(kills.filter((k) => k.moved > 0 && k.moved < OBJECTS).length).toBeGreaterThanOrEqual(3);
+    // Kills landed mid-copy (six of them by design), not all before their run's first copy.
+    expect(kills.filter((k) => k.copies >= 50).length).toBeGreaterThanOrEqual(6);
     const job = (await latestJob(store)) as Job;
     expect(job.state).toBe("done");
     expect(await store.sumTotals(job.id)).toMatchObject({ listed: OBJECTS, moved: OBJECTS, skipped: 0, failed: 0 });
