@@ -163,7 +163,8 @@ function deadLettersOf(
   failedNow: ReadonlyArray<{ i: number; reason: string }>,
 ): Array<{ i: number; reason: string }> {
   const reasons = new Map(failedNow.map((f) => [f.i, f.reason]));
-  if (message.retryFailed !== true) {
+  // ver 0: no ledger before this attempt, so nothing it could hold as failed (a first delivery skips the scan).
+  if (message.retryFailed !== true && read.ver > 0) {
     for (const item of message.items) {
       const before = read.outcomes[item.i];
       if (before?.o === "f" && !reasons.has(item.i)) reasons.set(item.i, before.r);
@@ -337,8 +338,8 @@ async function deleteVerifiedSources(
         if (!results.has(v.i)) results.set(v.i, { kind: "error", reason: "DeleteObjects did not report this key" });
       }
     } catch (error) {
-      const throttled = error instanceof S3CallError && error.throttled;
-      for (const v of chunk) results.set(v.i, { kind: "error", reason: describeError(error), throttled });
+      const failed = keyError(error);
+      for (const v of chunk) results.set(v.i, failed);
     }
   }
   return results;
