@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
@@ -10,6 +9,7 @@ import type { LocalApp } from "../../src/local/localApp.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
 import type { MoveRequest } from "../../src/types.ts";
 import { freshBuckets, type Harness, listAll, startHarness } from "../support/harness.ts";
+import { answerLate } from "../support/slowCommands.ts";
 
 const md5 = (bytes: Uint8Array) => `"${createHash("md5").update(bytes).digest("hex")}"`;
 
@@ -132,16 +132,7 @@ describe("a move through start → lister → move queue → mover", () => {
     await seedBucket(local.clients.s3, { bucket: from, objects: 20, bytes: 256 });
     const events: string[] = [];
     // Every message delete is answered 300 ms late, so a read made after it comes after "message deleted".
-    local.clients.sqs.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName !== "DeleteMessageBatchCommand") return next(args);
-        await sleep(300);
-        const out = await next(args);
-        events.push("message deleted");
-        return out;
-      },
-      { step: "initialize", name: "slowDeletes" },
-    );
+    answerLate(local.clients.sqs, "DeleteMessageBatchCommand", 300, () => events.push("message deleted"));
     const getJob = local.store.getJob.bind(local.store);
     local.store.getJob = async (id: string) => {
       const job = await getJob(id);

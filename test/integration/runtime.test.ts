@@ -20,6 +20,7 @@ import {
 } from "../../src/local/runtime.ts";
 import { loadStackSettings } from "../../src/stackSettings.ts";
 import { type Harness, startHarness } from "../support/harness.ts";
+import { answerLate } from "../support/slowCommands.ts";
 
 let harness: Harness;
 const opened: AwsClients[] = [];
@@ -235,16 +236,7 @@ describe("the local runtime's visibility timeout", () => {
     // An extension that takes 400 ms to leave, well inside the receive's 1 s: SQS still grants it.
     const slowExtensions = sqsClient();
     const order: string[] = [];
-    slowExtensions.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName !== "ChangeMessageVisibilityBatchCommand") return next(args);
-        await sleep(400);
-        const out = await next(args);
-        order.push("extended");
-        return out;
-      },
-      { step: "initialize", name: "slowExtensions" },
-    );
+    answerLate(slowExtensions, "ChangeMessageVisibilityBatchCommand", 400, () => order.push("extended"));
     const handled = Promise.withResolvers<void>();
     const working = consumer(slowExtensions, queue, async () => {
       order.push("handler started");
