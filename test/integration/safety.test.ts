@@ -1,13 +1,5 @@
 import { createHash } from "node:crypto";
-import {
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  type S3Client,
-  UploadPartCommand,
-} from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { listingDeps } from "../../src/app.ts";
@@ -26,14 +18,10 @@ import { SdkObjectClient } from "../../src/s3/sdkObjectClient.ts";
 import type { MoveMessage } from "../../src/types.ts";
 import { freshBuckets, listAll, type ProxiedHarness, startHarnessWithProxy } from "../support/harness.ts";
 import type { LoopbackProxy, ProxyRequestInfo } from "../support/proxy.ts";
+import { s3Error } from "../support/s3Errors.ts";
 import { deadLettersOf, listJob, moverContext, receiveMoveRecords, receiveVisible } from "../support/steps.ts";
 
 const md5 = (bytes: Uint8Array) => `"${createHash("md5").update(bytes).digest("hex")}"`;
-const s3Error = (status: number, code: string) => ({
-  status,
-  headers: { "content-type": "application/xml" },
-  body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code} (injected)</Message></Error>`,
-});
 
 describe("nothing is lost when things break", () => {
   let harness: ProxiedHarness;
@@ -350,47 +338,6 @@ describe("nothing is lost when things break", () => {
     expect(Object.values(letters[0]?.reasons ?? {})).toEqual([expect.stringMatching(/^VerificationFailed: copy of /)]);
   });
 
-  it("moves a 12 MiB object by multipart copy with its bytes, content type, metadata and tags", async () => {
-    const mib = 1024 ** 2;
-    const app = await harness.app({
-      endpoint: proxy.endpoint,
-      settings: { multipartThresholdBytes: 8 * mib, partSizeBytes: 5 * mib },
-    });
-    const { from, to } = await freshBuckets(app.clients.s3, "multipart");
-    const body = Buffer.alloc(12 * mib);
-    for (let i = 0; i < body.length; i += 4096) body.writeUInt32BE(i, i);
-    // The emulator takes bodies up to 11 MiB: upload the source in two parts (its ETag is then not an MD5).
-    await putInTwoParts(app.clients.s3, from, "big/photo.jpg", body);
-    const seen: Array<{ operation: string; headers: Record<string, unknown> }> = [];
-    // The emulator has no object tagging: answer GetObjectTagging as S3 would for a tagged object.
-    proxy.setRespond((req) => {
-      if (req.service === "s3" && req.key === "big/photo.jpg")
-        seen.push({ operation: req.operation, headers: req.headers });
-      if (req.operation !== "GetObjectTagging") return undefined;
-      return {
-        status: 200,
-        headers: { "content-type": "application/xml" },
-        body: `<?xml version="1.0" encoding="UTF-8"?><Tagging><TagSet><Tag><Key>owner</Key><Value>ana</Value></Tag></TagSet></Tagging>`,
-      };
-    });
-    try {
-      const result = await runLocalMove(app, app.stack, { from, to });
-      expect(result.counts).toMatchObject({ moved: 1, movedBytes: 12 * mib, failed: 0 });
-    } finally {
-      proxy.setRespond(undefined);
-    }
-    const operations = seen.map((s) => s.operation);
-    expect(operations).toContain("CreateMultipartUpload");
-    expect(operations.filter((o) => o === "UploadPartCopy")).toHaveLength(3);
-    expect(operations).not.toContain("CopyObject");
-    expect(seen.find((s) => s.operation === "CreateMultipartUpload")?.headers["x-amz-tagging"]).toBe("owner=ana");
-    const copied = await app.clients.s3.send(new GetObjectCommand({ Bucket: to, Key: "big/photo.jpg" }));
-    expect(copied.ContentType).toBe("image/jpeg");
-    expect(copied.Metadata).toEqual({ camera: "x100" });
-    expect(Buffer.from((await copied.Body?.transformToByteArray()) ?? []).equals(body)).toBe(true);
-    expect((await listAll(app.clients.s3, from)).size).toBe(0);
-  });
-
   it("moves and counts each key once when the same batch is delivered twice at the same time", async () => {
     const app = await harness.app();
     const { from, to } = await freshBuckets(app.clients.s3, "duplicate");
@@ -532,27 +479,6 @@ async function sizeOf(listing: Promise<Map<string, { size: number }>>): Promise<
   let total = 0;
   for (const { size } of (await listing).values()) total += size;
   return total;
-}
-
-async function putInTwoParts(s3: S3Client, bucket: string, key: string, body: Buffer): Promise<void> {
-  const { UploadId } = await s3.send(
-    new CreateMultipartUploadCommand({
-      Bucket: bucket,
-      Key: key,
-      ContentType: "image/jpeg",
-      Metadata: { camera: "x100" },
-    }),
-  );
-  const half = body.length / 2;
-  const parts = await Promise.all(
-    [body.subarray(0, half), body.subarray(half)].map(async (Body, i) => {
-      const out = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: i + 1, Body }));
-      return { PartNumber: i + 1, ETag: out.ETag };
-    }),
-  );
-  await s3.send(
-    new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
-  );
 }
 
 /** Runs a local move, noting each delivery of a move message, and then stops the proxy's injected answers. */

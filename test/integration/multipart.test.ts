@@ -1,0 +1,86 @@
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runLocalMove } from "../../src/local/localMove.ts";
+import { freshBuckets, listAll, type ProxiedHarness, startHarnessWithProxy } from "../support/harness.ts";
+import type { LoopbackProxy } from "../support/proxy.ts";
+
+// Objects over the multipart threshold; their own file, so that no other test's messages share these queues.
+describe("multipart copies", () => {
+  let harness: ProxiedHarness;
+  let proxy: LoopbackProxy;
+  beforeAll(async () => {
+    harness = await startHarnessWithProxy();
+    proxy = harness.proxy;
+  });
+  afterAll(async () => {
+    await harness.stop();
+  });
+
+  it("moves a 12 MiB object by multipart copy with its bytes, content type, metadata and tags", async () => {
+    const mib = 1024 ** 2;
+    const app = await harness.app({
+      endpoint: proxy.endpoint,
+      settings: { multipartThresholdBytes: 8 * mib, partSizeBytes: 5 * mib },
+    });
+    const { from, to } = await freshBuckets(app.clients.s3, "multipart");
+    const body = Buffer.alloc(12 * mib);
+    for (let i = 0; i < body.length; i += 4096) body.writeUInt32BE(i, i);
+    // The emulator takes bodies up to 11 MiB: upload the source in two parts (its ETag is then not an MD5).
+    await putInTwoParts(app.clients.s3, from, "big/photo.jpg", body);
+    const seen: Array<{ operation: string; headers: Record<string, unknown> }> = [];
+    // The emulator has no object tagging: answer GetObjectTagging as S3 would for a tagged object.
+    proxy.setRespond((req) => {
+      if (req.service === "s3" && req.key === "big/photo.jpg")
+        seen.push({ operation: req.operation, headers: req.headers });
+      if (req.operation !== "GetObjectTagging") return undefined;
+      return {
+        status: 200,
+        headers: { "content-type": "application/xml" },
+        body: `<?xml version="1.0" encoding="UTF-8"?><Tagging><TagSet><Tag><Key>owner</Key><Value>ana</Value></Tag></TagSet></Tagging>`,
+      };
+    });
+    try {
+      const result = await runLocalMove(app, app.stack, { from, to });
+      expect(result.counts).toMatchObject({ moved: 1, movedBytes: 12 * mib, failed: 0 });
+    } finally {
+      proxy.setRespond(undefined);
+    }
+    const operations = seen.map((s) => s.operation);
+    expect(operations).toContain("CreateMultipartUpload");
+    expect(operations.filter((o) => o === "UploadPartCopy")).toHaveLength(3);
+    expect(operations).not.toContain("CopyObject");
+    expect(seen.find((s) => s.operation === "CreateMultipartUpload")?.headers["x-amz-tagging"]).toBe("owner=ana");
+    const copied = await app.clients.s3.send(new GetObjectCommand({ Bucket: to, Key: "big/photo.jpg" }));
+    expect(copied.ContentType).toBe("image/jpeg");
+    expect(copied.Metadata).toEqual({ camera: "x100" });
+    expect(Buffer.from((await copied.Body?.transformToByteArray()) ?? []).equals(body)).toBe(true);
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+});
+
+async function putInTwoParts(s3: S3Client, bucket: string, key: string, body: Buffer): Promise<void> {
+  const { UploadId } = await s3.send(
+    new CreateMultipartUploadCommand({
+      Bucket: bucket,
+      Key: key,
+      ContentType: "image/jpeg",
+      Metadata: { camera: "x100" },
+    }),
+  );
+  const half = body.length / 2;
+  const parts = await Promise.all(
+    [body.subarray(0, half), body.subarray(half)].map(async (Body, i) => {
+      const out = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: i + 1, Body }));
+      return { PartNumber: i + 1, ETag: out.ETag };
+    }),
+  );
+  await s3.send(
+    new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+  );
+}
