@@ -17,7 +17,8 @@ const MIN_PART_BYTES = 5 * 1024 ** 2;
 /**
  * Copies one large object with parallel UploadPartCopy. Multipart copy does not carry metadata or tags by itself,
  * so they are read from the source (HeadObject, GetObjectTagging) and given to CreateMultipartUpload. Every part is
- * conditional on the listed ETag. On any failure the upload is aborted, so no billable parts are left behind.
+ * conditional on the listed ETag. On any failure the upload is aborted, so no billable parts are left behind: after a
+ * failed part, once the parts in flight have ended (a part that lands after the abort would be kept and billed).
  */
 export async function multipartCopy(
   s3: S3Client,
@@ -26,6 +27,7 @@ export async function multipartCopy(
   const copySource = encodeCopySource(input.fromBucket, input.key);
   const partSize = Math.max(input.partSizeBytes, Math.ceil(input.size / MAX_PARTS), MIN_PART_BYTES);
   let uploadId: string | undefined;
+  let partFailure: { error: unknown } | undefined;
   try {
     const head = await s3.send(
       new HeadObjectCommand({ Bucket: input.fromBucket, Key: input.key, IfMatch: input.ifMatch }),
@@ -54,24 +56,33 @@ export async function multipartCopy(
       parts.push({ start, end: Math.min(start + partSize, input.size) - 1, number });
     }
     const limit = pLimit(input.partConcurrency ?? 16);
-    const copied = await Promise.all(
+    // allSettled, not all: the upload is completed or aborted only once no part of ours is in flight.
+    const settled = await Promise.allSettled(
       parts.map((part) =>
         limit(async () => {
-          const out = await s3.send(
-            new UploadPartCopyCommand({
-              Bucket: input.toBucket,
-              Key: input.key,
-              UploadId: uploadId,
-              PartNumber: part.number,
-              CopySource: copySource,
-              CopySourceIfMatch: input.ifMatch,
-              CopySourceRange: `bytes=${part.start}-${part.end}`,
-            }),
-          );
-          return { PartNumber: part.number, ETag: out.CopyPartResult?.ETag };
+          if (partFailure) throw partFailure.error; // queued parts do not start after one has failed
+          try {
+            const out = await s3.send(
+              new UploadPartCopyCommand({
+                Bucket: input.toBucket,
+                Key: input.key,
+                UploadId: uploadId,
+                PartNumber: part.number,
+                CopySource: copySource,
+                CopySourceIfMatch: input.ifMatch,
+                CopySourceRange: `bytes=${part.start}-${part.end}`,
+              }),
+            );
+            return { PartNumber: part.number, ETag: out.CopyPartResult?.ETag };
+          } catch (error) {
+            partFailure ??= { error };
+            throw error;
+          }
         }),
       ),
     );
+    if (partFailure) throw partFailure.error;
+    const copied = settled.flatMap((part) => (part.status === "fulfilled" ? [part.value] : []));
     const done = await s3.send(
       new CompleteMultipartUploadCommand({
         Bucket: input.toBucket,

@@ -2,13 +2,16 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runLocalMove } from "../../src/local/localMove.ts";
+import { multipartCopy } from "../../src/s3/multipartCopy.ts";
 import { freshBuckets, listAll, type ProxiedHarness, startHarnessWithProxy } from "../support/harness.ts";
 import type { LoopbackProxy } from "../support/proxy.ts";
+import { s3Error } from "../support/s3Errors.ts";
 
 // Objects over the multipart threshold; their own file, so that no other test's messages share these queues.
 describe("multipart copies", () => {
@@ -61,6 +64,46 @@ describe("multipart copies", () => {
     expect(copied.Metadata).toEqual({ camera: "x100" });
     expect(Buffer.from((await copied.Body?.transformToByteArray()) ?? []).equals(body)).toBe(true);
     expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("after a failed part copy, starts no queued part and aborts the upload only once the parts in flight have ended", async () => {
+    const mib = 1024 ** 2;
+    const app = await harness.app({ endpoint: proxy.endpoint });
+    const { from, to } = await freshBuckets(app.clients.s3, "partfails");
+    const key = "big/denied.jpg";
+    await putInTwoParts(app.clients.s3, from, key, Buffer.alloc(12 * mib, 3));
+    const { ETag } = await app.clients.s3.send(new HeadObjectCommand({ Bucket: from, Key: key }));
+    const events: string[] = [];
+    // Part 1 is refused at once; part 2 takes 1 s; part 3 waits for a free slot (two parts in flight).
+    proxy.setRespond(async (req) => {
+      if (req.operation === "GetObjectTagging") return { status: 200, body: "<Tagging><TagSet></TagSet></Tagging>" };
+      if (req.operation === "AbortMultipartUpload") events.push("abort");
+      if (req.operation !== "UploadPartCopy") return undefined;
+      const part = req.query.get("partNumber");
+      events.push(`part ${part} sent`);
+      if (part === "1") return s3Error(403, "AccessDenied");
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      events.push(`part ${part} forwarded`);
+      return undefined;
+    });
+    try {
+      await expect(
+        multipartCopy(app.clients.s3, {
+          fromBucket: from,
+          toBucket: to,
+          key,
+          ifMatch: ETag ?? "",
+          size: 12 * mib,
+          partSizeBytes: 5 * mib,
+          partConcurrency: 2,
+        }),
+      ).rejects.toThrow(/^AccessDenied/);
+    } finally {
+      proxy.setRespond(undefined);
+    }
+    expect([...events].sort()).toEqual(["part 1 sent", "part 2 sent", "part 2 forwarded", "abort"].sort());
+    expect(events.indexOf("abort")).toBeGreaterThan(events.indexOf("part 2 forwarded"));
+    expect((await listAll(app.clients.s3, to)).size).toBe(0);
   });
 });
 
