@@ -56,8 +56,17 @@ const MD5_ETAG = /^"[0-9a-f]{32}"$/;
  *
  * `attempt` is the message's receive count: at `settings.poisonAfterAttempts` keys that still fail are marked failed,
  * except those S3 throttled (503 SlowDown): they stay to retry.
+ *
+ * `stopCopiesAt` (ms since the epoch) is when a multipart copy still running is cut short, leaving the invocation
+ * time to record the batch: a copy longer than the function's timeout would otherwise die with it, over and over,
+ * and its batch reach the DLQ with no reason.
  */
-export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt: number): Promise<MoveBatchResult> {
+export async function moveBatch(
+  deps: MovingDeps,
+  message: MoveMessage,
+  attempt: number,
+  options: { stopCopiesAt?: number } = {},
+): Promise<MoveBatchResult> {
   if (await deps.store.isCancelled(message.job)) {
     const none = { moved: 0, movedBytes: 0, skipped: 0, failed: 0 };
     return { counts: none, added: none, retry: [], failed: [], jobState: "cancelled" };
@@ -80,7 +89,7 @@ export async function moveBatch(deps: MovingDeps, message: MoveMessage, attempt:
         const pending = ledger.outcomes[item.i];
         const source = pending?.o === "p" ? { etag: pending.e, size: pending.s } : { etag: item.e, size: item.s };
         // A HEAD that fails while a copy's answer is looked into is this key's error, not the whole batch's.
-        const result = await copyAndVerify(deps, message, key, source, item.c).catch(keyError);
+        const result = await copyAndVerify(deps, message, key, source, item.c, options.stopCopiesAt).catch(keyError);
         if (result.kind === "verified") verified.push({ i: item.i, key, etag: result.etag, size: result.size });
         else results.set(item.i, result);
       }),
@@ -218,6 +227,7 @@ async function copyAndVerify(
   key: string,
   listed: { etag: string; size: number },
   storageClass: string | undefined,
+  stopCopiesAt: number | undefined,
 ): Promise<KeyResult> {
   if (storageClass && ARCHIVED.has(storageClass)) {
     return { kind: "resolved", outcome: { o: "s", r: `archived in ${storageClass}: restore it first, then redrive` } };
@@ -241,6 +251,9 @@ async function copyAndVerify(
               ifMatch: source.etag,
               size: source.size,
               partSizeBytes: deps.settings.partSizeBytes,
+              ...(stopCopiesAt === undefined
+                ? {}
+                : { stopAt: AbortSignal.timeout(Math.max(0, stopCopiesAt - Date.now())) }),
             })
           : await deps.objects.copyObject({
               fromBucket: message.from,

@@ -11,14 +11,24 @@ import type { BatchCounts, MoveMessage } from "../types.ts";
 /** Raised for a batch whose keys are not all resolved yet: the record is retried after a short backoff. */
 export class BatchNotFinishedError extends MoverError {}
 
+/**
+ * How long before the function's timeout a multipart copy still running is cut short: time for the batch's deletes,
+ * ledger, dead letters and roll-up, with retries, so that the partial batch response is still returned.
+ */
+export const COPY_RESERVE_MS = 15_000;
+
 /** The mover: copy, verify and delete each batch; a partial batch response names the records to retry. */
 export function createMoverHandler(app: App) {
-  const recordHandler = async (record: SQSRecord, addedByJob: Map<string, BatchCounts>): Promise<void> => {
+  const recordHandler = async (
+    record: SQSRecord,
+    addedByJob: Map<string, BatchCounts>,
+    stopCopiesAt: number,
+  ): Promise<void> => {
     const attempt = Number(record.attributes.ApproximateReceiveCount ?? "1");
     let message: MoveMessage | undefined;
     try {
       message = parseMoveMessage(record.body);
-      await moveRecord(message, attempt, addedByJob);
+      await moveRecord(message, attempt, addedByJob, stopCopiesAt);
     } catch (error) {
       // The batch processor keeps a failure to itself: said here, so a batch that keeps failing (and is dead-lettered
       // after maxReceiveCount receives) is never silent. An unfinished batch has said why already.
@@ -36,8 +46,13 @@ export function createMoverHandler(app: App) {
     }
   };
 
-  const moveRecord = async (message: MoveMessage, attempt: number, addedByJob: Map<string, BatchCounts>) => {
-    const result = await moveBatch(movingDeps(app), message, attempt);
+  const moveRecord = async (
+    message: MoveMessage,
+    attempt: number,
+    addedByJob: Map<string, BatchCounts>,
+    stopCopiesAt: number,
+  ) => {
+    const result = await moveBatch(movingDeps(app), message, attempt, { stopCopiesAt });
     addTo(addedByJob, message.job, result.added);
     const log = { jobId: message.job, page: message.page, batch: message.batch, attempt, ...result.counts };
     if (result.failed.length > 0) {
@@ -63,11 +78,12 @@ export function createMoverHandler(app: App) {
 
   return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     const addedByJob = new Map<string, BatchCounts>();
+    const stopCopiesAt = Date.now() + context.getRemainingTimeInMillis() - COPY_RESERVE_MS;
     // A processor per invocation: it holds the batch's state, and the local runtime runs invocations concurrently.
     const processor = new BatchProcessor(EventType.SQS);
     const response = await processPartialResponse(
       event,
-      (record: SQSRecord) => recordHandler(record, addedByJob),
+      (record: SQSRecord) => recordHandler(record, addedByJob, stopCopiesAt),
       processor,
       {
         context,

@@ -8,6 +8,7 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import pLimit from "p-limit";
+import { S3CallError } from "../errors.ts";
 import { type CopyInput, type CopyResult, encodeCopySource } from "./objectClient.ts";
 import { toS3CallError } from "./sdkObjectClient.ts";
 
@@ -19,20 +20,25 @@ const MIN_PART_BYTES = 5 * 1024 ** 2;
  * so they are read from the source (HeadObject, GetObjectTagging) and given to CreateMultipartUpload. Every part is
  * conditional on the listed ETag. On any failure the upload is aborted, so no billable parts are left behind: after a
  * failed part, once the parts in flight have ended (a part that lands after the abort would be kept and billed).
+ *
+ * `stopAt` (the invocation's deadline) cuts the copy short when it fires: the parts in flight are cancelled, the
+ * upload aborted, and a `DeadlineReached` error thrown, so the batch still has time to record its other keys.
  */
 export async function multipartCopy(
   s3: S3Client,
-  input: CopyInput & { size: number; partSizeBytes: number; partConcurrency?: number },
+  input: CopyInput & { size: number; partSizeBytes: number; partConcurrency?: number; stopAt?: AbortSignal },
 ): Promise<CopyResult> {
   const copySource = encodeCopySource(input.fromBucket, input.key);
   const partSize = Math.max(input.partSizeBytes, Math.ceil(input.size / MAX_PARTS), MIN_PART_BYTES);
+  const send = input.stopAt ? { abortSignal: input.stopAt } : {};
   let uploadId: string | undefined;
   let partFailure: { error: unknown } | undefined;
   try {
     const head = await s3.send(
       new HeadObjectCommand({ Bucket: input.fromBucket, Key: input.key, IfMatch: input.ifMatch }),
+      send,
     );
-    const tags = await s3.send(new GetObjectTaggingCommand({ Bucket: input.fromBucket, Key: input.key }));
+    const tags = await s3.send(new GetObjectTaggingCommand({ Bucket: input.fromBucket, Key: input.key }), send);
     const tagging = new URLSearchParams(
       (tags.TagSet ?? []).map((t): [string, string] => [t.Key ?? "", t.Value ?? ""]),
     ).toString();
@@ -49,6 +55,7 @@ export async function multipartCopy(
         Metadata: head.Metadata,
         ...(tagging ? { Tagging: tagging } : {}),
       }),
+      send,
     );
     uploadId = created.UploadId;
     const parts: Array<{ start: number; end: number; number: number }> = [];
@@ -60,6 +67,7 @@ export async function multipartCopy(
     const settled = await Promise.allSettled(
       parts.map((part) =>
         limit(async () => {
+          input.stopAt?.throwIfAborted();
           if (partFailure) throw partFailure.error; // queued parts do not start after one has failed
           try {
             const out = await s3.send(
@@ -72,15 +80,17 @@ export async function multipartCopy(
                 CopySourceIfMatch: input.ifMatch,
                 CopySourceRange: `bytes=${part.start}-${part.end}`,
               }),
+              send,
             );
             return { PartNumber: part.number, ETag: out.CopyPartResult?.ETag };
           } catch (error) {
-            partFailure ??= { error };
+            if (!input.stopAt?.aborted) partFailure ??= { error };
             throw error;
           }
         }),
       ),
     );
+    input.stopAt?.throwIfAborted();
     if (partFailure) throw partFailure.error;
     const copied = settled.flatMap((part) => (part.status === "fulfilled" ? [part.value] : []));
     const done = await s3.send(
@@ -90,6 +100,7 @@ export async function multipartCopy(
         UploadId: uploadId,
         MultipartUpload: { Parts: copied },
       }),
+      send,
     );
     return { etag: done.ETag ?? "" };
   } catch (error) {
@@ -97,6 +108,14 @@ export async function multipartCopy(
       await s3
         .send(new AbortMultipartUploadCommand({ Bucket: input.toBucket, Key: input.key, UploadId: uploadId }))
         .catch(() => undefined); // a bucket lifecycle rule (AbortIncompleteMultipartUpload) catches the rest
+    }
+    if (input.stopAt?.aborted && !partFailure) {
+      throw new S3CallError(
+        "DeadlineReached",
+        `multipart copy of ${input.size.toLocaleString("en-US")} bytes stopped unfinished near the mover's timeout, upload aborted; raise the timeout (up to 900 s) if it recurs`,
+        undefined,
+        { cause: error },
+      );
     }
     throw toS3CallError(error);
   }

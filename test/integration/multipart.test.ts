@@ -6,12 +6,18 @@ import {
   type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
+import { DeleteMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeKey } from "../../src/core/messages.ts";
+import { COPY_RESERVE_MS, createMoverHandler } from "../../src/handlers/mover.ts";
+import { seedBucket, seedKey } from "../../src/images/seed.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
+import { lambdaContext } from "../../src/local/runtime.ts";
 import { multipartCopy } from "../../src/s3/multipartCopy.ts";
 import { freshBuckets, listAll, type ProxiedHarness, startHarnessWithProxy } from "../support/harness.ts";
-import type { LoopbackProxy } from "../support/proxy.ts";
+import type { LoopbackProxy, ProxyRequestInfo } from "../support/proxy.ts";
 import { s3Error } from "../support/s3Errors.ts";
+import { deadLettersOf, listJob, receiveMoveRecords } from "../support/steps.ts";
 
 // Objects over the multipart threshold; their own file, so that no other test's messages share these queues.
 describe("multipart copies", () => {
@@ -64,6 +70,70 @@ describe("multipart copies", () => {
     expect(copied.Metadata).toEqual({ camera: "x100" });
     expect(Buffer.from((await copied.Body?.transformToByteArray()) ?? []).equals(body)).toBe(true);
     expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("cuts a multipart copy short before the mover's timeout, aborts its upload, records the batch's other keys, and dead-letters it with the reason", async () => {
+    const mib = 1024 ** 2;
+    const app = await harness.app({
+      endpoint: proxy.endpoint,
+      settings: { multipartThresholdBytes: 8 * mib, partSizeBytes: 5 * mib, poisonAfterAttempts: 2 },
+    });
+    const { from, to } = await freshBuckets(app.clients.s3, "deadline");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 3, bytes: 512 });
+    const big = "big/slow.jpg";
+    await putInTwoParts(app.clients.s3, from, big, Buffer.alloc(12 * mib, 7));
+    const jobId = await listJob(app, { from, to });
+    const records = await receiveMoveRecords(app, 1);
+    expect(records).toHaveLength(1);
+    // Its first and poison attempts, whatever receive count an earlier test's lingering long poll left it with.
+    const received = records[0] as (typeof records)[number];
+    const record = { ...received, attributes: { ...received.attributes, ApproximateReceiveCount: "1" } };
+    const seen: ProxyRequestInfo[] = [];
+    // Every part copy takes 4 s; the invocation has 1 s left before the mover's reserve. The emulator has no
+    // object tagging: GetObjectTagging is answered as S3 would for an untagged object.
+    proxy.setRespond(async (req) => {
+      if (req.key === big) seen.push(req);
+      if (req.operation === "GetObjectTagging") return { status: 200, body: "<Tagging><TagSet></TagSet></Tagging>" };
+      if (req.operation === "UploadPartCopy") await new Promise((resolve) => setTimeout(resolve, 4000));
+      return undefined;
+    });
+    const shortContext = () => lambdaContext({ functionName: "mover", timeoutSeconds: COPY_RESERVE_MS / 1000 + 1 });
+    const mover = createMoverHandler(app);
+    try {
+      const first = await mover({ Records: [record] }, shortContext());
+      expect(first.batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
+      const parts = seen.filter((r) => r.operation === "UploadPartCopy");
+      expect(parts.length).toBeGreaterThan(0);
+      const aborts = seen.filter((r) => r.operation === "AbortMultipartUpload");
+      expect(aborts.map((r) => r.query.get("uploadId"))).toEqual([parts[0]?.query.get("uploadId")]);
+      expect(seen.map((r) => r.operation)).not.toContain("CompleteMultipartUpload");
+      // The batch's small keys are moved and recorded; the big one is retried, its source untouched.
+      expect([...(await listAll(app.clients.s3, from)).keys()]).toEqual([big]);
+      expect([...(await listAll(app.clients.s3, to)).keys()].sort()).toEqual([0, 1, 2].map((i) => seedKey(i)));
+      expect(await app.store.sumTotals(jobId)).toMatchObject({ moved: 3, failed: 0 });
+      expect((await app.store.getJob(jobId)).lastErrors?.[0]).toMatchObject({
+        key: big,
+        reason: expect.stringMatching(/^DeadlineReached: .*raise the timeout/),
+      });
+
+      // The poison attempt fails it for good, with the reason on its dead letter.
+      const again = { ...record, attributes: { ...record.attributes, ApproximateReceiveCount: "2" } };
+      expect((await mover({ Records: [again] }, shortContext())).batchItemFailures).toEqual([]);
+      // As Lambda does after a batch without failures; the retry's backoff would hand it to the next test.
+      await app.clients.sqs.send(
+        new DeleteMessageCommand({ QueueUrl: app.resources.moveQueueUrl, ReceiptHandle: record.receiptHandle }),
+      );
+    } finally {
+      proxy.setRespond(undefined);
+    }
+    expect((await app.store.getJob(jobId)).state).toBe("done-with-failures");
+    const letters = await deadLettersOf(app, jobId);
+    expect(letters.map((l) => l.items.map((item) => decodeKey(item.k)))).toEqual([[big]]);
+    expect(Object.values(letters[0]?.reasons ?? {})).toEqual([
+      expect.stringMatching(/^DeadlineReached: multipart copy of 12,582,912 bytes/),
+    ]);
+    expect([...(await listAll(app.clients.s3, from)).keys()]).toEqual([big]);
+    expect((await listAll(app.clients.s3, to)).has(big)).toBe(false);
   });
 
   it("after a failed part copy, starts no queued part and aborts the upload only once the parts in flight have ended", async () => {
