@@ -10,8 +10,7 @@ import { createMoverHandler } from "../../src/handlers/mover.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
 import type { SqsHandler } from "../../src/local/runtime.ts";
-import { freshBuckets, listAll, type ProxiedHarness, startHarnessWithProxy } from "../support/harness.ts";
-import type { LoopbackProxy } from "../support/proxy.ts";
+import { freshBuckets, listAll, useProxiedHarness } from "../support/harness.ts";
 import { deadLettersOf, listJob, moverContext, readReport, receiveMoveRecords } from "../support/steps.ts";
 
 /** Every batch delivered twice at once, as SQS's at-least-once delivery may do. */
@@ -24,24 +23,20 @@ const deliverTwice =
   };
 
 describe("exact counts", () => {
-  let harness: ProxiedHarness;
-  let proxy: LoopbackProxy;
+  const harness = useProxiedHarness();
   let reports: string;
   beforeAll(async () => {
-    harness = await startHarnessWithProxy();
-    proxy = harness.proxy;
     reports = await mkdtemp(join(tmpdir(), "reports-"));
   });
   afterAll(async () => {
-    await harness.stop();
     await rm(reports, { recursive: true, force: true });
   });
 
   it("counts 2,000 moved and 0 failed under 10% transient faults on S3, SQS and DynamoDB and duplicate deliveries", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint, copyConcurrency: 64 });
+    const app = await harness.app({ endpoint: harness.proxy.endpoint, copyConcurrency: 64 });
     const { from, to } = await freshBuckets(app.clients.s3, "exact");
     await seedBucket(app.clients.s3, { bucket: from, objects: 2000, bytes: 512 });
-    proxy.setFaults({ rate: 0.1, seed: 11, kinds: ["500", "503", "reset"] });
+    harness.proxy.setFaults({ rate: 0.1, seed: 11, kinds: ["500", "503", "reset"] });
     try {
       const result = await runLocalMove(
         app,
@@ -56,7 +51,7 @@ describe("exact counts", () => {
       expect(new Set(lines.map((l) => l.key)).size).toBe(2000);
       expect(lines.every((l) => l.outcome === "moved" && l.size > 0 && l.etag.length > 0)).toBe(true);
     } finally {
-      proxy.setFaults(undefined);
+      harness.proxy.setFaults(undefined);
     }
     expect((await listAll(app.clients.s3, to)).size).toBe(2000);
     expect((await listAll(app.clients.s3, from)).size).toBe(0);
@@ -64,14 +59,14 @@ describe("exact counts", () => {
 
   it("with a poison key: 1,999 moved, 1 failed, its reason in status, the report and the DLQ", async () => {
     const app = await harness.app({
-      endpoint: proxy.endpoint,
+      endpoint: harness.proxy.endpoint,
       copyConcurrency: 64,
       settings: { poisonAfterAttempts: 3 },
     });
     const { from, to } = await freshBuckets(app.clients.s3, "poison2k");
     await seedBucket(app.clients.s3, { bucket: from, objects: 2000, bytes: 512 });
     const poison = seedKey(1234);
-    proxy.setRespond((req) =>
+    harness.proxy.setRespond((req) =>
       req.operation === "CopyObject" && req.key === poison
         ? {
             status: 403,
@@ -108,26 +103,26 @@ describe("exact counts", () => {
       expect(new Set(deadKeys.map((d) => d.key))).toEqual(new Set([poison]));
       expect(deadKeys.every((d) => /AccessDenied/.test(d.reason ?? ""))).toBe(true);
     } finally {
-      proxy.setRespond(undefined);
+      harness.proxy.setRespond(undefined);
     }
   });
 
   it("finishes a 40-page job after its listing with a few sums of the page totals, not one per page", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint, settings: { listPageKeys: 25, batchKeys: 25 } });
+    const app = await harness.app({ endpoint: harness.proxy.endpoint, settings: { listPageKeys: 25, batchKeys: 25 } });
     const { from, to } = await freshBuckets(app.clients.s3, "donecheck");
     await seedBucket(app.clients.s3, { bucket: from, objects: 1000, bytes: 256 });
     const jobId = await listJob(app, { from, to }); // 40 pages of one batch each, all queued before any moves
     const records = await receiveMoveRecords(app, 40);
     expect(records).toHaveLength(40);
     const mover = createMoverHandler(app);
-    proxy.resetCounts();
+    harness.proxy.resetCounts();
     for (const [n, record] of records.entries()) {
       expect((await mover({ Records: [record] }, moverContext())).batchItemFailures).toEqual([]);
       // Done with the last page, and not before it.
       expect((await app.store.getJob(jobId)).state).toBe(n < 39 ? "moving" : "done");
     }
     // Summing every page's totals on each page resolved would be 40 Queries; only the last few pages' checks sum.
-    const sums = proxy.counts().byOperation.Query ?? 0;
+    const sums = harness.proxy.counts().byOperation.Query ?? 0;
     expect(sums).toBeGreaterThanOrEqual(1);
     expect(sums).toBeLessThanOrEqual(9); // 8 today: the checks of the last 8 pages
     expect(await app.store.sumTotals(jobId)).toMatchObject({ listed: 1000, moved: 1000, failed: 0, pages: 40 });

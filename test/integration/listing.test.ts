@@ -1,6 +1,6 @@
 import { DeleteMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { listingDeps } from "../../src/app.ts";
 import { queueDepth } from "../../src/aws/queues.ts";
 import { continueListing, listSourcePage, sendListToken } from "../../src/core/listing.ts";
@@ -13,8 +13,8 @@ import { createListerHandler } from "../../src/handlers/lister.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
 import { lambdaContext } from "../../src/local/runtime.ts";
-import { freshBuckets, listAll, type ProxiedHarness, startHarnessWithProxy } from "../support/harness.ts";
-import type { LoopbackProxy, ProxyRequestInfo, ProxyResponse } from "../support/proxy.ts";
+import { freshBuckets, listAll, useProxiedHarness } from "../support/harness.ts";
+import type { ProxyRequestInfo, ProxyResponse } from "../support/proxy.ts";
 import { receiveListRecords } from "../support/steps.ts";
 
 /** A ListObjectsV2 answer with no keys that says more follow, as S3 may give over a run of delete markers. */
@@ -53,24 +53,16 @@ function emptyRunAtStart(bucket: string, walked: string[]) {
 }
 
 describe("listing: empty truncated pages, a listing that cannot go on, repeated tokens", () => {
-  let harness: ProxiedHarness;
-  let proxy: LoopbackProxy;
-  beforeAll(async () => {
-    harness = await startHarnessWithProxy();
-    proxy = harness.proxy;
-  });
-  afterAll(async () => {
-    await harness.stop();
-  });
+  const harness = useProxiedHarness();
 
   it("follows the continuation token past two empty pages at every page boundary, and moves every key", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint, copyConcurrency: 64 });
+    const app = await harness.app({ endpoint: harness.proxy.endpoint, copyConcurrency: 64 });
     const { from, to } = await freshBuckets(app.clients.s3, "emptypages");
     await seedBucket(app.clients.s3, { bucket: from, objects: 2500, bytes: 256 });
     // After each page's last key, S3 first answers two empty pages; the second's token is the emulator's own for
     // that key (base64 of it), so the third request reaches the emulator and lists on from there.
     let hops = 0;
-    proxy.setRespond((req) => {
+    harness.proxy.setRespond((req) => {
       if (!isList(req)) return undefined;
       const token = req.query.get("continuation-token");
       const startAfter = req.query.get("start-after") ?? "";
@@ -89,7 +81,7 @@ describe("listing: empty truncated pages, a listing that cannot go on, repeated 
       expect(result.job.state).toBe("done");
       expect(result.counts).toMatchObject({ listed: 2500, moved: 2500, failed: 0 });
     } finally {
-      proxy.setRespond(undefined);
+      harness.proxy.setRespond(undefined);
     }
     // Two boundaries (after keys 1,000 and 2,000), two empty pages each, at least once.
     expect(hops).toBeGreaterThanOrEqual(4);
@@ -98,24 +90,24 @@ describe("listing: empty truncated pages, a listing that cannot go on, repeated 
   });
 
   it("fails with ListingStalledError on an empty truncated page without a token, or with the same token again", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint });
+    const app = await harness.app({ endpoint: harness.proxy.endpoint });
     const { from } = await freshBuckets(app.clients.s3, "stalled");
     await seedBucket(app.clients.s3, { bucket: from, objects: 3, bytes: 256 });
     const job = { from, prefix: "", startAfter: seedKey(0) };
     try {
-      proxy.setRespond((req) => (isList(req) ? emptyTruncatedPage(from) : undefined));
+      harness.proxy.setRespond((req) => (isList(req) ? emptyTruncatedPage(from) : undefined));
       await expect(listSourcePage(app.objects, job)).rejects.toThrow(ListingStalledError);
-      proxy.setRespond((req) => (isList(req) ? emptyTruncatedPage(from, "same") : undefined));
+      harness.proxy.setRespond((req) => (isList(req) ? emptyTruncatedPage(from, "same") : undefined));
       await expect(listSourcePage(app.objects, job)).rejects.toThrow(/same NextContinuationToken/);
     } finally {
-      proxy.setRespond(undefined);
+      harness.proxy.setRespond(undefined);
     }
     // Without the empty pages the same call lists the keys after the start key.
     expect((await listSourcePage(app.objects, job)).objects.map((o) => o.k)).toEqual([seedKey(1), seedKey(2)]);
   });
 
   it("a lister that cannot go on fails its token with the reason logged and on the job; a local move stops on it", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint, settings: { listPageKeys: 2 } });
+    const app = await harness.app({ endpoint: harness.proxy.endpoint, settings: { listPageKeys: 2 } });
     const { from, to } = await freshBuckets(app.clients.s3, "listerfails");
     await seedBucket(app.clients.s3, { bucket: from, objects: 5, bytes: 256 });
     const { jobId } = await startMove(app, { from, to });
@@ -126,7 +118,7 @@ describe("listing: empty truncated pages, a listing that cannot go on, repeated 
     const logged = vi.spyOn(app.logger, "error").mockImplementation(() => undefined);
     try {
       // Past the first page, S3 answers only empty truncated pages without a token.
-      proxy.setRespond((req) =>
+      harness.proxy.setRespond((req) =>
         isList(req) && (req.query.get("start-after") ?? "") !== "" ? emptyTruncatedPage(from) : undefined,
       );
       expect((await lister({ Records: [token] }, context())).batchItemFailures).toEqual([
@@ -137,7 +129,7 @@ describe("listing: empty truncated pages, a listing that cannot go on, repeated 
         expect.objectContaining({ jobId, reason: expect.stringContaining("empty truncated page") }),
       );
     } finally {
-      proxy.setRespond(undefined);
+      harness.proxy.setRespond(undefined);
       logged.mockRestore();
     }
     const failed = await app.store.getJob(jobId);
@@ -196,11 +188,11 @@ describe("listing: empty truncated pages, a listing that cannot go on, repeated 
   ])(
     "hands on inside a run of empty pages with S3's token, in $run: each lister goes further, none walks it again",
     async ({ dryRun }) => {
-      const app = await harness.app({ endpoint: proxy.endpoint, settings: { listPageKeys: 25 } });
+      const app = await harness.app({ endpoint: harness.proxy.endpoint, settings: { listPageKeys: 25 } });
       const { from, to } = await freshBuckets(app.clients.s3, "emptyrun");
       await seedBucket(app.clients.s3, { bucket: from, objects: 50, bytes: 256 });
       const walked: string[] = [];
-      proxy.setRespond(emptyRunAtStart(from, walked));
+      harness.proxy.setRespond(emptyRunAtStart(from, walked));
       const { jobId } = await startMove(app, { from, to, dryRun });
       const takeToken = async () => {
         const [record] = await receiveListRecords(app);
@@ -231,7 +223,7 @@ describe("listing: empty truncated pages, a listing that cannot go on, repeated 
         }
         expect(finished).toBe(true);
       } finally {
-        proxy.setRespond(undefined);
+        harness.proxy.setRespond(undefined);
       }
       // Two listers handed on inside the run, each with the token it had reached (neither deduplicated away, though
       // they share the cursor's seq); the third went on from run-8 to the end. Every page of the run was asked once.
@@ -242,7 +234,7 @@ describe("listing: empty truncated pages, a listing that cannot go on, repeated 
       // A token S3 refuses is only a shortcut lost: the page is listed from the cursor's start key instead, and
       // the page says so (the lister logs it). Any other failure of the token's page is the listing's to retry.
       let tokenCalls = 0;
-      proxy.setRespond((req) => {
+      harness.proxy.setRespond((req) => {
         const token = isList(req) ? req.query.get("continuation-token") : null;
         if (token === null) return undefined;
         const answer = {
@@ -271,16 +263,16 @@ describe("listing: empty truncated pages, a listing that cannot go on, repeated 
         expect(tokenCalls).toBe(3);
         expect((await listSourcePage(app.objects, tail)).tokenRefused).toBeUndefined();
       } finally {
-        proxy.setRespond(undefined);
+        harness.proxy.setRespond(undefined);
       }
     },
   );
 
   it("keeps one chain of tokens when a lister dies after handing on inside a run of empty pages", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint, settings: { listPageKeys: 25 } });
+    const app = await harness.app({ endpoint: harness.proxy.endpoint, settings: { listPageKeys: 25 } });
     const { from, to } = await freshBuckets(app.clients.s3, "handonrepeat");
     await seedBucket(app.clients.s3, { bucket: from, objects: 50, bytes: 256 });
-    proxy.setRespond(emptyRunAtStart(from, []));
+    harness.proxy.setRespond(emptyRunAtStart(from, []));
     // Earlier tests' tokens handled by a bare handler stay in flight on the shared queue: this test counts its own.
     const before = await queueDepth(app.clients.sqs, app.resources.listQueueUrl);
     try {
@@ -309,7 +301,7 @@ describe("listing: empty truncated pages, a listing that cannot go on, repeated 
         new DeleteMessageCommand({ QueueUrl: app.resources.listQueueUrl, ReceiptHandle: handOn.receiptHandle }),
       );
     } finally {
-      proxy.setRespond(undefined);
+      harness.proxy.setRespond(undefined);
     }
   });
 

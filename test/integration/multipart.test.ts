@@ -7,34 +7,26 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { DeleteMessageCommand } from "@aws-sdk/client-sqs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { decodeKey } from "../../src/core/messages.ts";
 import { COPY_RESERVE_MS, createMoverHandler } from "../../src/handlers/mover.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
 import { lambdaContext } from "../../src/local/runtime.ts";
 import { multipartCopy } from "../../src/s3/multipartCopy.ts";
-import { freshBuckets, listAll, type ProxiedHarness, startHarnessWithProxy } from "../support/harness.ts";
-import type { LoopbackProxy, ProxyRequestInfo } from "../support/proxy.ts";
+import { freshBuckets, listAll, useProxiedHarness } from "../support/harness.ts";
+import type { ProxyRequestInfo } from "../support/proxy.ts";
 import { s3Error } from "../support/s3Errors.ts";
 import { deadLettersOf, listJob, receiveMoveRecords } from "../support/steps.ts";
 
 // Objects over the multipart threshold; their own file, so that no other test's messages share these queues.
 describe("multipart copies", () => {
-  let harness: ProxiedHarness;
-  let proxy: LoopbackProxy;
-  beforeAll(async () => {
-    harness = await startHarnessWithProxy();
-    proxy = harness.proxy;
-  });
-  afterAll(async () => {
-    await harness.stop();
-  });
+  const harness = useProxiedHarness();
 
   it("moves a 12 MiB object by multipart copy with its bytes, content type, metadata and tags", async () => {
     const mib = 1024 ** 2;
     const app = await harness.app({
-      endpoint: proxy.endpoint,
+      endpoint: harness.proxy.endpoint,
       settings: { multipartThresholdBytes: 8 * mib, partSizeBytes: 5 * mib },
     });
     const { from, to } = await freshBuckets(app.clients.s3, "multipart");
@@ -44,7 +36,7 @@ describe("multipart copies", () => {
     await putInTwoParts(app.clients.s3, from, "big/photo.jpg", body);
     const seen: Array<{ operation: string; headers: Record<string, unknown> }> = [];
     // The emulator has no object tagging: answer GetObjectTagging as S3 would for a tagged object.
-    proxy.setRespond((req) => {
+    harness.proxy.setRespond((req) => {
       if (req.service === "s3" && req.key === "big/photo.jpg")
         seen.push({ operation: req.operation, headers: req.headers });
       if (req.operation !== "GetObjectTagging") return undefined;
@@ -58,7 +50,7 @@ describe("multipart copies", () => {
       const result = await runLocalMove(app, app.stack, { from, to });
       expect(result.counts).toMatchObject({ moved: 1, movedBytes: 12 * mib, failed: 0 });
     } finally {
-      proxy.setRespond(undefined);
+      harness.proxy.setRespond(undefined);
     }
     const operations = seen.map((s) => s.operation);
     expect(operations).toContain("CreateMultipartUpload");
@@ -75,7 +67,7 @@ describe("multipart copies", () => {
   it("cuts a multipart copy short before the mover's timeout, aborts its upload, records the batch's other keys, and dead-letters it with the reason", async () => {
     const mib = 1024 ** 2;
     const app = await harness.app({
-      endpoint: proxy.endpoint,
+      endpoint: harness.proxy.endpoint,
       settings: { multipartThresholdBytes: 8 * mib, partSizeBytes: 5 * mib, poisonAfterAttempts: 2 },
     });
     const { from, to } = await freshBuckets(app.clients.s3, "deadline");
@@ -91,7 +83,7 @@ describe("multipart copies", () => {
     const seen: ProxyRequestInfo[] = [];
     // Every part copy takes 4 s; the invocation has 1 s left before the mover's reserve. The emulator has no
     // object tagging: GetObjectTagging is answered as S3 would for an untagged object.
-    proxy.setRespond(async (req) => {
+    harness.proxy.setRespond(async (req) => {
       if (req.key === big) seen.push(req);
       if (req.operation === "GetObjectTagging") return { status: 200, body: "<Tagging><TagSet></TagSet></Tagging>" };
       if (req.operation === "UploadPartCopy") await new Promise((resolve) => setTimeout(resolve, 4000));
@@ -124,7 +116,7 @@ describe("multipart copies", () => {
         new DeleteMessageCommand({ QueueUrl: app.resources.moveQueueUrl, ReceiptHandle: record.receiptHandle }),
       );
     } finally {
-      proxy.setRespond(undefined);
+      harness.proxy.setRespond(undefined);
     }
     expect((await app.store.getJob(jobId)).state).toBe("done-with-failures");
     const letters = await deadLettersOf(app, jobId);
@@ -138,14 +130,14 @@ describe("multipart copies", () => {
 
   it("after a failed part copy, starts no queued part and aborts the upload only once the parts in flight have ended", async () => {
     const mib = 1024 ** 2;
-    const app = await harness.app({ endpoint: proxy.endpoint });
+    const app = await harness.app({ endpoint: harness.proxy.endpoint });
     const { from, to } = await freshBuckets(app.clients.s3, "partfails");
     const key = "big/denied.jpg";
     await putInTwoParts(app.clients.s3, from, key, Buffer.alloc(12 * mib, 3));
     const { ETag } = await app.clients.s3.send(new HeadObjectCommand({ Bucket: from, Key: key }));
     const events: string[] = [];
     // Part 1 is refused at once; part 2 takes 1 s; part 3 waits for a free slot (two parts in flight).
-    proxy.setRespond(async (req) => {
+    harness.proxy.setRespond(async (req) => {
       if (req.operation === "GetObjectTagging") return { status: 200, body: "<Tagging><TagSet></TagSet></Tagging>" };
       if (req.operation === "AbortMultipartUpload") events.push("abort");
       if (req.operation !== "UploadPartCopy") return undefined;
@@ -169,7 +161,7 @@ describe("multipart copies", () => {
         }),
       ).rejects.toThrow(/^AccessDenied/);
     } finally {
-      proxy.setRespond(undefined);
+      harness.proxy.setRespond(undefined);
     }
     expect([...events].sort()).toEqual(["part 1 sent", "part 2 sent", "part 2 forwarded", "abort"].sort());
     expect(events.indexOf("abort")).toBeGreaterThan(events.indexOf("part 2 forwarded"));

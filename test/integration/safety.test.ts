@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { listingDeps } from "../../src/app.ts";
 import { queueDepth } from "../../src/aws/queues.ts";
 import { continueListing } from "../../src/core/listing.ts";
@@ -16,7 +16,7 @@ import { runLocalMove } from "../../src/local/localMove.ts";
 import type { ObjectClient } from "../../src/s3/objectClient.ts";
 import { SdkObjectClient } from "../../src/s3/sdkObjectClient.ts";
 import type { MoveMessage } from "../../src/types.ts";
-import { freshBuckets, listAll, type ProxiedHarness, startHarnessWithProxy } from "../support/harness.ts";
+import { freshBuckets, listAll, useProxiedHarness } from "../support/harness.ts";
 import type { LoopbackProxy, ProxyRequestInfo } from "../support/proxy.ts";
 import { s3Error } from "../support/s3Errors.ts";
 import { deadLettersOf, listJob, moverContext, receiveMoveRecords, receiveVisible } from "../support/steps.ts";
@@ -24,30 +24,27 @@ import { deadLettersOf, listJob, moverContext, receiveMoveRecords, receiveVisibl
 const md5 = (bytes: Uint8Array) => `"${createHash("md5").update(bytes).digest("hex")}"`;
 
 describe("nothing is lost when things break", () => {
-  let harness: ProxiedHarness;
-  let proxy: LoopbackProxy;
-  beforeAll(async () => {
-    harness = await startHarnessWithProxy();
-    proxy = harness.proxy;
-  });
-  afterAll(async () => {
-    await harness.stop();
-  });
+  const harness = useProxiedHarness();
 
   it("completes a 2,000-object move while 10% of S3 requests fail with 500, 503 SlowDown or a dropped connection", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint, copyConcurrency: 64 });
+    const app = await harness.app({ endpoint: harness.proxy.endpoint, copyConcurrency: 64 });
     const { from, to } = await freshBuckets(app.clients.s3, "faults");
     await seedBucket(app.clients.s3, { bucket: from, objects: 2000, bytes: 1024 });
-    proxy.resetCounts();
-    proxy.setFaults({ rate: 0.1, seed: 7, kinds: ["500", "503", "reset"], only: (req) => req.service === "s3" });
+    harness.proxy.resetCounts();
+    harness.proxy.setFaults({
+      rate: 0.1,
+      seed: 7,
+      kinds: ["500", "503", "reset"],
+      only: (req) => req.service === "s3",
+    });
     try {
       const result = await runLocalMove(app, app.stack, { from, to });
       expect(result.job.state).toBe("done");
       expect(result.counts).toMatchObject({ listed: 2000, moved: 2000, failed: 0, skipped: 0 });
     } finally {
-      proxy.setFaults(undefined);
+      harness.proxy.setFaults(undefined);
     }
-    expect(proxy.counts().byOperation.CopyObject).toBeGreaterThan(2100); // ~10% were retried
+    expect(harness.proxy.counts().byOperation.CopyObject).toBeGreaterThan(2100); // ~10% were retried
     const destination = await listAll(app.clients.s3, to);
     expect(destination.size).toBe(2000);
     for (let i = 0; i < 2000; i++) expect(destination.get(seedKey(i))?.etag).toBe(md5(makeJpeg(i, 1024)));
@@ -55,11 +52,11 @@ describe("nothing is lost when things break", () => {
   });
 
   it("sends a poison key to the DLQ with its reason, finishes the rest, and completes after redrive", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint, settings: { poisonAfterAttempts: 3 } });
+    const app = await harness.app({ endpoint: harness.proxy.endpoint, settings: { poisonAfterAttempts: 3 } });
     const { from, to } = await freshBuckets(app.clients.s3, "poison");
     await seedBucket(app.clients.s3, { bucket: from, objects: 200, bytes: 512 });
     const poison = seedKey(42);
-    proxy.setRespond((req) =>
+    harness.proxy.setRespond((req) =>
       req.operation === "CopyObject" && req.key === poison ? s3Error(403, "AccessDenied") : undefined,
     );
 
@@ -77,7 +74,7 @@ describe("nothing is lost when things break", () => {
       reason: expect.stringMatching(/AccessDenied/),
     });
 
-    proxy.setRespond(undefined);
+    harness.proxy.setRespond(undefined);
     const redriven = await redriveDeadLetters(app, { jobId: first.job.id });
     expect(redriven.moved.move).toBe(1);
     const second = await runLocalMove(app, app.stack, { from, to });
@@ -89,11 +86,11 @@ describe("nothing is lost when things break", () => {
   });
 
   it("has a poison key's letter on the DLQ before the job is done, though the first letter could not be sent", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint, settings: { poisonAfterAttempts: 2 } });
+    const app = await harness.app({ endpoint: harness.proxy.endpoint, settings: { poisonAfterAttempts: 2 } });
     const { from, to } = await freshBuckets(app.clients.s3, "deadletterfails");
     await seedBucket(app.clients.s3, { bucket: from, objects: 50, bytes: 512 });
     const poison = seedKey(13);
-    proxy.setRespond((req) =>
+    harness.proxy.setRespond((req) =>
       req.operation === "CopyObject" && req.key === poison ? s3Error(403, "AccessDenied") : undefined,
     );
     let letters = 0;
@@ -112,7 +109,7 @@ describe("nothing is lost when things break", () => {
       },
       { step: "initialize", name: "firstLetterFails" },
     );
-    const result = await moveThenClearResponder(app, proxy, from, to);
+    const result = await moveThenClearResponder(app, harness.proxy, from, to);
 
     expect(letters).toBe(2);
     expect(result.job.state).toBe("done-with-failures");
@@ -127,13 +124,13 @@ describe("nothing is lost when things break", () => {
   });
 
   it("says why a batch failed, then finishes it on its retry", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint });
+    const app = await harness.app({ endpoint: harness.proxy.endpoint });
     const { from, to } = await freshBuckets(app.clients.s3, "batchfails");
     await seedBucket(app.clients.s3, { bucket: from, objects: 20, bytes: 512 });
     let copied = false;
     let refused = 0;
     // The first DynamoDB write after the copies (the batch's ledger) is refused, as a bad request is.
-    proxy.setRespond((req) => {
+    harness.proxy.setRespond((req) => {
       if (req.operation === "CopyObject") copied = true;
       if (!copied || refused > 0 || req.service !== "dynamodb" || req.operation !== "PutItem") return undefined;
       refused += 1;
@@ -152,7 +149,7 @@ describe("nothing is lost when things break", () => {
     try {
       result = await runLocalMove(app, app.stack, { from, to });
     } finally {
-      proxy.setRespond(undefined);
+      harness.proxy.setRespond(undefined);
       errors = [...logged.mock.calls];
       logged.mockRestore();
     }
@@ -169,13 +166,16 @@ describe("nothing is lost when things break", () => {
 
   it("never fails a key that S3 keeps throttling: past the poison attempt its batch goes back to the queue", async () => {
     // One try per S3 call, so each delivery meets one SlowDown; the second delivery is the poison attempt.
-    const app = await harness.app({ endpoint: proxy.endpoint, settings: { poisonAfterAttempts: 2, s3MaxAttempts: 1 } });
+    const app = await harness.app({
+      endpoint: harness.proxy.endpoint,
+      settings: { poisonAfterAttempts: 2, s3MaxAttempts: 1 },
+    });
     const { from, to } = await freshBuckets(app.clients.s3, "throttled");
     await seedBucket(app.clients.s3, { bucket: from, objects: 50, bytes: 512 });
     const throttled = seedKey(7);
     // Two deliveries of 503 SlowDown, then one more for the requeued batch, then S3 lets it through.
-    const slowDowns = slowDownFirst(proxy, 3, (req) => req.operation === "CopyObject" && req.key === throttled);
-    const { result, deliveries } = await moveRecordingDeliveries(app, proxy, from, to);
+    const slowDowns = slowDownFirst(harness.proxy, 3, (req) => req.operation === "CopyObject" && req.key === throttled);
+    const { result, deliveries } = await moveRecordingDeliveries(app, harness.proxy, from, to);
 
     expect(slowDowns()).toBe(3);
     // At the poison attempt the batch went back as a fresh message, so SQS's receive count started again and never
@@ -190,11 +190,18 @@ describe("nothing is lost when things break", () => {
   });
 
   it("finishes a batch whose DeleteObjects S3 throttled past the poison attempt: requeued, copied again and deleted", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint, settings: { poisonAfterAttempts: 2, s3MaxAttempts: 1 } });
+    const app = await harness.app({
+      endpoint: harness.proxy.endpoint,
+      settings: { poisonAfterAttempts: 2, s3MaxAttempts: 1 },
+    });
     const { from, to } = await freshBuckets(app.clients.s3, "throttledelete");
     await seedBucket(app.clients.s3, { bucket: from, objects: 20, bytes: 512 });
-    const slowDowns = slowDownFirst(proxy, 2, (req) => req.operation === "DeleteObjects" && req.bucket === from);
-    const { result, deliveries } = await moveRecordingDeliveries(app, proxy, from, to);
+    const slowDowns = slowDownFirst(
+      harness.proxy,
+      2,
+      (req) => req.operation === "DeleteObjects" && req.bucket === from,
+    );
+    const { result, deliveries } = await moveRecordingDeliveries(app, harness.proxy, from, to);
 
     expect(slowDowns()).toBe(2);
     expect(deliveries.some((d) => d.requeued === 1)).toBe(true);
@@ -205,7 +212,7 @@ describe("nothing is lost when things break", () => {
   });
 
   it("moves the newer version when the source is overwritten after listing (copy answers 412)", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint });
+    const app = await harness.app({ endpoint: harness.proxy.endpoint });
     const direct = await harness.app();
     const { from, to } = await freshBuckets(app.clients.s3, "changed");
     await seedBucket(app.clients.s3, { bucket: from, objects: 5, bytes: 512 });
@@ -218,7 +225,7 @@ describe("nothing is lost when things break", () => {
     );
     const conditions: string[] = [];
     // The emulator ignores CopySourceIfMatch: answer 412 where S3 would, i.e. when the condition names the old ETag.
-    proxy.setRespond((req) => {
+    harness.proxy.setRespond((req) => {
       if (req.operation !== "CopyObject" || req.key !== key) return undefined;
       const condition = String(req.headers["x-amz-copy-source-if-match"]);
       conditions.push(condition);
@@ -229,7 +236,7 @@ describe("nothing is lost when things break", () => {
       expect(result.job.id).toBe(jobId);
       expect(result.counts).toMatchObject({ moved: 5, failed: 0 });
     } finally {
-      proxy.setRespond(undefined);
+      harness.proxy.setRespond(undefined);
     }
     expect(conditions).toEqual([listedEtag, md5(newer)]);
     const copied = await direct.clients.s3.send(new GetObjectCommand({ Bucket: to, Key: key }));
@@ -238,7 +245,7 @@ describe("nothing is lost when things break", () => {
   });
 
   it("moves the newer version when the source is overwritten between copy and delete (delete answers 412)", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint });
+    const app = await harness.app({ endpoint: harness.proxy.endpoint });
     const direct = await harness.app();
     const { from, to } = await freshBuckets(app.clients.s3, "racedelete");
     await seedBucket(app.clients.s3, { bucket: from, objects: 1, bytes: 512 });
@@ -246,7 +253,7 @@ describe("nothing is lost when things break", () => {
     const listedEtag = md5(makeJpeg(0, 512));
     const newer = makeJpeg(2000, 900);
     const deletes: string[] = [];
-    proxy.setRespond(async (req) => {
+    harness.proxy.setRespond(async (req) => {
       if (req.operation !== "DeleteObjects") return undefined;
       deletes.push(req.body ?? "");
       if (deletes.length > 1) return undefined;
@@ -260,7 +267,7 @@ describe("nothing is lost when things break", () => {
       const result = await runLocalMove(app, app.stack, { from, to });
       expect(result.counts).toMatchObject({ moved: 1, failed: 0 });
     } finally {
-      proxy.setRespond(undefined);
+      harness.proxy.setRespond(undefined);
     }
     expect(deletes.map((body) => etagConditionOf(body, key))).toEqual([listedEtag, md5(newer)]);
     const head = await direct.clients.s3.send(new HeadObjectCommand({ Bucket: to, Key: key }));
@@ -269,7 +276,7 @@ describe("nothing is lost when things break", () => {
   });
 
   it("retries, rather than counts as moved, a key whose delete was refused and whose source then cannot be read", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint, settings: { s3MaxAttempts: 1 } });
+    const app = await harness.app({ endpoint: harness.proxy.endpoint, settings: { s3MaxAttempts: 1 } });
     const direct = await harness.app();
     const { from, to } = await freshBuckets(app.clients.s3, "raceheadfails");
     await seedBucket(app.clients.s3, { bucket: from, objects: 1, bytes: 512 });
@@ -278,7 +285,7 @@ describe("nothing is lost when things break", () => {
     const newer = makeJpeg(2001, 900);
     let raced = false;
     let headsRefused = 0;
-    proxy.setRespond(async (req) => {
+    harness.proxy.setRespond(async (req) => {
       if (req.operation === "DeleteObjects" && !raced) {
         raced = true;
         await direct.clients.s3.send(new PutObjectCommand({ Bucket: from, Key: key, Body: newer }));
@@ -299,7 +306,7 @@ describe("nothing is lost when things break", () => {
       const result = await runLocalMove(app, app.stack, { from, to });
       expect(result.counts).toMatchObject({ moved: 1, failed: 0 });
     } finally {
-      proxy.setRespond(undefined);
+      harness.proxy.setRespond(undefined);
     }
     expect(headsRefused).toBe(1);
     const head = await direct.clients.s3.send(new HeadObjectCommand({ Bucket: to, Key: key }));
@@ -308,13 +315,13 @@ describe("nothing is lost when things break", () => {
   });
 
   it("never deletes a source whose copy does not check out: it retries, then fails the key with the reason", async () => {
-    const app = await harness.app({ endpoint: proxy.endpoint, settings: { poisonAfterAttempts: 2 } });
+    const app = await harness.app({ endpoint: harness.proxy.endpoint, settings: { poisonAfterAttempts: 2 } });
     const { from, to } = await freshBuckets(app.clients.s3, "badcopy");
     await seedBucket(app.clients.s3, { bucket: from, objects: 10, bytes: 512 });
     const key = seedKey(7);
     let copies = 0;
     // The copy of one key "succeeds" with another object's ETag and writes nothing: what the mover must catch.
-    proxy.setRespond((req) => {
+    harness.proxy.setRespond((req) => {
       if (req.operation !== "CopyObject" || req.key !== key) return undefined;
       copies += 1;
       return {
@@ -323,7 +330,7 @@ describe("nothing is lost when things break", () => {
         body: `<?xml version="1.0" encoding="UTF-8"?><CopyObjectResult><ETag>&quot;${"0".repeat(32)}&quot;</ETag><LastModified>2026-01-01T00:00:00.000Z</LastModified></CopyObjectResult>`,
       };
     });
-    const result = await moveThenClearResponder(app, proxy, from, to);
+    const result = await moveThenClearResponder(app, harness.proxy, from, to);
 
     // At least once: an earlier test's runtime may have left a long poll open that took the batch first, so the
     // first handling can already be the poison attempt.
@@ -517,13 +524,7 @@ function slowDownFirst(proxy: LoopbackProxy, times: number, match: (req: ProxyRe
 }
 
 describe("a redrive of one job", () => {
-  let harness: ProxiedHarness;
-  beforeAll(async () => {
-    harness = await startHarnessWithProxy();
-  });
-  afterAll(async () => {
-    await harness.stop();
-  });
+  const harness = useProxiedHarness();
 
   it("moves back only that job's dead letters and hands the others back to the DLQ at once", async () => {
     const app = await harness.app({ endpoint: harness.proxy.endpoint });
@@ -563,13 +564,7 @@ describe("a redrive of one job", () => {
 });
 
 describe("a redrive whose deletes SQS refuses", () => {
-  let harness: ProxiedHarness;
-  beforeAll(async () => {
-    harness = await startHarnessWithProxy(); // its own emulator: the DLQ's depth below is this describe's alone
-  });
-  afterAll(async () => {
-    await harness.stop();
-  });
+  const harness = useProxiedHarness(); // its own emulator: the DLQ's depth below is this describe's alone
 
   /** Answers the first `times` DeleteMessageBatch calls with their one entry refused (HTTP 200, as SQS does). */
   const refuseDeletes = (times: number, senderFault = false): (() => number) => {
@@ -662,13 +657,7 @@ describe("a redrive whose deletes SQS refuses", () => {
 });
 
 describe("a redrive whose delete requests SQS fails whole", () => {
-  let harness: ProxiedHarness;
-  beforeAll(async () => {
-    harness = await startHarnessWithProxy(); // its own emulator: the DLQ's depth below is this describe's alone
-  });
-  afterAll(async () => {
-    await harness.stop();
-  });
+  const harness = useProxiedHarness(); // its own emulator: the DLQ's depth below is this describe's alone
 
   it("stops at the first batch it cannot delete, says why, and still hands other jobs' letters back to the DLQ", async () => {
     const app = await harness.app({ endpoint: harness.proxy.endpoint });

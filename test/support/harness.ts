@@ -1,4 +1,5 @@
 import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll } from "vitest";
 import { destroyClients } from "../../src/aws/clients.ts";
 import { type Emulator, startEmulator } from "../../src/emulator/emulator.ts";
 import { ensureBucket } from "../../src/images/seed.ts";
@@ -42,6 +43,34 @@ export async function startHarnessWithProxy(): Promise<ProxiedHarness> {
       await proxy.stop();
       await harness.stop();
     },
+  };
+}
+
+/**
+ * A proxied harness for the calling describe block: started before its tests, stopped after them. What it returns
+ * may only be used inside those tests (and hooks after beforeAll).
+ */
+export function useProxiedHarness(): ProxiedHarness {
+  let started: ProxiedHarness | undefined;
+  beforeAll(async () => {
+    started = await startHarnessWithProxy();
+  });
+  afterAll(async () => {
+    await started?.stop();
+  });
+  const current = (): ProxiedHarness => {
+    if (!started) throw new Error("the harness starts in beforeAll: use it inside a test");
+    return started;
+  };
+  return {
+    get emulator() {
+      return current().emulator;
+    },
+    get proxy() {
+      return current().proxy;
+    },
+    app: (options) => current().app(options),
+    stop: () => current().stop(),
   };
 }
 
