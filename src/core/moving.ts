@@ -57,9 +57,10 @@ const MD5_ETAG = /^"[0-9a-f]{32}"$/;
  * `attempt` is the message's receive count: at `settings.poisonAfterAttempts` keys that still fail are marked failed,
  * except those S3 throttled (503 SlowDown): they stay to retry.
  *
- * `stopCopiesAt` (ms since the epoch) is when a multipart copy still running is cut short, leaving the invocation
- * time to record the batch: a copy longer than the function's timeout would otherwise die with it, over and over,
- * and its batch reach the DLQ with no reason.
+ * `stopCopiesAt` (ms since the epoch) leaves the invocation time to record the batch: from then on no key's copy
+ * starts (the key is retried, never failed for it) and a multipart copy still running is cut short. Otherwise a
+ * batch slowed down past the function's timeout (S3 throttling, one huge object) would die with the invocation with
+ * nothing recorded, over and over, and reach the DLQ with no reason.
  */
 export async function moveBatch(
   deps: MovingDeps,
@@ -85,6 +86,10 @@ export async function moveBatch(
   await Promise.all(
     todo.map((item) =>
       deps.copyLimit(async () => {
+        if (options.stopCopiesAt !== undefined && Date.now() >= options.stopCopiesAt) {
+          results.set(item.i, NOT_STARTED);
+          return;
+        }
         const key = decodeKey(item.k);
         const pending = ledger.outcomes[item.i];
         const source = pending?.o === "p" ? { etag: pending.e, size: pending.s } : { etag: item.e, size: item.s };
@@ -195,6 +200,13 @@ function minusCounts(totals: PageTotals, added: BatchCounts): PageTotals {
 function isZeroCounts(counts: BatchCounts): boolean {
   return counts.moved === 0 && counts.movedBytes === 0 && counts.skipped === 0 && counts.failed === 0;
 }
+
+/** A key whose copy was still queued when the invocation neared its timeout: like a throttled one, it only waits. */
+const NOT_STARTED: KeyResult = {
+  kind: "error",
+  reason: "not started: the mover's invocation neared its timeout; retried by the next one",
+  throttled: true,
+};
 
 /** An S3 call that failed for one key: retried with the batch (never failed for good while S3 only throttles). */
 function keyError(error: unknown): KeyResult {

@@ -12,8 +12,9 @@ import type { BatchCounts, MoveMessage } from "../types.ts";
 export class BatchNotFinishedError extends MoverError {}
 
 /**
- * How long before the function's timeout a multipart copy still running is cut short: time for the batch's deletes,
- * ledger, dead letters and roll-up, with retries, so that the partial batch response is still returned.
+ * How long before the function's timeout no copy starts and a multipart copy still running is cut short: time for
+ * the batch's deletes, ledger, dead letters and roll-up, with retries, so that the partial batch response is still
+ * returned.
  */
 export const COPY_RESERVE_MS = 15_000;
 

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { DeleteMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { describe, expect, it, vi } from "vitest";
 import { listingDeps } from "../../src/app.ts";
 import { queueDepth } from "../../src/aws/queues.ts";
@@ -8,11 +8,12 @@ import { continueListing } from "../../src/core/listing.ts";
 import { decodeKey } from "../../src/core/messages.ts";
 import { redriveDeadLetters } from "../../src/core/redrive.ts";
 import { startMove } from "../../src/core/start.ts";
-import { createMoverHandler } from "../../src/handlers/mover.ts";
+import { COPY_RESERVE_MS, createMoverHandler } from "../../src/handlers/mover.ts";
 import { makeJpeg } from "../../src/images/jpeg.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
 import type { LocalApp } from "../../src/local/localApp.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
+import { lambdaContext } from "../../src/local/runtime.ts";
 import type { ObjectClient } from "../../src/s3/objectClient.ts";
 import { SdkObjectClient } from "../../src/s3/sdkObjectClient.ts";
 import type { MoveMessage } from "../../src/types.ts";
@@ -522,6 +523,55 @@ function slowDownFirst(proxy: LoopbackProxy, times: number, match: (req: ProxyRe
   });
   return () => answered;
 }
+
+describe("a mover invocation near its timeout", () => {
+  const harness = useProxiedHarness(); // its own queues: the test hands a move message over by hand
+
+  it("starts no copy past its deadline, records the copies it made, and leaves the rest to retry, never failed for it", async () => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint, copyConcurrency: 2 });
+    const { from, to } = await freshBuckets(app.clients.s3, "deadline");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 10, bytes: 256 });
+    const jobId = await listJob(app, { from, to });
+    const [received] = await receiveMoveRecords(app, 1);
+    if (!received) throw new Error("no move message");
+    const record = { ...received, attributes: { ...received.attributes, ApproximateReceiveCount: "1" } };
+    const mover = createMoverHandler(app);
+    const nearTimeout = () => lambdaContext({ functionName: "mover", timeoutSeconds: COPY_RESERVE_MS / 1000 + 1 });
+    // Each copy takes 2 s; the invocation has 1 s before the mover's reserve, so only the first two copies start.
+    harness.proxy.setRespond(async (req) => {
+      if (req.operation === "CopyObject") await new Promise((resolve) => setTimeout(resolve, 2000));
+      return undefined;
+    });
+    try {
+      expect((await mover({ Records: [record] }, nearTimeout())).batchItemFailures).toEqual([
+        { itemIdentifier: record.messageId },
+      ]);
+      expect(await app.store.sumTotals(jobId)).toMatchObject({ listed: 10, moved: 2, failed: 0 });
+      expect((await listAll(app.clients.s3, to)).size).toBe(2);
+      expect((await listAll(app.clients.s3, from)).size).toBe(8);
+      expect((await app.store.getJob(jobId)).lastErrors?.[0]?.reason).toMatch(/^not started: .*neared its timeout/);
+
+      // At the poison attempt, keys that never started are not failed: like throttled ones, they go back to the
+      // queue as a fresh message (and the record counts as processed, so it is deleted as Lambda would).
+      const poisonAttempt = String(app.settings.poisonAfterAttempts);
+      const last = { ...record, attributes: { ...record.attributes, ApproximateReceiveCount: poisonAttempt } };
+      expect((await mover({ Records: [last] }, nearTimeout())).batchItemFailures).toEqual([]);
+      await app.clients.sqs.send(
+        new DeleteMessageCommand({ QueueUrl: app.resources.moveQueueUrl, ReceiptHandle: record.receiptHandle }),
+      );
+      expect(await app.store.sumTotals(jobId)).toMatchObject({ moved: 4, failed: 0 });
+    } finally {
+      harness.proxy.setRespond(undefined);
+    }
+    const [requeued] = await receiveMoveRecords(app, 1);
+    if (!requeued) throw new Error("the unstarted keys were not requeued");
+    expect((JSON.parse(requeued.body) as MoveMessage).items).toHaveLength(6);
+    expect((await mover({ Records: [requeued] }, moverContext())).batchItemFailures).toEqual([]);
+    expect(await app.store.sumTotals(jobId)).toMatchObject({ moved: 10, failed: 0 });
+    expect((await app.store.getJob(jobId)).state).toBe("done");
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+});
 
 describe("a redrive of one job", () => {
   const harness = useProxiedHarness();
