@@ -170,11 +170,7 @@ describe.each([
 
   it("deletes 1,000 keys in one call", async () => {
     const { from } = await freshBuckets(clients.s3, "thousand");
-    const items = await putObjects(
-      clients.s3,
-      from,
-      Array.from({ length: 1000 }, (_, i) => `img-${String(i).padStart(4, "0")}.jpg`),
-    );
+    const items = await putObjects(clients.s3, from, thousandKeys("img"));
 
     const result = await client.deleteObjects(from, items);
 
@@ -248,11 +244,7 @@ describe("LeanObjectClient through a faulty proxy", () => {
 
   it("deletes 1,000 keys with one request, each with its ETag condition", async () => {
     const { from } = await freshBuckets(clients.s3, "one-delete");
-    const items = await putObjects(
-      clients.s3,
-      from,
-      Array.from({ length: 1000 }, (_, i) => `k-${String(i).padStart(4, "0")}.jpg`),
-    );
+    const items = await putObjects(clients.s3, from, thousandKeys("k"));
     const bodies: string[] = [];
     proxy.setRespond((req) => {
       if (req.operation === "DeleteObjects") bodies.push(req.body ?? "");
@@ -528,4 +520,9 @@ async function startRecorder(answer: (req: Recorded, index: number) => Answer) {
         server.close(() => resolve());
       }),
   };
+}
+
+/** 1,000 keys, as many as one DeleteObjects takes. */
+function thousandKeys(prefix: string): string[] {
+  return Array.from({ length: 1000 }, (_, i) => `${prefix}-${String(i).padStart(4, "0")}.jpg`);
 }

@@ -17,7 +17,7 @@ import { lambdaContext } from "../../src/local/runtime.ts";
 import type { ObjectClient } from "../../src/s3/objectClient.ts";
 import { SdkObjectClient } from "../../src/s3/sdkObjectClient.ts";
 import type { MoveMessage } from "../../src/types.ts";
-import { freshBuckets, listAll, useProxiedHarness } from "../support/harness.ts";
+import { freshBuckets, listAll, type ProxiedHarness, useProxiedHarness } from "../support/harness.ts";
 import type { LoopbackProxy, ProxyRequestInfo } from "../support/proxy.ts";
 import { s3Error } from "../support/s3Errors.ts";
 import { deadLettersOf, listJob, moverContext, receiveMoveRecords, receiveVisible } from "../support/steps.ts";
@@ -53,13 +53,11 @@ describe("nothing is lost when things break", () => {
   });
 
   it("sends a poison key to the DLQ with its reason, finishes the rest, and completes after redrive", async () => {
-    const app = await harness.app({ endpoint: harness.proxy.endpoint, settings: { poisonAfterAttempts: 3 } });
-    const { from, to } = await freshBuckets(app.clients.s3, "poison");
-    await seedBucket(app.clients.s3, { bucket: from, objects: 200, bytes: 512 });
-    const poison = seedKey(42);
-    harness.proxy.setRespond((req) =>
-      req.operation === "CopyObject" && req.key === poison ? s3Error(403, "AccessDenied") : undefined,
-    );
+    const { app, from, to, poison } = await withPoisonKey(harness, "poison", {
+      objects: 200,
+      poisonIndex: 42,
+      poisonAfterAttempts: 3,
+    });
 
     const first = await runLocalMove(app, app.stack, { from, to });
 
@@ -87,13 +85,11 @@ describe("nothing is lost when things break", () => {
   });
 
   it("has a poison key's letter on the DLQ before the job is done, though the first letter could not be sent", async () => {
-    const app = await harness.app({ endpoint: harness.proxy.endpoint, settings: { poisonAfterAttempts: 2 } });
-    const { from, to } = await freshBuckets(app.clients.s3, "deadletterfails");
-    await seedBucket(app.clients.s3, { bucket: from, objects: 50, bytes: 512 });
-    const poison = seedKey(13);
-    harness.proxy.setRespond((req) =>
-      req.operation === "CopyObject" && req.key === poison ? s3Error(403, "AccessDenied") : undefined,
-    );
+    const { app, from, to, poison } = await withPoisonKey(harness, "deadletterfails", {
+      objects: 50,
+      poisonIndex: 13,
+      poisonAfterAttempts: 2,
+    });
     let letters = 0;
     // The first letter to the move DLQ fails: the attempt that failed the key for good dies before its letter.
     app.clients.sqs.middlewareStack.add(
@@ -482,6 +478,25 @@ describe("nothing is lost when things break", () => {
     expect((await app.store.getJob(jobId)).listed).toBe(250);
   });
 });
+
+/** Seeds a source whose one key (the poison) S3 refuses to copy, 403 AccessDenied, until the responder is reset. */
+async function withPoisonKey(
+  harness: ProxiedHarness,
+  label: string,
+  options: { objects: number; poisonIndex: number; poisonAfterAttempts: number },
+) {
+  const app = await harness.app({
+    endpoint: harness.proxy.endpoint,
+    settings: { poisonAfterAttempts: options.poisonAfterAttempts },
+  });
+  const { from, to } = await freshBuckets(app.clients.s3, label);
+  await seedBucket(app.clients.s3, { bucket: from, objects: options.objects, bytes: 512 });
+  const poison = seedKey(options.poisonIndex);
+  harness.proxy.setRespond((req) =>
+    req.operation === "CopyObject" && req.key === poison ? s3Error(403, "AccessDenied") : undefined,
+  );
+  return { app, from, to, poison };
+}
 
 async function sizeOf(listing: Promise<Map<string, { size: number }>>): Promise<number> {
   let total = 0;
