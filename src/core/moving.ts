@@ -57,16 +57,22 @@ const MD5_ETAG = /^"[0-9a-f]{32}"$/;
  * `attempt` is the message's receive count: at `settings.poisonAfterAttempts` keys that still fail are marked failed,
  * except those S3 throttled (503 SlowDown): they stay to retry.
  *
- * `stopCopiesAt` (ms since the epoch) leaves the invocation time to record the batch: from then on no key's copy
- * starts (the key is retried, never failed for it) and a multipart copy still running is cut short. Otherwise a
- * batch slowed down past the function's timeout (S3 throttling, one huge object) would die with the invocation with
- * nothing recorded, over and over, and reach the DLQ with no reason.
+ * `stopCopiesAt` and `giveUpCopiesAt` (ms since the epoch) leave the invocation time to record the batch: from the
+ * first no key's copy starts (the key is retried, never failed for it) and a multipart copy still running is cut
+ * short; from the second a copy S3 has not answered is given up (retried the same way). Otherwise a batch slowed
+ * down past the function's timeout (S3 throttling, one huge object, a copy S3 leaves silent) would die with the
+ * invocation with nothing recorded, over and over, and reach the DLQ with no reason.
  */
 export async function moveBatch(
   deps: MovingDeps,
   message: MoveMessage,
   attempt: number,
-  options: { stopCopiesAt?: number } = {},
+  options: {
+    /** From then on (ms since the epoch) no copy starts, and a multipart copy still running is cut short. */
+    stopCopiesAt?: number;
+    /** From then on copies still awaiting S3's answer are given up: the key is retried, never failed for it. */
+    giveUpCopiesAt?: number;
+  } = {},
 ): Promise<MoveBatchResult> {
   if (await deps.store.isCancelled(message.job)) {
     const none = { moved: 0, movedBytes: 0, skipped: 0, failed: 0 };
@@ -83,7 +89,8 @@ export async function moveBatch(
 
   const results = new Map<number, KeyResult>();
   const verified: Array<{ i: number; key: string; etag: string; size: number }> = [];
-  await Promise.all(
+  const giveUp = giveUpAt(options.giveUpCopiesAt);
+  const copied = Promise.all(
     todo.map((item) =>
       deps.copyLimit(async () => {
         if (options.stopCopiesAt !== undefined && Date.now() >= options.stopCopiesAt) {
@@ -94,12 +101,25 @@ export async function moveBatch(
         const pending = ledger.outcomes[item.i];
         const source = pending?.o === "p" ? { etag: pending.e, size: pending.s } : { etag: item.e, size: item.s };
         // A HEAD that fails while a copy's answer is looked into is this key's error, not the whole batch's.
-        const result = await copyAndVerify(deps, message, key, source, item.c, options.stopCopiesAt).catch(keyError);
+        const result = await copyAndVerify(
+          deps,
+          message,
+          key,
+          source,
+          item.c,
+          options.stopCopiesAt,
+          giveUp?.promise,
+        ).catch(keyError);
         if (result.kind === "verified") verified.push({ i: item.i, key, etag: result.etag, size: result.size });
         else results.set(item.i, result);
       }),
     ),
   );
+  try {
+    await copied;
+  } finally {
+    giveUp?.clear();
+  }
   for (const [i, result] of await deleteVerifiedSources(deps, message, verified)) results.set(i, result);
 
   const poison = attempt >= deps.settings.poisonAfterAttempts;
@@ -208,6 +228,38 @@ const NOT_STARTED: KeyResult = {
   throttled: true,
 };
 
+/** A key whose copy S3 had not answered when the invocation neared its timeout: retried, like a throttled one. */
+const UNANSWERED: KeyResult = {
+  kind: "error",
+  reason: "copy unanswered when the mover's invocation neared its timeout; retried by the next one",
+  throttled: true,
+};
+
+const GAVE_UP = Symbol("gave up");
+
+/**
+ * Resolves to GAVE_UP at `at` (ms since the epoch): one promise that a batch's copies race. Not an AbortSignal
+ * handed to each request: a listener per copy in flight on one signal cost the lean client 12 µs of CPU a copy,
+ * +22%, where the race costs 1 µs (bench/README.md, "2026-12-07, night (5)").
+ */
+function giveUpAt(at: number | undefined): { promise: Promise<typeof GAVE_UP>; clear(): void } | undefined {
+  if (at === undefined) return undefined;
+  const given = Promise.withResolvers<typeof GAVE_UP>();
+  const timer = setTimeout(() => given.resolve(GAVE_UP), Math.max(0, at - Date.now()));
+  timer.unref();
+  return { promise: given.promise, clear: () => clearTimeout(timer) };
+}
+
+/**
+ * The call's answer, or GAVE_UP if `giveUp` comes first. The call then goes on unheeded: S3 may still make the copy
+ * (the key's retry copies it again), and its failure, should it fail, is nobody's.
+ */
+function unlessGivenUp<T>(call: Promise<T>, giveUp: Promise<typeof GAVE_UP> | undefined): Promise<T | typeof GAVE_UP> {
+  if (giveUp === undefined) return call;
+  call.catch(() => undefined);
+  return Promise.race([call, giveUp]);
+}
+
 /** An S3 call that failed for one key: retried with the batch (never failed for good while S3 only throttles). */
 function keyError(error: unknown): KeyResult {
   return { kind: "error", reason: describeError(error), throttled: error instanceof S3CallError && error.throttled };
@@ -240,6 +292,7 @@ async function copyAndVerify(
   listed: { etag: string; size: number },
   storageClass: string | undefined,
   stopCopiesAt: number | undefined,
+  giveUp: Promise<typeof GAVE_UP> | undefined,
 ): Promise<KeyResult> {
   if (storageClass && ARCHIVED.has(storageClass)) {
     return { kind: "resolved", outcome: { o: "s", r: `archived in ${storageClass}: restore it first, then redrive` } };
@@ -267,12 +320,11 @@ async function copyAndVerify(
                 ? {}
                 : { stopAt: AbortSignal.timeout(Math.max(0, stopCopiesAt - Date.now())) }),
             })
-          : await deps.objects.copyObject({
-              fromBucket: message.from,
-              toBucket: message.to,
-              key,
-              ifMatch: source.etag,
-            });
+          : await unlessGivenUp(
+              deps.objects.copyObject({ fromBucket: message.from, toBucket: message.to, key, ifMatch: source.etag }),
+              giveUp,
+            );
+      if (copy === GAVE_UP) return UNANSWERED;
       return await verifyCopy(deps, message.to, key, source, copy.etag);
     } catch (error) {
       const e = error instanceof S3CallError ? error : new S3CallError("UnknownError", describeError(error), undefined);

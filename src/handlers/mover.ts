@@ -18,18 +18,30 @@ export class BatchNotFinishedError extends MoverError {}
  */
 export const COPY_RESERVE_MS = 15_000;
 
+/**
+ * How long before the function's timeout copies S3 has not answered yet are given up (their keys retried): a copy
+ * started just before the reserve normally answers within seconds, but one S3 leaves silent would otherwise hold the
+ * batch's record past the timeout (the client waits up to 60 s for an answer, then retries).
+ */
+export const ANSWER_RESERVE_MS = 10_000;
+
+interface CopyDeadlines {
+  stopCopiesAt: number;
+  giveUpCopiesAt: number;
+}
+
 /** The mover: copy, verify and delete each batch; a partial batch response names the records to retry. */
 export function createMoverHandler(app: App) {
   const recordHandler = async (
     record: SQSRecord,
     addedByJob: Map<string, BatchCounts>,
-    stopCopiesAt: number,
+    deadlines: CopyDeadlines,
   ): Promise<void> => {
     const attempt = Number(record.attributes.ApproximateReceiveCount ?? "1");
     let message: MoveMessage | undefined;
     try {
       message = parseMoveMessage(record.body);
-      await moveRecord(message, attempt, addedByJob, stopCopiesAt);
+      await moveRecord(message, attempt, addedByJob, deadlines);
     } catch (error) {
       // The batch processor keeps a failure to itself: said here, so a batch that keeps failing (and is dead-lettered
       // after maxReceiveCount receives) is never silent. An unfinished batch has said why already.
@@ -51,9 +63,9 @@ export function createMoverHandler(app: App) {
     message: MoveMessage,
     attempt: number,
     addedByJob: Map<string, BatchCounts>,
-    stopCopiesAt: number,
+    deadlines: CopyDeadlines,
   ) => {
-    const result = await moveBatch(movingDeps(app), message, attempt, { stopCopiesAt });
+    const result = await moveBatch(movingDeps(app), message, attempt, deadlines);
     addTo(addedByJob, message.job, result.added);
     const log = { jobId: message.job, page: message.page, batch: message.batch, attempt, ...result.counts };
     if (result.failed.length > 0) {
@@ -79,12 +91,13 @@ export function createMoverHandler(app: App) {
 
   return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
     const addedByJob = new Map<string, BatchCounts>();
-    const stopCopiesAt = Date.now() + context.getRemainingTimeInMillis() - COPY_RESERVE_MS;
+    const timeoutAt = Date.now() + context.getRemainingTimeInMillis();
+    const deadlines = { stopCopiesAt: timeoutAt - COPY_RESERVE_MS, giveUpCopiesAt: timeoutAt - ANSWER_RESERVE_MS };
     // A processor per invocation: it holds the batch's state, and the local runtime runs invocations concurrently.
     const processor = new BatchProcessor(EventType.SQS);
     const response = await processPartialResponse(
       event,
-      (record: SQSRecord) => recordHandler(record, addedByJob, stopCopiesAt),
+      (record: SQSRecord) => recordHandler(record, addedByJob, deadlines),
       processor,
       {
         context,

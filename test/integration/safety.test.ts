@@ -588,6 +588,66 @@ describe("a mover invocation near its timeout", () => {
   });
 });
 
+describe("a mover invocation near its timeout, with a copy S3 leaves unanswered", () => {
+  const harness = useProxiedHarness(); // its own queues: the test hands a move message over by hand
+
+  it("gives that copy up in time to record the batch's other keys, and retries its key, never failed for it", async () => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint, copyConcurrency: 4 });
+    const { from, to } = await freshBuckets(app.clients.s3, "unanswered");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 4, bytes: 256 });
+    const jobId = await listJob(app, { from, to });
+    const [received] = await receiveMoveRecords(app, 1);
+    if (!received) throw new Error("no move message");
+    const record = { ...received, attributes: { ...received.attributes, ApproximateReceiveCount: "1" } };
+    const silent = decodeKey((JSON.parse(record.body) as MoveMessage).items[0]?.k ?? "");
+    // S3 answers that key's copy only after 20 s, with a 500: a mover that waits for it records nothing in time.
+    const answer = Promise.withResolvers<void>();
+    let answered = false;
+    setTimeout(() => {
+      answered = true;
+      answer.resolve();
+    }, 20_000).unref();
+    harness.proxy.setRespond(async (req) => {
+      if (req.operation !== "CopyObject" || req.key !== silent) return undefined;
+      await answer.promise;
+      return { status: 500, body: "" };
+    });
+    const mover = createMoverHandler(app);
+    // Copies may start for 1 s; those unanswered 6 s in (10 s before the timeout) are given up.
+    const nearTimeout = () => lambdaContext({ functionName: "mover", timeoutSeconds: COPY_RESERVE_MS / 1000 + 1 });
+    try {
+      expect((await mover({ Records: [record] }, nearTimeout())).batchItemFailures).toEqual([
+        { itemIdentifier: record.messageId },
+      ]);
+      expect(answered).toBe(false);
+      expect(await app.store.sumTotals(jobId)).toMatchObject({ listed: 4, moved: 3, failed: 0 });
+      expect([...(await listAll(app.clients.s3, from)).keys()]).toEqual([silent]);
+      expect((await app.store.getJob(jobId)).lastErrors?.[0]).toMatchObject({
+        key: silent,
+        reason: expect.stringMatching(/^copy unanswered when the mover's invocation neared its timeout/),
+      });
+
+      // At the poison attempt the key is not failed: its batch goes back to the queue as a fresh message.
+      const poisonAttempt = String(app.settings.poisonAfterAttempts);
+      const last = { ...record, attributes: { ...record.attributes, ApproximateReceiveCount: poisonAttempt } };
+      expect((await mover({ Records: [last] }, nearTimeout())).batchItemFailures).toEqual([]);
+      expect(answered).toBe(false);
+      await app.clients.sqs.send(
+        new DeleteMessageCommand({ QueueUrl: app.resources.moveQueueUrl, ReceiptHandle: record.receiptHandle }),
+      );
+      expect(await app.store.sumTotals(jobId)).toMatchObject({ moved: 3, failed: 0 });
+    } finally {
+      harness.proxy.setRespond(undefined);
+    }
+    const [requeued] = await receiveMoveRecords(app, 1);
+    if (!requeued) throw new Error("the unanswered key was not requeued");
+    expect((JSON.parse(requeued.body) as MoveMessage).items.map((item) => decodeKey(item.k))).toEqual([silent]);
+    expect((await mover({ Records: [requeued] }, moverContext())).batchItemFailures).toEqual([]);
+    expect(await app.store.sumTotals(jobId)).toMatchObject({ moved: 4, failed: 0 });
+    expect((await app.store.getJob(jobId)).state).toBe("done");
+  });
+});
+
 describe("a redrive of one job", () => {
   const harness = useProxiedHarness();
 
