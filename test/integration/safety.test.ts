@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { DeleteMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
+import type { SQSRecord } from "aws-lambda";
 import { describe, expect, it, vi } from "vitest";
 import { listingDeps } from "../../src/app.ts";
 import { queueDepth } from "../../src/aws/queues.ts";
@@ -539,19 +540,43 @@ function slowDownFirst(proxy: LoopbackProxy, times: number, match: (req: ProxyRe
   return () => answered;
 }
 
+/**
+ * A job of `objects` keys whose one move message the test takes from the queue itself, as its first delivery
+ * (receive count 1), to hand to the mover with a context near its timeout.
+ */
+async function firstMoveRecord(harness: ProxiedHarness, label: string, options: { objects: number; copies: number }) {
+  const app = await harness.app({ endpoint: harness.proxy.endpoint, copyConcurrency: options.copies });
+  const { from, to } = await freshBuckets(app.clients.s3, label);
+  await seedBucket(app.clients.s3, { bucket: from, objects: options.objects, bytes: 256 });
+  const jobId = await listJob(app, { from, to });
+  const [received] = await receiveMoveRecords(app, 1);
+  if (!received) throw new Error("no move message");
+  const record = { ...received, attributes: { ...received.attributes, ApproximateReceiveCount: "1" } };
+  return { app, from, to, jobId, record };
+}
+
+/** The same delivery at the poison attempt. */
+function atPoisonAttempt(app: LocalApp, record: SQSRecord): SQSRecord {
+  const count = String(app.settings.poisonAfterAttempts);
+  return { ...record, attributes: { ...record.attributes, ApproximateReceiveCount: count } };
+}
+
+/** Deletes a message the test took from the move queue, as Lambda does with a processed record. */
+async function deleteMoveRecord(app: LocalApp, record: SQSRecord): Promise<void> {
+  await app.clients.sqs.send(
+    new DeleteMessageCommand({ QueueUrl: app.resources.moveQueueUrl, ReceiptHandle: record.receiptHandle }),
+  );
+}
+
+/** A mover's context with 1 s left before COPY_RESERVE_MS: its copies may start for 1 s. */
+const nearTimeout = () => lambdaContext({ functionName: "mover", timeoutSeconds: COPY_RESERVE_MS / 1000 + 1 });
+
 describe("a mover invocation near its timeout", () => {
   const harness = useProxiedHarness(); // its own queues: the test hands a move message over by hand
 
   it("starts no copy past its deadline, records the copies it made, and leaves the rest to retry, never failed for it", async () => {
-    const app = await harness.app({ endpoint: harness.proxy.endpoint, copyConcurrency: 2 });
-    const { from, to } = await freshBuckets(app.clients.s3, "deadline");
-    await seedBucket(app.clients.s3, { bucket: from, objects: 10, bytes: 256 });
-    const jobId = await listJob(app, { from, to });
-    const [received] = await receiveMoveRecords(app, 1);
-    if (!received) throw new Error("no move message");
-    const record = { ...received, attributes: { ...received.attributes, ApproximateReceiveCount: "1" } };
+    const { app, from, to, jobId, record } = await firstMoveRecord(harness, "deadline", { objects: 10, copies: 2 });
     const mover = createMoverHandler(app);
-    const nearTimeout = () => lambdaContext({ functionName: "mover", timeoutSeconds: COPY_RESERVE_MS / 1000 + 1 });
     // Each copy takes 2 s; the invocation has 1 s before the mover's reserve, so only the first two copies start.
     harness.proxy.setRespond(async (req) => {
       if (req.operation === "CopyObject") await new Promise((resolve) => setTimeout(resolve, 2000));
@@ -568,12 +593,8 @@ describe("a mover invocation near its timeout", () => {
 
       // At the poison attempt, keys that never started are not failed: like throttled ones, they go back to the
       // queue as a fresh message (and the record counts as processed, so it is deleted as Lambda would).
-      const poisonAttempt = String(app.settings.poisonAfterAttempts);
-      const last = { ...record, attributes: { ...record.attributes, ApproximateReceiveCount: poisonAttempt } };
-      expect((await mover({ Records: [last] }, nearTimeout())).batchItemFailures).toEqual([]);
-      await app.clients.sqs.send(
-        new DeleteMessageCommand({ QueueUrl: app.resources.moveQueueUrl, ReceiptHandle: record.receiptHandle }),
-      );
+      expect((await mover({ Records: [atPoisonAttempt(app, record)] }, nearTimeout())).batchItemFailures).toEqual([]);
+      await deleteMoveRecord(app, record);
       expect(await app.store.sumTotals(jobId)).toMatchObject({ moved: 4, failed: 0 });
     } finally {
       harness.proxy.setRespond(undefined);
@@ -592,13 +613,7 @@ describe("a mover invocation near its timeout, with a copy S3 leaves unanswered"
   const harness = useProxiedHarness(); // its own queues: the test hands a move message over by hand
 
   it("gives that copy up in time to record the batch's other keys, and retries its key, never failed for it", async () => {
-    const app = await harness.app({ endpoint: harness.proxy.endpoint, copyConcurrency: 4 });
-    const { from, to } = await freshBuckets(app.clients.s3, "unanswered");
-    await seedBucket(app.clients.s3, { bucket: from, objects: 4, bytes: 256 });
-    const jobId = await listJob(app, { from, to });
-    const [received] = await receiveMoveRecords(app, 1);
-    if (!received) throw new Error("no move message");
-    const record = { ...received, attributes: { ...received.attributes, ApproximateReceiveCount: "1" } };
+    const { app, from, jobId, record } = await firstMoveRecord(harness, "unanswered", { objects: 4, copies: 4 });
     const silent = decodeKey((JSON.parse(record.body) as MoveMessage).items[0]?.k ?? "");
     // S3 answers that key's copy only after 20 s, with a 500: a mover that waits for it records nothing in time.
     const answer = Promise.withResolvers<void>();
@@ -614,7 +629,6 @@ describe("a mover invocation near its timeout, with a copy S3 leaves unanswered"
     });
     const mover = createMoverHandler(app);
     // Copies may start for 1 s; those unanswered 6 s in (10 s before the timeout) are given up.
-    const nearTimeout = () => lambdaContext({ functionName: "mover", timeoutSeconds: COPY_RESERVE_MS / 1000 + 1 });
     try {
       expect((await mover({ Records: [record] }, nearTimeout())).batchItemFailures).toEqual([
         { itemIdentifier: record.messageId },
@@ -628,13 +642,9 @@ describe("a mover invocation near its timeout, with a copy S3 leaves unanswered"
       });
 
       // At the poison attempt the key is not failed: its batch goes back to the queue as a fresh message.
-      const poisonAttempt = String(app.settings.poisonAfterAttempts);
-      const last = { ...record, attributes: { ...record.attributes, ApproximateReceiveCount: poisonAttempt } };
-      expect((await mover({ Records: [last] }, nearTimeout())).batchItemFailures).toEqual([]);
+      expect((await mover({ Records: [atPoisonAttempt(app, record)] }, nearTimeout())).batchItemFailures).toEqual([]);
       expect(answered).toBe(false);
-      await app.clients.sqs.send(
-        new DeleteMessageCommand({ QueueUrl: app.resources.moveQueueUrl, ReceiptHandle: record.receiptHandle }),
-      );
+      await deleteMoveRecord(app, record);
       expect(await app.store.sumTotals(jobId)).toMatchObject({ moved: 3, failed: 0 });
     } finally {
       harness.proxy.setRespond(undefined);
