@@ -5,6 +5,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { ConfigError } from "../errors.ts";
 
 /** Where AWS is: a custom endpoint (emulator, LocalStack) or the real thing through the default chain. */
 export interface AwsTarget {
@@ -26,8 +27,14 @@ export function resolveTarget(
   options: { endpoint?: string | undefined; region?: string | undefined; maxSockets?: number | undefined },
   env: NodeJS.ProcessEnv = process.env,
 ): AwsTarget {
+  const endpoint = options.endpoint ?? (env.AWS_ENDPOINT_URL || undefined);
+  if (endpoint !== undefined && !/^https?:$/.test(URL.parse(endpoint)?.protocol ?? "")) {
+    throw new ConfigError(
+      `The endpoint "${endpoint}" (--endpoint or AWS_ENDPOINT_URL) is not an http:// or https:// URL, such as http://127.0.0.1:4566`,
+    );
+  }
   return {
-    endpoint: options.endpoint ?? (env.AWS_ENDPOINT_URL || undefined),
+    endpoint,
     region: options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1",
     maxSockets: options.maxSockets,
   };

@@ -266,6 +266,37 @@ export async function main(argv = process.argv): Promise<void> {
       process.exitCode = 2;
       return;
     }
+    const unreachable = networkFailureOf(error);
+    if (unreachable) {
+      // Not "refused": the endpoint may have gone away in the middle of a move, which then resumes when run again.
+      console.error(
+        `Error: could not reach S3, SQS or DynamoDB: ${unreachable}. Is the endpoint running ` +
+          "(`s3-image-mover emulator`, LocalStack), and is --endpoint right? A move resumes when run again.",
+      );
+      process.exitCode = 1;
+      return;
+    }
     throw error;
   }
+}
+
+/** Error codes of a connection that could not be made or was lost. */
+const NETWORK_CODES = /\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ECONNRESET|ETIMEDOUT)\b/;
+
+/**
+ * The first line of a network failure anywhere in the error's chain (its causes, or an AggregateError's errors),
+ * else undefined. The worker thread's errors arrive as their message alone, so the message counts as well as the code.
+ */
+function networkFailureOf(error: unknown, depth = 0): string | undefined {
+  if (!(error instanceof Error) || depth > 5) return undefined;
+  const { code } = error as NodeJS.ErrnoException;
+  if ((code && NETWORK_CODES.test(code)) || NETWORK_CODES.test(error.message)) {
+    return error.message.split("\n")[0] || code;
+  }
+  const inner = error instanceof AggregateError ? error.errors : [error.cause];
+  for (const each of inner) {
+    const found = networkFailureOf(each, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
 }

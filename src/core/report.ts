@@ -1,5 +1,6 @@
-import { mkdir, open, readdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { constants } from "node:fs";
+import { access, mkdir, open, readdir, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { ValidationError } from "../errors.ts";
@@ -38,6 +39,38 @@ export function validateReportLocation(location: unknown, allowFiles: boolean): 
   throw new ValidationError(
     `"report" must be an S3 location like "s3://bucket/reports/"${allowFiles ? ' or a "file:///dir/" URL' : ""}, got "${location}"`,
   );
+}
+
+/** The bucket of an s3:// report location; undefined for a local one. */
+export function reportBucketOf(location: string | undefined): string | undefined {
+  return location?.startsWith("s3://") ? (location.slice(5).split("/")[0] as string) : undefined;
+}
+
+/**
+ * Checks, changing nothing, that a file:// report location can take the report: it is a writable directory, or
+ * the directory it names can be made in the nearest one that exists. (An s3:// location's bucket is checked with
+ * the move's buckets.) Found out only at the first batch, the move would copy and delete that batch's keys, then fail
+ * on its report part, over and over.
+ */
+export async function checkReportDirectory(location: string): Promise<void> {
+  const wanted = fileURLToPath(location);
+  for (let dir = wanted; ; dir = dirname(dir)) {
+    const found = await stat(dir).catch((error: NodeJS.ErrnoException) => {
+      // Not there (or under a file, which the walk up then finds): look at the directory it would be made in.
+      if ((error.code === "ENOENT" || error.code === "ENOTDIR") && dirname(dir) !== dir) return undefined;
+      throw new ValidationError(`The report directory ${wanted} cannot be used: ${error.message}`, { cause: error });
+    });
+    if (!found) continue;
+    if (!found.isDirectory()) {
+      throw new ValidationError(`The report directory ${wanted} cannot be made: ${dir} is a file, not a directory`);
+    }
+    await access(dir, constants.W_OK).catch((error: unknown) => {
+      throw new ValidationError(`The report directory ${wanted} cannot be written: ${dir} is not writable`, {
+        cause: error,
+      });
+    });
+    return;
+  }
 }
 
 export function reportSinkFor(location: string, s3: S3Client): ReportSink {

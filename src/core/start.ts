@@ -4,6 +4,7 @@ import { BucketError } from "../errors.ts";
 import type { JobStore } from "../jobs/jobStore.ts";
 import type { Job, MoveRequest } from "../types.ts";
 import { sendListToken } from "./listing.ts";
+import { checkReportDirectory, reportBucketOf } from "./report.ts";
 import { validateMoveRequest } from "./validation.ts";
 
 export interface StartResult {
@@ -23,7 +24,7 @@ export async function startMove(app: App, input: unknown): Promise<StartResult> 
   return openMove(app, await checkMove(app, input));
 }
 
-/** The checks of a start, which change nothing: the request is valid and both buckets exist. */
+/** The checks of a start, which change nothing: the request is valid, both buckets and the report location exist. */
 export async function checkMove(app: App, input: unknown): Promise<MoveRequest> {
   const request = validateMoveRequest(input, app.allowedBuckets, { allowFileReports: app.allowFileReports });
   await checkBuckets(app.clients.s3, request);
@@ -57,18 +58,23 @@ export async function openJobRecord(store: JobStore, request: MoveRequest): Prom
 }
 
 /**
- * Both buckets must exist and be reachable before anything is written. Both are checked at once; when both fail,
- * the source's error is the one raised, whichever answer came first.
+ * Both buckets, and the report's location, must exist and be reachable before anything is written. All are checked
+ * at once; when several fail, the source's error is the one raised (then the destination's, then the report's),
+ * whichever answer came first.
  */
-export async function checkBuckets(s3: S3Client, request: Pick<MoveRequest, "from" | "to">): Promise<void> {
-  const checked = await Promise.allSettled(
-    (["from", "to"] as const).map(async (field) => {
-      const bucket = request[field];
+export async function checkBuckets(s3: S3Client, request: Pick<MoveRequest, "from" | "to" | "report">): Promise<void> {
+  const reportBucket = reportBucketOf(request.report);
+  const buckets: Array<[string, string]> = [
+    [request.from, "source"],
+    [request.to, "destination"],
+    ...(reportBucket ? [[reportBucket, "report"] as [string, string]] : []),
+  ];
+  const checked = await Promise.allSettled([
+    ...buckets.map(async ([bucket, role]) => {
       try {
         await s3.send(new HeadBucketCommand({ Bucket: bucket }));
       } catch (error) {
         const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-        const role = field === "from" ? "source" : "destination";
         if (status === 404)
           throw new BucketError(bucket, `The ${role} bucket "${bucket}" does not exist`, { cause: error });
         if (status === 403) {
@@ -81,6 +87,7 @@ export async function checkBuckets(s3: S3Client, request: Pick<MoveRequest, "fro
         });
       }
     }),
-  );
+    request.report?.startsWith("file://") ? checkReportDirectory(request.report) : undefined,
+  ]);
   for (const result of checked) if (result.status === "rejected") throw result.reason;
 }

@@ -1,6 +1,6 @@
 import { ValidationError } from "../errors.ts";
 import type { MoveRequest } from "../types.ts";
-import { validateReportLocation } from "./report.ts";
+import { reportBucketOf, validateReportLocation } from "./report.ts";
 
 const FIELDS = new Set(["from", "to", "prefix", "overwrite", "dryRun", "report"]);
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
@@ -37,7 +37,7 @@ export function validateMoveRequest(
   const overwrite = optionalBoolean(fields.overwrite, "overwrite", true);
   const dryRun = optionalBoolean(fields.dryRun, "dryRun", false);
   const report = validateReportLocation(fields.report, options.allowFileReports === true);
-  const reportBucket = report?.startsWith("s3://") ? (report.slice(5).split("/")[0] as string) : undefined;
+  const reportBucket = reportBucketOf(report);
   if (allowedBuckets) {
     const checked = [["from", from], ["to", to], ...(reportBucket ? [["report", reportBucket]] : [])] as const;
     for (const [field, bucket] of checked) {

@@ -1,6 +1,6 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { type App, createApp } from "../app.ts";
-import { type AwsClients, createClients, resolveTarget } from "../aws/clients.ts";
+import { createClients, resolveTarget } from "../aws/clients.ts";
 import { type MoverSettings, moverSettingsFromEnv } from "../config.ts";
 import type { ObjectClient } from "../s3/objectClient.ts";
 import type { StackSettings } from "../stackSettings.ts";
@@ -14,8 +14,6 @@ export interface LocalAppOptions {
   settings?: Partial<MoverSettings>;
   /** Replace the per-object S3 client (tests, or the lean client). */
   objects?: (app: Omit<App, "objects">) => ObjectClient;
-  /** Runs while the table and queues are ensured, e.g. a move's bucket checks: set-up time is round trips. */
-  alongside?: (clients: AwsClients) => Promise<unknown>;
   /** The table and queues were ensured, and serverless.yml read, by another thread: use what it found. */
   prepared?: { resources: LocalResources; stack: StackSettings } | undefined;
 }
@@ -36,7 +34,7 @@ export async function createLocalApp(options: LocalAppOptions = {}): Promise<Loc
   const clients = createClients(
     resolveTarget({ endpoint: options.endpoint, region: options.region, maxSockets: settings.copyConcurrency }),
   );
-  const { resources, stack } = options.prepared ?? (await prepareLocalResources(clients, options.alongside));
+  const { resources, stack } = options.prepared ?? (await prepareLocalResources(clients));
   // Lambda logs every batch to CloudWatch; a terminal wants warnings only unless asked (POWERTOOLS_LOG_LEVEL).
   const logger = new Logger({
     serviceName: "s3-image-mover",

@@ -95,9 +95,10 @@ export async function runMoveInWorker(
 }
 
 /**
- * The start of a move, on this thread: request validated (before anything is created), buckets checked, queues
- * and table ensured, job opened (or attached to). The job opens once the table exists and both buckets answered,
- * while the move queues are still being created (they wait for their dead-letter queues): a round trip less.
+ * The start of a move, on this thread: request validated, buckets (and the report location) checked, queues and
+ * table ensured, job opened (or attached to). Nothing is created before the checks pass: a refused move leaves no
+ * table or queue behind. The job opens once the table exists and the checks passed, while the move queues are still
+ * being created (they wait for their dead-letter queues): a round trip less.
  */
 async function openMoveForWorker(
   endpoint: string | undefined,
@@ -125,8 +126,9 @@ async function openMoveForWorker(
   const request = validateMoveRequest(input, undefined, { allowFileReports: true });
   const clients = createClients(resolveTarget({ endpoint }));
   try {
-    const setup = startLocalSetup(clients);
-    const checked = Promise.all([setup.table, checkBuckets(clients.s3, request)]);
+    const buckets = checkBuckets(clients.s3, request);
+    const setup = startLocalSetup(clients, buckets);
+    const checked = Promise.all([setup.table, buckets]);
     const opened = checked.then(() => openJobRecord(new JobStore(clients.dynamo, LOCAL_RESOURCES.table), request));
     opened.catch(() => undefined); // awaited below, after the queues
     const [resources, stack] = await Promise.all([setup.resources, setup.stack, checked]);

@@ -23,27 +23,29 @@ export interface LocalSetup {
  * Starts creating the job table and the four queues where they are missing (the same shape serverless.yml deploys:
  * a FIFO list queue and a standard move queue, each with its dead-letter queue), and reading serverless.yml.
  * Independent calls go out together: on a 20-100 ms link, set-up time is round trips.
+ *
+ * `createAfter` (a move's checks of its buckets): nothing is created before it resolves, and nothing at all if it
+ * rejects, so that a refused move leaves no table or queue behind. The table is looked up meanwhile.
  */
-export function startLocalSetup(clients: AwsClients): LocalSetup {
+export function startLocalSetup(clients: AwsClients, createAfter?: Promise<unknown>): LocalSetup {
   // serverless.yml is read once set-up's first requests are on the wire, not before: the sends connect in the first
   // turn of the event loop and write in the second. (A first read parses it: 20-100 ms of cold YAML code.)
   const stack = new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve))).then(() =>
     loadStackSettings(),
   );
-  const table = ensureTable(clients);
+  const table = ensureTable(clients, createAfter);
   // The queues do not wait for the table, which takes three round trips when it is created.
-  const queues = ensureQueues(clients, stack);
+  const queues = ensureQueues(clients, stack, createAfter);
   const resources = Promise.all([table, queues]).then(([, found]) => ({ table: LOCAL_RESOURCES.table, ...found }));
   return { table, resources, stack };
 }
 
-/** The whole set-up of a local command, with `alongside` (a move's bucket checks) running meanwhile. */
+/** The whole set-up of a local command. */
 export async function prepareLocalResources(
   clients: AwsClients,
-  alongside?: (clients: AwsClients) => Promise<unknown>,
 ): Promise<{ resources: LocalResources; stack: StackSettings }> {
   const setup = startLocalSetup(clients);
-  const [resources, , stack] = await Promise.all([setup.resources, alongside?.(clients), setup.stack]);
+  const [resources, stack] = await Promise.all([setup.resources, setup.stack]);
   return { resources, stack };
 }
 
@@ -51,7 +53,9 @@ export async function prepareLocalResources(
 async function ensureQueues(
   clients: AwsClients,
   settings: StackSettings | Promise<StackSettings>,
+  createAfter: Promise<unknown> | undefined,
 ): Promise<Omit<LocalResources, "table">> {
+  await createAfter;
   const fifo = { FifoQueue: "true", ContentBasedDeduplication: "false" };
   const retention = { MessageRetentionPeriod: "1209600" };
   const region = clients.target.region ?? "us-east-1";
@@ -102,7 +106,7 @@ export function queueArnFromUrl(url: string, region: string): string | undefined
   return `arn:${partition}:sqs:${region}:${match[1]}:${match[2]}`;
 }
 
-async function ensureTable(clients: AwsClients): Promise<void> {
+async function ensureTable(clients: AwsClients, createAfter: Promise<unknown> | undefined): Promise<void> {
   const TableName = LOCAL_RESOURCES.table;
   try {
     await clients.dynamo.send(new DescribeTableCommand({ TableName }));
@@ -110,6 +114,7 @@ async function ensureTable(clients: AwsClients): Promise<void> {
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
   }
+  await createAfter;
   await clients.dynamo
     .send(
       new CreateTableCommand({

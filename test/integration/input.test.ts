@@ -1,10 +1,17 @@
 import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
+import { ListTablesCommand } from "@aws-sdk/client-dynamodb";
+import { ListQueuesCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClients, destroyClients, resolveTarget } from "../../src/aws/clients.ts";
 import { queueDepth } from "../../src/aws/queues.ts";
 import { startMove } from "../../src/core/start.ts";
+import { startEmulator } from "../../src/emulator/emulator.ts";
 import { BucketError, ValidationError } from "../../src/errors.ts";
 import { createStartHandler } from "../../src/handlers/start.ts";
 import { seedBucket } from "../../src/images/seed.ts";
@@ -70,6 +77,72 @@ describe("bad input is refused clearly and changes nothing", () => {
     await expectNothingChanged();
   });
 
+  it("start rejects a report location that cannot take the report, before anything moves", async () => {
+    await expect(startMove(app, { from, to, report: "s3://no-such-report-bucket/r/" })).rejects.toThrow(
+      /The report bucket "no-such-report-bucket" does not exist/,
+    );
+    const dir = await mkdtemp(join(tmpdir(), "input-"));
+    const file = join(dir, "a-file");
+    try {
+      await writeFile(file, "");
+      await expect(startMove(app, { from, to, report: `${pathToFileURL(file).href}/reports/` })).rejects.toThrow(
+        new ValidationError(`The report directory ${file}/reports/ cannot be made: ${file} is a file, not a directory`),
+      );
+    } finally {
+      await rm(dir, { recursive: true });
+    }
+    await expectNothingChanged();
+  });
+
+  it("the CLI refuses a missing report bucket and a malformed endpoint with exit 2, and says why", async () => {
+    const missingReport = await runCli(["move", "--from", from, "--to", to, "--report", "s3://no-such-report-b/r/"]);
+    expect(missingReport).toMatchObject({ code: 2, stderr: expect.stringMatching(/report bucket "no-such-report-b"/) });
+    const malformed = await runCli(["status", "--endpoint", "notaurl"], { endpoint: false });
+    expect(malformed).toMatchObject({ code: 2, stderr: expect.stringMatching(/"notaurl" .* is not an http/) });
+    for (const result of [missingReport, malformed]) expect(result.stderr).not.toMatch(/\n\s+at /);
+    await expectNothingChanged();
+  });
+
+  it("the CLI says in one line when it cannot reach its endpoint, with exit 1", async () => {
+    // Port 1 on the loopback: nothing listens, so the connection is refused at once.
+    for (const command of ["status", "redrive"]) {
+      const result = await runCli([command, "--endpoint", "http://127.0.0.1:1"], { endpoint: false });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(
+        /^Error: could not reach S3, SQS or DynamoDB: connect ECONNREFUSED 127\.0\.0\.1:1\./,
+      );
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it("the CLI's refused move creates no queue and no table where there were none", async () => {
+    const fresh = await startEmulator({ port: 0 });
+    const clients = createClients(resolveTarget({ endpoint: fresh.endpoint }));
+    try {
+      const result = await runCli(
+        ["move", "--from", "no-such-bucket-z", "--to", "bbb-z", "--endpoint", fresh.endpoint],
+        {
+          endpoint: false,
+        },
+      );
+      expect(result).toMatchObject({ code: 2, stderr: expect.stringMatching(/source bucket "no-such-bucket-z"/) });
+      expect((await clients.sqs.send(new ListQueuesCommand({}))).QueueUrls ?? []).toEqual([]);
+      expect((await clients.dynamo.send(new ListTablesCommand({}))).TableNames ?? []).toEqual([]);
+    } finally {
+      destroyClients(clients);
+      await fresh.stop();
+    }
+  });
+
+  /** Runs the CLI (against the harness's emulator unless told not to); resolves to its exit code and stderr. */
+  function runCli(args: string[], options: { endpoint?: boolean } = {}): Promise<{ code: number; stderr: string }> {
+    const endpoint = options.endpoint === false ? [] : ["--endpoint", harness.emulator.endpoint];
+    return run(process.execPath, [CLI, ...args, ...endpoint]).then(
+      ({ stderr }) => ({ code: 0, stderr }),
+      (error: { code: number; stderr: string }) => error,
+    );
+  }
+
   it.each([
     ["a missing --to", ["move", "--from", "a-bucket"], /required option '--to <bucket>' not specified/],
     ["--from equal to --to", ["move", "--from", "same-b", "--to", "same-b"], /same bucket/],
@@ -90,14 +163,7 @@ describe("bad input is refused clearly and changes nothing", () => {
     ],
     ["an unknown command", ["teleport"], /unknown command 'teleport'/],
   ])("the CLI rejects %s with a message and a non-zero exit", async (_name, args, message) => {
-    const result = await run(process.execPath, [
-      CLI,
-      ...args,
-      ...(args[0] === "move" || args[0] === "seed" ? ["--endpoint", harness.emulator.endpoint] : []),
-    ]).then(
-      () => ({ code: 0, stderr: "" }),
-      (error: { code: number; stderr: string }) => error,
-    );
+    const result = await runCli(args, { endpoint: args[0] === "move" || args[0] === "seed" });
     // Refused on purpose: exit code 2 and the message alone, not an uncaught error's exit 1 and stack trace.
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
