@@ -5,6 +5,7 @@ import { estimateFromListing, formatEstimate } from "../core/estimate.ts";
 import { MoverError } from "../errors.ts";
 import type { LocalApp } from "../local/localApp.ts";
 import { runMoveInWorker } from "../local/moveWorker.ts";
+import { isFinished } from "../types.ts";
 import { portNumber, positiveInt, wholeNumber } from "./argParsers.ts";
 import { createProgressReporter, formatProgressLine } from "./progress.ts";
 
@@ -156,15 +157,27 @@ export function buildCli(): Command {
           console.log(formatProgressLine(result, Date.parse(result.job.createdAt)));
           if (result.reportFile) console.log(`Report: ${result.reportFile}`);
           const allMoved = result.job.state === "done" && result.counts.moved === result.job.listed;
-          if (!allMoved && result.job.listingError && !result.job.listingDone) {
+          const { failed, skipped } = result.counts;
+          const unresolved = result.job.listed - result.counts.moved - failed - skipped;
+          if (result.job.state === "cancelled") {
+            console.error(
+              `Job ${result.job.id} was cancelled: the keys it had not moved stay in the source. ` +
+                "A new `move` starts a new job for them.",
+            );
+          } else if (!allMoved && result.job.listingError && !result.job.listingDone) {
             console.error(
               `Job ${result.job.id} stopped listing after ${result.job.listed} keys: ${result.job.listingError.reason} ` +
                 "Its list token is on the list DLQ. After fixing the cause run `s3-image-mover redrive` and move again.",
             );
+          } else if (!allMoved && failed === 0 && unresolved === 0) {
+            // Skipped keys are not retried: a redrive has nothing to send, and a new job would skip them again.
+            console.error(
+              `Job ${result.job.id} moved every key but ${skipped} it skipped, which stay in the source; the report ` +
+                "gives each one's reason (such as a destination key with other content under --no-overwrite).",
+            );
           } else if (!allMoved) {
             console.error(
-              `Job ${result.job.id} did not move every key: ${result.counts.failed} failed, ${result.counts.skipped} skipped, ` +
-                `${result.job.listed - result.counts.moved - result.counts.failed - result.counts.skipped} unresolved. ` +
+              `Job ${result.job.id} did not move every key: ${failed} failed, ${skipped} skipped, ${unresolved} unresolved. ` +
                 `See \`s3-image-mover status --job ${result.job.id}\`; after fixing the cause run \`s3-image-mover redrive\` and move again.`,
             );
           }
@@ -194,7 +207,7 @@ export function buildCli(): Command {
           const status = await jobStatus(app, opts.job);
           if (opts.watch && process.stdout.isTTY && !opts.json) process.stdout.write("\x1b[2J\x1b[H");
           console.log(opts.json ? JSON.stringify(status, null, 2) : formatStatus(status));
-          if (!opts.watch || status.job.state === "done" || status.job.state === "done-with-failures") return;
+          if (!opts.watch || isFinished(status.job.state)) return;
           await new Promise((resolve) => setTimeout(resolve, 2000));
         }
       });

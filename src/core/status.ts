@@ -1,5 +1,6 @@
 import type { App } from "../app.ts";
 import { queueDepth } from "../aws/queues.ts";
+import { describeError } from "../errors.ts";
 import { isFinished, type Job, type JobCounts } from "../types.ts";
 import { type DryRunEstimate, estimateFromListing, formatEstimate } from "./estimate.ts";
 import { reportSinkFor } from "./report.ts";
@@ -20,8 +21,8 @@ export interface JobStatus {
   lastErrors: Array<{ key: string; reason: string; at: string }>;
   /** Why listing stopped, while it has not listed a page since. */
   listingError?: { reason: string; attempt: number; at: string };
-  /** The move report: where its parts are and how many there are so far. */
-  report?: { location: string; parts: number };
+  /** The move report: where its parts are and how many there are so far (or why they cannot be read). */
+  report?: { location: string; parts: number; unreadable?: string };
   /** Dry runs: what the move would take, from what was listed. */
   estimate?: DryRunEstimate;
 }
@@ -49,9 +50,7 @@ export async function jobStatus(app: App, jobId: string, now = Date.now()): Prom
     await app.store.completeIfResolved(jobId);
     job = await app.store.getJob(jobId);
   }
-  const report = job.report
-    ? { location: job.report, parts: (await reportSinkFor(job.report, app.clients.s3).listParts(job.id)).length }
-    : undefined;
+  const report = job.report ? await reportPartsOf(app, job) : undefined;
   const samples = isFinished(job.state)
     ? []
     : await app.store.sampleProgress(jobId, counts.moved, counts.movedBytes, now);
@@ -125,7 +124,9 @@ export function formatStatus(status: JobStatus): string {
     `  queues: ${queues.listQueued} list + ${queues.moveQueued} move messages queued, ${queues.inFlight} in flight, ${queues.deadLetters} in dead-letter queues`,
     `  started ${job.createdAt}${job.finishedAt ? `, finished ${job.finishedAt}` : ""}`,
   ];
-  if (status.report)
+  if (status.report?.unreadable)
+    lines.push(`  report: cannot read ${status.report.location}${status.job.id}/: ${status.report.unreadable}`);
+  else if (status.report)
     lines.push(`  report: ${status.report.parts} part(s) under ${status.report.location}${status.job.id}/`);
   if (status.estimate)
     lines.push(
@@ -156,3 +157,14 @@ export function formatJobList(jobs: readonly Job[]): string {
 }
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+/** The job's report parts so far. A location that cannot be read (its bucket deleted, say) is said, not thrown: the
+ * rest of the status is still true. */
+async function reportPartsOf(app: App, job: Job): Promise<{ location: string; parts: number; unreadable?: string }> {
+  const location = job.report as string;
+  try {
+    return { location, parts: (await reportSinkFor(location, app.clients.s3).listParts(job.id)).length };
+  } catch (error) {
+    return { location, parts: 0, unreadable: describeError(error) };
+  }
+}

@@ -1,0 +1,79 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { DeleteBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startMove } from "../../src/core/start.ts";
+import { ensureBucket, seedBucket, seedKey } from "../../src/images/seed.ts";
+import type { LocalApp } from "../../src/local/localApp.ts";
+import { freshBuckets, type Harness, listAll, startHarness } from "../support/harness.ts";
+
+const CLI = fileURLToPath(new URL("../../bin/s3-image-mover.js", import.meta.url));
+const run = promisify(execFile);
+
+describe("what the CLI says about a job", () => {
+  let harness: Harness;
+  let app: LocalApp;
+  let cwd: string; // where a move's default report directory goes
+  beforeAll(async () => {
+    harness = await startHarness();
+    app = await harness.app();
+    cwd = await mkdtemp(join(tmpdir(), "cli-"));
+  });
+  afterAll(async () => {
+    await harness.stop();
+    await rm(cwd, { recursive: true, force: true });
+  });
+
+  /** The CLI against the harness's emulator; a command still running after 30 s is killed (and the test fails). */
+  function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return run(process.execPath, [CLI, ...args, "--endpoint", harness.emulator.endpoint], {
+      cwd,
+      timeout: 30_000,
+    }).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (error: { code: number | null; stdout: string; stderr: string }) => error,
+    );
+  }
+
+  it("after a move that skipped keys as asked, says they stay in the source, not to redrive them", async () => {
+    const { from, to } = await freshBuckets(app.clients.s3, "skips");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 4, bytes: 256 });
+    for (const i of [1, 2]) {
+      await app.clients.s3.send(new PutObjectCommand({ Bucket: to, Key: seedKey(i), Body: "other content" }));
+    }
+
+    const result = await cli(["move", "--from", from, "--to", to, "--no-overwrite", "--quiet"]);
+
+    expect(result.code).toBe(1); // not every key moved, as documented
+    expect(result.stderr).toMatch(/moved every key but 2 it skipped, which stay in the source; the report gives/);
+    expect(result.stderr).not.toMatch(/redrive/);
+    expect([...(await listAll(app.clients.s3, from)).keys()].sort()).toEqual([seedKey(1), seedKey(2)]);
+  });
+
+  it("watches a cancelled job until it shows the cancel, then exits", async () => {
+    const { from, to } = await freshBuckets(app.clients.s3, "watch");
+    const { jobId } = await startMove(app, { from, to });
+    await app.store.cancel(jobId);
+
+    const result = await cli(["status", "--job", jobId, "--watch"]);
+
+    expect(result).toMatchObject({ code: 0, stdout: expect.stringContaining(`Job ${jobId}: cancelled`) });
+  });
+
+  it("shows a job whose report bucket is gone, saying the report cannot be read", async () => {
+    const { from, to } = await freshBuckets(app.clients.s3, "gone-report");
+    const reports = `${to}-reports`.slice(0, 63);
+    await ensureBucket(app.clients.s3, reports);
+    const { jobId } = await startMove(app, { from, to, report: `s3://${reports}/r/` });
+    await app.clients.s3.send(new DeleteBucketCommand({ Bucket: reports }));
+
+    const result = await cli(["status", "--job", jobId]);
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`report: cannot read s3://${reports}/r/${jobId}/: .*does not exist`));
+  });
+});
