@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Command, Option } from "commander";
@@ -7,7 +8,7 @@ import type { LocalApp } from "../local/localApp.ts";
 import { runMoveInWorker } from "../local/moveWorker.ts";
 import { isFinished } from "../types.ts";
 import { portNumber, positiveInt, wholeNumber } from "./argParsers.ts";
-import { createProgressReporter, formatProgressLine } from "./progress.ts";
+import { createProgressReporter, formatProgressLine, openedLine } from "./progress.ts";
 
 // The AWS SDK and the emulator load only in the commands that use them: `move` runs in a worker thread, which loads
 // its own, so this thread stays small.
@@ -27,6 +28,7 @@ async function withLocalApp(endpoint: string | undefined, use: (app: LocalApp) =
 export function buildCli(): Command {
   const program = new Command("s3-image-mover")
     .description("Move every object from one S3 bucket to another: copy, verify, delete. Resumes where it stopped.")
+    .version(packageVersion())
     .showHelpAfterError()
     .exitOverride();
 
@@ -137,6 +139,18 @@ export function buildCli(): Command {
           report: opts.report.startsWith("s3://") ? opts.report : `${pathToFileURL(resolve(opts.report)).href}/`,
         };
         const reporter = createProgressReporter({ quiet: opts.quiet === true });
+        let jobId: string | undefined;
+        // Ctrl-C ends the move where it is (nothing is lost: every key is resolved or left for the next run).
+        const interrupted = () => {
+          reporter.stop();
+          console.error(
+            jobId
+              ? `\nInterrupted: job ${jobId} stops here; run the same command to resume it.`
+              : "\nInterrupted before the job opened: nothing was moved.",
+          );
+          process.exit(130);
+        };
+        process.once("SIGINT", interrupted);
         try {
           // The worker validates the request before any queue or table is created, then checks both buckets.
           const result = await runMoveInWorker(
@@ -147,6 +161,10 @@ export function buildCli(): Command {
               progressEveryMs: reporter.everyMs,
             },
             (p) => reporter.update(p),
+            (opened) => {
+              jobId = opened.job.id;
+              if (!opts.quiet) console.error(openedLine(request, opened));
+            },
           );
           reporter.stop();
           if (result.job.dryRun) {
@@ -183,6 +201,7 @@ export function buildCli(): Command {
           }
           process.exitCode = allMoved ? 0 : 1;
         } finally {
+          process.off("SIGINT", interrupted);
           reporter.stop();
         }
       },
@@ -251,8 +270,13 @@ export function buildCli(): Command {
     .option("--endpoint <url>", "endpoint (default: AWS_ENDPOINT_URL, else AWS)")
     .action(async (opts: { job: string; endpoint?: string }) => {
       await withLocalApp(opts.endpoint, async (app) => {
-        const job = await app.store.cancel(opts.job);
-        console.log(`Job ${job.id}: ${job.state}`);
+        const before = await app.store.getJob(opts.job);
+        const job = isFinished(before.state) ? before : await app.store.cancel(opts.job);
+        console.log(
+          job === before
+            ? `Job ${job.id} is already ${job.state}: nothing to cancel`
+            : `Job ${job.id}: ${job.state}; its unmoved keys stay in the source`,
+        );
       });
     });
 
@@ -312,4 +336,9 @@ function networkFailureOf(error: unknown, depth = 0): string | undefined {
     if (found) return found;
   }
   return undefined;
+}
+
+function packageVersion(): string {
+  const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
+  return version;
 }

@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import type { SingleBar } from "cli-progress";
 import type { MoveProgress } from "../local/localMove.ts";
-import { isFinished } from "../types.ts";
+import { isFinished, type Job } from "../types.ts";
 
 // cli-progress loads with the first bar drawn, not with the CLI: a move starts its worker thread once the CLI has
 // loaded, so whatever loads before that delays the whole move (importing the CLI took 45 ms with it, 40 without).
@@ -83,4 +83,29 @@ export function formatProgressLine(p: MoveProgress, started: number): string {
 function rate(count: number, since: number): string {
   const seconds = (Date.now() - since) / 1000;
   return seconds > 0 ? Math.round(count / seconds).toString() : "0";
+}
+
+/**
+ * What a move says once its job is open: which job (its id is what `status` and `cancel` take), and, when it attached
+ * to an unfinished job started with other options, that the job keeps its own.
+ */
+export function openedLine(
+  request: { overwrite: boolean; report?: string | undefined },
+  opened: { job: Job; attached: boolean },
+): string {
+  const { job } = opened;
+  const route = `s3://${job.from}/${job.prefix} → s3://${job.to}/`;
+  if (job.dryRun) return `Dry run ${job.id}: listing s3://${job.from}/${job.prefix}`;
+  if (!opened.attached) return `Job ${job.id}: moving ${route} (if stopped, the same command resumes it)`;
+  const kept = [
+    ...(job.overwrite !== request.overwrite ? [job.overwrite ? "overwrite on" : "--no-overwrite"] : []),
+    ...(job.report !== request.report ? [`report to ${job.report ?? "nowhere"}`] : []),
+  ];
+  return (
+    `Continuing job ${job.id}, started ${job.createdAt}: ${route}` +
+    (kept.length === 0
+      ? ""
+      : `. It keeps the options it was started with (${kept.join(", ")}), not this command's; to change them, ` +
+        `cancel it (\`s3-image-mover cancel --job ${job.id}\`) and move again`)
+  );
 }

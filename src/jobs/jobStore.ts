@@ -609,7 +609,7 @@ export class JobStore {
    */
   async cancel(jobId: string, now = new Date()): Promise<Job> {
     const job = await this.getJob(jobId);
-    if (job.state === "done" || job.state === "done-with-failures") return job;
+    if (isFinished(job.state)) return job; // done, or cancelled already
     await this.#setState(jobId, "cancelled", now);
     await this.#releaseActive(job);
     this.#cancelled.set(jobId, { cancelled: true, at: Date.now() });

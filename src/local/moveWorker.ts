@@ -4,7 +4,7 @@ import { setFlagsFromString } from "node:v8";
 import { Worker } from "node:worker_threads";
 import { MoverError } from "../errors.ts";
 import type { StackSettings } from "../stackSettings.ts";
-import type { MoveRequest } from "../types.ts";
+import type { Job, MoveRequest } from "../types.ts";
 import type { MoveProgress } from "./localMove.ts";
 import type { LocalResources } from "./resources.ts";
 
@@ -75,6 +75,8 @@ export function prepareMoveWorkerHeap(copyConcurrency: number): void {
 export async function runMoveInWorker(
   input: MoveWorkerInput,
   onProgress: (progress: MoveProgress) => void,
+  /** The job is open (new, or the unfinished one this move attached to) and its listing asked for. */
+  onOpened?: (opened: { job: Job; attached: boolean }) => void,
 ): Promise<MoveProgress> {
   prepareMoveWorkerHeap(input.copyConcurrency);
   // First of all: the worker's boot is the longest step. It waits for the queues before it touches anything.
@@ -86,7 +88,10 @@ export async function runMoveInWorker(
   const moved = resultOf(worker, input.copyConcurrency, onProgress);
   moved.catch(() => undefined); // awaited below, once the start is done
   try {
-    await openMoveForWorker(input.endpoint, input.request, (setup: MoveWorkerSetup) => worker.postMessage(setup));
+    const opened = await openMoveForWorker(input.endpoint, input.request, (setup: MoveWorkerSetup) =>
+      worker.postMessage(setup),
+    );
+    onOpened?.(opened);
   } catch (error) {
     await worker.terminate();
     throw error;
@@ -104,7 +109,7 @@ async function openMoveForWorker(
   endpoint: string | undefined,
   input: MoveRequest,
   post: (setup: MoveWorkerSetup) => void,
-): Promise<void> {
+): Promise<{ job: Job; attached: boolean }> {
   // Loaded only now, and only what the start needs: the CLI's other commands never pay for the SDK on this thread.
   const [
     { validateMoveRequest },
@@ -133,9 +138,10 @@ async function openMoveForWorker(
     opened.catch(() => undefined); // awaited below, after the queues
     const [resources, stack] = await Promise.all([setup.resources, setup.stack, checked]);
     post({ kind: "resources", resources, stack });
-    const { job } = await opened;
+    const { job, attached } = await opened;
     await sendListToken(clients.sqs, resources.listQueueUrl, job);
     post({ kind: "opened", jobId: job.id });
+    return { job, attached };
   } finally {
     destroyClients(clients);
   }

@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -54,14 +54,44 @@ describe("what the CLI says about a job", () => {
     expect([...(await listAll(app.clients.s3, from)).keys()].sort()).toEqual([seedKey(1), seedKey(2)]);
   });
 
-  it("watches a cancelled job until it shows the cancel, then exits", async () => {
+  it("names the job it opens, says on Ctrl-C how to resume it, and continues it when run again", async () => {
+    const { from, to } = await freshBuckets(app.clients.s3, "sigint");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 5000, bytes: 256 });
+    const args = [CLI, "move", "--from", from, "--to", to, "--endpoint", harness.emulator.endpoint];
+    const child = spawn(process.execPath, args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    const opened = new Promise<string>((resolve) => {
+      child.stderr.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+        const id = /^Job (\S+): moving /m.exec(stderr)?.[1];
+        if (id) resolve(id);
+      });
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const jobId = await opened;
+    child.kill("SIGINT");
+
+    expect(await exited).toBe(130);
+    expect(stderr).toContain(`Interrupted: job ${jobId} stops here; run the same command to resume it.`);
+    const again = await cli(["move", "--from", from, "--to", to]);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain(`Continuing job ${jobId}, started `);
+    expect((await listAll(app.clients.s3, to)).size).toBe(5000);
+  });
+
+  it("cancels a job, watches it until it shows the cancel, then exits; a second cancel has nothing to do", async () => {
     const { from, to } = await freshBuckets(app.clients.s3, "watch");
     const { jobId } = await startMove(app, { from, to });
-    await app.store.cancel(jobId);
 
-    const result = await cli(["status", "--job", jobId, "--watch"]);
-
-    expect(result).toMatchObject({ code: 0, stdout: expect.stringContaining(`Job ${jobId}: cancelled`) });
+    expect(await cli(["cancel", "--job", jobId])).toMatchObject({
+      code: 0,
+      stdout: `Job ${jobId}: cancelled; its unmoved keys stay in the source\n`,
+    });
+    const watched = await cli(["status", "--job", jobId, "--watch"]);
+    expect(watched).toMatchObject({ code: 0, stdout: expect.stringContaining(`Job ${jobId}: cancelled`) });
+    expect((await cli(["cancel", "--job", jobId])).stdout).toBe(
+      `Job ${jobId} is already cancelled: nothing to cancel\n`,
+    );
   });
 
   it("shows a job whose report bucket is gone, saying the report cannot be read", async () => {

@@ -2,7 +2,7 @@
 // then), and plain lines elsewhere.
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createProgressReporter, formatProgressLine } from "../../src/cli/progress.ts";
+import { createProgressReporter, formatProgressLine, openedLine } from "../../src/cli/progress.ts";
 import type { MoveProgress } from "../../src/local/localMove.ts";
 import type { Job } from "../../src/types.ts";
 
@@ -60,5 +60,34 @@ describe("the progress display", () => {
     const finished = formatProgressLine(progress(1000, 1000, "done-with-failures"), Date.now());
     expect(finished).toMatch(/^\[done-with-failures\] .*, dead letters 0$/);
     expect(finished).not.toContain("in flight");
+  });
+});
+
+describe("the line a move prints once its job is open", () => {
+  const job = {
+    id: "job-7",
+    from: "old",
+    to: "new",
+    prefix: "photos/",
+    overwrite: false,
+    dryRun: false,
+    createdAt: "2026-12-07T10:00:00.000Z",
+  } as Job;
+
+  it("names a new job, its route, and how to resume it", () => {
+    expect(openedLine({ overwrite: false }, { job, attached: false })).toBe(
+      "Job job-7: moving s3://old/photos/ → s3://new/ (if stopped, the same command resumes it)",
+    );
+  });
+
+  it("says an attached job keeps the options it was started with when this command's differ, and how to change them", () => {
+    expect(openedLine({ overwrite: false }, { job, attached: true })).toBe(
+      "Continuing job job-7, started 2026-12-07T10:00:00.000Z: s3://old/photos/ → s3://new/",
+    );
+    expect(openedLine({ overwrite: true, report: "file:///r/" }, { job, attached: true })).toBe(
+      "Continuing job job-7, started 2026-12-07T10:00:00.000Z: s3://old/photos/ → s3://new/. It keeps the options it " +
+        "was started with (--no-overwrite, report to nowhere), not this command's; to change them, cancel it " +
+        "(`s3-image-mover cancel --job job-7`) and move again",
+    );
   });
 });
