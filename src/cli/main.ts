@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Command, Option } from "commander";
 import { estimateFromListing, formatEstimate } from "../core/estimate.ts";
-import { MoverError } from "../errors.ts";
+import { JobNotFoundError, MoverError } from "../errors.ts";
 import type { LocalApp } from "../local/localApp.ts";
 import { runMoveInWorker } from "../local/moveWorker.ts";
 import { isFinished } from "../types.ts";
@@ -14,9 +14,29 @@ import { createProgressReporter, formatProgressLine, openedLine } from "./progre
 // its own, so this thread stays small.
 const awsClients = () => import("../aws/clients.ts");
 
-/** Builds the local app for one command (loading the SDK only now), runs `use`, then closes the app's clients. */
-async function withLocalApp(endpoint: string | undefined, use: (app: LocalApp) => Promise<void>): Promise<void> {
-  const [{ createLocalApp }, { destroyClients }] = await Promise.all([import("../local/localApp.ts"), awsClients()]);
+/**
+ * Builds the local app for one command (loading the SDK only now), runs `use`, then closes the app's clients. A
+ * command that only reads or changes jobs (status, cancel, redrive) passes `noJobs`: where no move ever ran (no job
+ * table), that runs instead, and no table or queue is created.
+ */
+async function withLocalApp(
+  endpoint: string | undefined,
+  use: (app: LocalApp) => Promise<void>,
+  noJobs?: () => void,
+): Promise<void> {
+  const [{ createLocalApp }, { destroyClients, createClients, resolveTarget }, { jobTableExists }] = await Promise.all([
+    import("../local/localApp.ts"),
+    awsClients(),
+    import("../local/resources.ts"),
+  ]);
+  if (noJobs) {
+    const clients = createClients(resolveTarget({ endpoint }));
+    try {
+      if (!(await jobTableExists(clients))) return noJobs();
+    } finally {
+      destroyClients(clients);
+    }
+  }
   const app = await createLocalApp({ endpoint });
   try {
     await use(app);
@@ -216,20 +236,28 @@ export function buildCli(): Command {
     .option("--endpoint <url>", "endpoint (default: AWS_ENDPOINT_URL, else AWS)")
     .action(async (opts: { job?: string; json?: boolean; watch?: boolean; endpoint?: string }) => {
       const { formatJobList, formatStatus, jobStatus } = await import("../core/status.ts");
-      await withLocalApp(opts.endpoint, async (app) => {
-        if (!opts.job) {
-          const jobs = await app.store.listJobs();
-          console.log(opts.json ? JSON.stringify(jobs, null, 2) : formatJobList(jobs));
-          return;
-        }
-        for (;;) {
-          const status = await jobStatus(app, opts.job);
-          if (opts.watch && process.stdout.isTTY && !opts.json) process.stdout.write("\x1b[2J\x1b[H");
-          console.log(opts.json ? JSON.stringify(status, null, 2) : formatStatus(status));
-          if (!opts.watch || isFinished(status.job.state)) return;
-          await new Promise((resolve) => setTimeout(resolve, 2000));
-        }
-      });
+      const noJobs = () => {
+        if (opts.job) throw new JobNotFoundError(opts.job);
+        console.log(opts.json ? "[]" : formatJobList([]));
+      };
+      await withLocalApp(
+        opts.endpoint,
+        async (app) => {
+          if (!opts.job) {
+            const jobs = await app.store.listJobs();
+            console.log(opts.json ? JSON.stringify(jobs, null, 2) : formatJobList(jobs));
+            return;
+          }
+          for (;;) {
+            const status = await jobStatus(app, opts.job);
+            if (opts.watch && process.stdout.isTTY && !opts.json) process.stdout.write("\x1b[2J\x1b[H");
+            console.log(opts.json ? JSON.stringify(status, null, 2) : formatStatus(status));
+            if (!opts.watch || isFinished(status.job.state)) return;
+            await new Promise((resolve) => setTimeout(resolve, 2000));
+          }
+        },
+        noJobs,
+      );
     });
 
   program
@@ -239,28 +267,32 @@ export function buildCli(): Command {
     .option("--endpoint <url>", "endpoint (default: AWS_ENDPOINT_URL, else AWS)")
     .action(async (opts: { job?: string; endpoint?: string }) => {
       const { redriveDeadLetters } = await import("../core/redrive.ts");
-      await withLocalApp(opts.endpoint, async (app) => {
-        const result = await redriveDeadLetters(app, { jobId: opts.job });
-        console.log(
-          `Redrove ${result.moved.move} move and ${result.moved.list} list message(s)` +
-            (result.jobs.length ? ` of job(s) ${result.jobs.join(", ")}` : "") +
-            (result.moved.move + result.moved.list > 0
-              ? ". Run `move` again (or let the deployed movers) to finish."
-              : "."),
-        );
-        if (result.undeleted > 0) {
-          console.error(
-            `${result.undeleted} redriven message(s) could not be deleted from their dead-letter queue` +
-              (result.undeletedReason ? ` (${result.undeletedReason})` : "") +
-              ": they reappear there within 60 s of being received, and a later redrive sends them again " +
-              "(a duplicate, skipped where its work is done)." +
-              (result.stoppedEarly
-                ? " The redrive stopped there, leaving the rest on the DLQ: fix the cause, then run it again."
-                : ""),
+      await withLocalApp(
+        opts.endpoint,
+        async (app) => {
+          const result = await redriveDeadLetters(app, { jobId: opts.job });
+          console.log(
+            `Redrove ${result.moved.move} move and ${result.moved.list} list message(s)` +
+              (result.jobs.length ? ` of job(s) ${result.jobs.join(", ")}` : "") +
+              (result.moved.move + result.moved.list > 0
+                ? ". Run `move` again (or let the deployed movers) to finish."
+                : "."),
           );
-          process.exitCode = 1;
-        }
-      });
+          if (result.undeleted > 0) {
+            console.error(
+              `${result.undeleted} redriven message(s) could not be deleted from their dead-letter queue` +
+                (result.undeletedReason ? ` (${result.undeletedReason})` : "") +
+                ": they reappear there within 60 s of being received, and a later redrive sends them again " +
+                "(a duplicate, skipped where its work is done)." +
+                (result.stoppedEarly
+                  ? " The redrive stopped there, leaving the rest on the DLQ: fix the cause, then run it again."
+                  : ""),
+            );
+            process.exitCode = 1;
+          }
+        },
+        () => console.log("Redrove 0 move and 0 list message(s): no move ever ran at this endpoint."),
+      );
     });
 
   program
@@ -269,15 +301,21 @@ export function buildCli(): Command {
     .requiredOption("--job <id>", "job id")
     .option("--endpoint <url>", "endpoint (default: AWS_ENDPOINT_URL, else AWS)")
     .action(async (opts: { job: string; endpoint?: string }) => {
-      await withLocalApp(opts.endpoint, async (app) => {
-        const before = await app.store.getJob(opts.job);
-        const job = isFinished(before.state) ? before : await app.store.cancel(opts.job);
-        console.log(
-          job === before
-            ? `Job ${job.id} is already ${job.state}: nothing to cancel`
-            : `Job ${job.id}: ${job.state}; its unmoved keys stay in the source`,
-        );
-      });
+      await withLocalApp(
+        opts.endpoint,
+        async (app) => {
+          const before = await app.store.getJob(opts.job);
+          const job = isFinished(before.state) ? before : await app.store.cancel(opts.job);
+          console.log(
+            job === before
+              ? `Job ${job.id} is already ${job.state}: nothing to cancel`
+              : `Job ${job.id}: ${job.state}; its unmoved keys stay in the source`,
+          );
+        },
+        () => {
+          throw new JobNotFoundError(opts.job);
+        },
+      );
     });
 
   return program;

@@ -40,6 +40,17 @@ export function startLocalSetup(clients: AwsClients, createAfter?: Promise<unkno
   return { table, resources, stack };
 }
 
+/** Whether the job table exists here: a move has run at this endpoint. Changes nothing. */
+export async function jobTableExists(clients: AwsClients): Promise<boolean> {
+  try {
+    await clients.dynamo.send(new DescribeTableCommand({ TableName: LOCAL_RESOURCES.table }));
+    return true;
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return false;
+    throw error;
+  }
+}
+
 /** The whole set-up of a local command. */
 export async function prepareLocalResources(
   clients: AwsClients,

@@ -115,7 +115,7 @@ describe("bad input is refused clearly and changes nothing", () => {
     }
   });
 
-  it("the CLI's refused move creates no queue and no table where there were none", async () => {
+  it("the CLI's refused move, status, cancel and redrive create no queue and no table where there were none", async () => {
     const fresh = await startEmulator({ port: 0 });
     const clients = createClients(resolveTarget({ endpoint: fresh.endpoint }));
     try {
@@ -126,6 +126,15 @@ describe("bad input is refused clearly and changes nothing", () => {
         },
       );
       expect(result).toMatchObject({ code: 2, stderr: expect.stringMatching(/source bucket "no-such-bucket-z"/) });
+      // Nor do the commands that only read or change jobs, where no move ever ran.
+      const here = ["--endpoint", fresh.endpoint];
+      expect(await runCli(["status", ...here], { endpoint: false })).toMatchObject({ code: 0 });
+      expect(await runCli(["status", "--job", "job-x", ...here], { endpoint: false })).toMatchObject({
+        code: 2,
+        stderr: expect.stringMatching(/No job with id "job-x"/),
+      });
+      expect(await runCli(["cancel", "--job", "job-x", ...here], { endpoint: false })).toMatchObject({ code: 2 });
+      expect(await runCli(["redrive", ...here], { endpoint: false })).toMatchObject({ code: 0 });
       expect((await clients.sqs.send(new ListQueuesCommand({}))).QueueUrls ?? []).toEqual([]);
       expect((await clients.dynamo.send(new ListTablesCommand({}))).TableNames ?? []).toEqual([]);
     } finally {
