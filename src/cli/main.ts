@@ -194,6 +194,9 @@ export function buildCli(): Command {
           }
           console.log(formatProgressLine(result, Date.parse(result.job.createdAt)));
           if (result.reportFile) console.log(`Report: ${result.reportFile}`);
+          if (result.job.state === "done" && result.job.listed === 0) {
+            console.error(`Nothing to move: no keys under s3://${result.job.from}/${result.job.prefix}`);
+          }
           const allMoved = result.job.state === "done" && result.counts.moved === result.job.listed;
           const { failed, skipped } = result.counts;
           const unresolved = result.job.listed - result.counts.moved - failed - skipped;

@@ -46,14 +46,20 @@ export function createMoverHandler(app: App) {
       // The batch processor keeps a failure to itself: said here, so a batch that keeps failing (and is dead-lettered
       // after maxReceiveCount receives) is never silent. An unfinished batch has said why already.
       if (!(error instanceof BatchNotFinishedError)) {
+        const reason = describeError(error);
         app.logger.error("batch failed; it is retried, then dead-lettered", {
           jobId: message?.job,
           page: message?.page,
           batch: message?.batch,
           messageId: record.messageId,
           attempt,
-          reason: describeError(error),
+          reason,
         });
+        // And on the job, for `status`: its keys' own errors say nothing when the batch as a whole fails.
+        if (message) {
+          const batch = { key: `(batch ${message.page}.${message.batch}, all its keys)`, reason };
+          await app.store.recordErrors(message.job, [batch]).catch(() => undefined); // the log line has it anyway
+        }
       }
       throw error;
     }

@@ -94,6 +94,12 @@ describe("what the CLI says about a job", () => {
     );
   });
 
+  it("says when there was nothing to move", async () => {
+    const { from, to } = await freshBuckets(app.clients.s3, "empty");
+    const result = await cli(["move", "--from", from, "--to", to, "--prefix", "none/", "--quiet"]);
+    expect(result).toMatchObject({ code: 0, stderr: `Nothing to move: no keys under s3://${from}/none/\n` });
+  });
+
   it("shows a job whose report bucket is gone, saying the report cannot be read", async () => {
     const { from, to } = await freshBuckets(app.clients.s3, "gone-report");
     const reports = `${to}-reports`.slice(0, 63);

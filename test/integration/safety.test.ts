@@ -121,7 +121,7 @@ describe("nothing is lost when things break", () => {
     expect(again.counts).toMatchObject({ moved: 50, failed: 0 });
   });
 
-  it("says why a batch failed, then finishes it on its retry", async () => {
+  it("says why a batch failed, in the log and on the job, then finishes it on its retry", async () => {
     const app = await harness.app({ endpoint: harness.proxy.endpoint });
     const { from, to } = await freshBuckets(app.clients.s3, "batchfails");
     await seedBucket(app.clients.s3, { bucket: from, objects: 20, bytes: 512 });
@@ -157,6 +157,10 @@ describe("nothing is lost when things break", () => {
       "batch failed; it is retried, then dead-lettered",
       expect.objectContaining({ jobId: result.job.id, page: 0, batch: 0, reason: expect.stringMatching(/injected/) }),
     ]);
+    // `status` shows it too, among the job's last errors.
+    expect((await app.store.getJob(result.job.id)).lastErrors).toContainEqual(
+      expect.objectContaining({ key: "(batch 0.0, all its keys)", reason: expect.stringMatching(/injected/) }),
+    );
     expect(result.job.state).toBe("done");
     expect(result.counts).toMatchObject({ moved: 20, failed: 0 });
     expect((await listAll(app.clients.s3, from)).size).toBe(0);
