@@ -32,7 +32,7 @@ export async function runDemo(options: { objects: number; concurrency: number; q
   const emulator = await spawnEmulator({ port: 0, dataDir });
   const say = (line: string) => options.quiet || console.log(line);
   try {
-    say(`Emulator (S3, SQS, DynamoDB) on ${emulator.endpoint}, state in ${dataDir}`);
+    say(`Emulator (S3, SQS, DynamoDB) on ${emulator.endpoint}, state in ${dataDir} (removed at the end)`);
     const app = await createLocalApp({ endpoint: emulator.endpoint, copyConcurrency: options.concurrency });
     try {
       const seeded = await seedBucket(app.clients.s3, { bucket: SOURCE, objects: options.objects });

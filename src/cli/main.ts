@@ -273,6 +273,7 @@ export function buildCli(): Command {
       await withLocalApp(
         opts.endpoint,
         async (app) => {
+          if (opts.job) await app.store.getJob(opts.job); // an unknown id is refused, not "redriven" with nothing
           const result = await redriveDeadLetters(app, { jobId: opts.job });
           console.log(
             `Redrove ${result.moved.move} move and ${result.moved.list} list message(s)` +

@@ -94,7 +94,7 @@ export function openedLine(
   opened: { job: Job; attached: boolean },
 ): string {
   const { job } = opened;
-  const route = `s3://${job.from}/${job.prefix} → s3://${job.to}/`;
+  const route = `s3://${job.from}/${job.prefix} → s3://${job.to}/${job.prefix}`;
   if (job.dryRun) return `Dry run ${job.id}: listing s3://${job.from}/${job.prefix}`;
   if (!opened.attached) return `Job ${job.id}: moving ${route} (if stopped, the same command resumes it)`;
   const kept = [

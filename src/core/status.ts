@@ -151,7 +151,8 @@ export function formatJobList(jobs: readonly Job[]): string {
   return jobs
     .map(
       (j) =>
-        `${j.id}  ${j.state.padEnd(18)} ${String(j.listed).padStart(9)} listed  s3://${j.from}/${j.prefix} → s3://${j.to}/`,
+        `${j.id}  ${`${j.state}${j.dryRun ? " (dry run)" : ""}`.padEnd(18)} ${String(j.listed).padStart(9)} listed  ` +
+        `s3://${j.from}/${j.prefix} → s3://${j.to}/${j.prefix}`,
     )
     .join("\n");
 }

@@ -94,6 +94,16 @@ describe("what the CLI says about a job", () => {
     );
   });
 
+  it("refuses to redrive or cancel a job it does not know", async () => {
+    await startMove(app, { ...(await freshBuckets(app.clients.s3, "known")) }); // the job table exists
+    for (const command of ["redrive", "cancel"]) {
+      expect(await cli([command, "--job", "job-unknown"])).toMatchObject({
+        code: 2,
+        stderr: expect.stringMatching(/^Error: No job with id "job-unknown"/),
+      });
+    }
+  });
+
   it("says when there was nothing to move", async () => {
     const { from, to } = await freshBuckets(app.clients.s3, "empty");
     const result = await cli(["move", "--from", from, "--to", to, "--prefix", "none/", "--quiet"]);

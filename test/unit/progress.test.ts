@@ -76,16 +76,16 @@ describe("the line a move prints once its job is open", () => {
 
   it("names a new job, its route, and how to resume it", () => {
     expect(openedLine({ overwrite: false }, { job, attached: false })).toBe(
-      "Job job-7: moving s3://old/photos/ → s3://new/ (if stopped, the same command resumes it)",
+      "Job job-7: moving s3://old/photos/ → s3://new/photos/ (if stopped, the same command resumes it)",
     );
   });
 
   it("says an attached job keeps the options it was started with when this command's differ, and how to change them", () => {
     expect(openedLine({ overwrite: false }, { job, attached: true })).toBe(
-      "Continuing job job-7, started 2026-12-07T10:00:00.000Z: s3://old/photos/ → s3://new/",
+      "Continuing job job-7, started 2026-12-07T10:00:00.000Z: s3://old/photos/ → s3://new/photos/",
     );
     expect(openedLine({ overwrite: true, report: "file:///r/" }, { job, attached: true })).toBe(
-      "Continuing job job-7, started 2026-12-07T10:00:00.000Z: s3://old/photos/ → s3://new/. It keeps the options it " +
+      "Continuing job job-7, started 2026-12-07T10:00:00.000Z: s3://old/photos/ → s3://new/photos/. It keeps the options it " +
         "was started with (--no-overwrite, report to nowhere), not this command's; to change them, cancel it " +
         "(`s3-image-mover cancel --job job-7`) and move again",
     );
