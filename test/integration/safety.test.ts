@@ -572,6 +572,14 @@ async function deleteMoveRecord(app: LocalApp, record: SQSRecord): Promise<void>
   );
 }
 
+/** Takes the batch requeued past the poison attempt and moves it in a fresh invocation; returns its keys. */
+async function moveRequeued(app: LocalApp, mover: ReturnType<typeof createMoverHandler>): Promise<string[]> {
+  const [requeued] = await receiveMoveRecords(app, 1);
+  if (!requeued) throw new Error("nothing was requeued");
+  expect((await mover({ Records: [requeued] }, moverContext())).batchItemFailures).toEqual([]);
+  return (JSON.parse(requeued.body) as MoveMessage).items.map((item) => decodeKey(item.k));
+}
+
 /** A mover's context with 1 s left before COPY_RESERVE_MS: its copies may start for 1 s. */
 const nearTimeout = () => lambdaContext({ functionName: "mover", timeoutSeconds: COPY_RESERVE_MS / 1000 + 1 });
 
@@ -603,10 +611,7 @@ describe("a mover invocation near its timeout", () => {
     } finally {
       harness.proxy.setRespond(undefined);
     }
-    const [requeued] = await receiveMoveRecords(app, 1);
-    if (!requeued) throw new Error("the unstarted keys were not requeued");
-    expect((JSON.parse(requeued.body) as MoveMessage).items).toHaveLength(6);
-    expect((await mover({ Records: [requeued] }, moverContext())).batchItemFailures).toEqual([]);
+    expect(await moveRequeued(app, mover)).toHaveLength(6);
     expect(await app.store.sumTotals(jobId)).toMatchObject({ moved: 10, failed: 0 });
     expect((await app.store.getJob(jobId)).state).toBe("done");
     expect((await listAll(app.clients.s3, from)).size).toBe(0);
@@ -653,10 +658,7 @@ describe("a mover invocation near its timeout, with a copy S3 leaves unanswered"
     } finally {
       harness.proxy.setRespond(undefined);
     }
-    const [requeued] = await receiveMoveRecords(app, 1);
-    if (!requeued) throw new Error("the unanswered key was not requeued");
-    expect((JSON.parse(requeued.body) as MoveMessage).items.map((item) => decodeKey(item.k))).toEqual([silent]);
-    expect((await mover({ Records: [requeued] }, moverContext())).batchItemFailures).toEqual([]);
+    expect(await moveRequeued(app, mover)).toEqual([silent]);
     expect(await app.store.sumTotals(jobId)).toMatchObject({ moved: 4, failed: 0 });
     expect((await app.store.getJob(jobId)).state).toBe("done");
   });
