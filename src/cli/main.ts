@@ -295,7 +295,10 @@ export function buildCli(): Command {
             process.exitCode = 1;
           }
         },
-        () => console.log("Redrove 0 move and 0 list message(s): no move ever ran at this endpoint."),
+        () => {
+          if (opts.job) throw new JobNotFoundError(opts.job);
+          console.log("Redrove 0 move and 0 list message(s): no move ever ran at this endpoint.");
+        },
       );
     });
 
@@ -340,11 +343,6 @@ export async function main(argv = process.argv): Promise<void> {
       process.exitCode = e.exitCode === 0 ? 0 : 2;
       return;
     }
-    if (error instanceof MoverError) {
-      console.error(`Error: ${error.message}`);
-      process.exitCode = 2;
-      return;
-    }
     const unreachable = networkFailureOf(error);
     if (unreachable) {
       // Not "refused": the endpoint may have gone away in the middle of a move, which then resumes when run again.
@@ -353,6 +351,11 @@ export async function main(argv = process.argv): Promise<void> {
           "(`s3-image-mover emulator`, LocalStack), and is --endpoint right? A move resumes when run again.",
       );
       process.exitCode = 1;
+      return;
+    }
+    if (error instanceof MoverError) {
+      console.error(`Error: ${error.message}`);
+      process.exitCode = 2;
       return;
     }
     throw error;

@@ -229,11 +229,14 @@ const NOT_STARTED: KeyResult = {
   throttled: true,
 };
 
-/** A key whose copy S3 had not answered when the invocation neared its timeout: retried, like a throttled one. */
+/**
+ * A key whose copy S3 had not answered when the invocation neared its timeout: retried, and at the poison attempt
+ * failed with this reason (a copy too long for any invocation would otherwise be requeued forever).
+ */
 const UNANSWERED: KeyResult = {
   kind: "error",
-  reason: "copy unanswered when the mover's invocation neared its timeout; retried by the next one",
-  throttled: true,
+  reason:
+    "copy unanswered when the mover's invocation neared its timeout; if it recurs, raise the mover's timeout or lower MULTIPART_THRESHOLD_BYTES",
 };
 
 const GAVE_UP = Symbol("gave up");

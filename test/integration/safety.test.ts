@@ -621,7 +621,7 @@ describe("a mover invocation near its timeout", () => {
 describe("a mover invocation near its timeout, with a copy S3 leaves unanswered", () => {
   const harness = useProxiedHarness(); // its own queues: the test hands a move message over by hand
 
-  it("gives that copy up in time to record the batch's other keys, and retries its key, never failed for it", async () => {
+  it("gives that copy up in time to record the batch's other keys, retries its key, and fails it with the reason at the poison attempt", async () => {
     const { app, from, jobId, record } = await firstMoveRecord(harness, "unanswered", { objects: 4, copies: 4 });
     const silent = decodeKey((JSON.parse(record.body) as MoveMessage).items[0]?.k ?? "");
     // S3 answers that key's copy only after 20 s, with a 500: a mover that waits for it records nothing in time.
@@ -650,17 +650,17 @@ describe("a mover invocation near its timeout, with a copy S3 leaves unanswered"
         reason: expect.stringMatching(/^copy unanswered when the mover's invocation neared its timeout/),
       });
 
-      // At the poison attempt the key is not failed: its batch goes back to the queue as a fresh message.
+      // At the poison attempt the key is failed with its reason and dead-lettered: a copy too long for any
+      // invocation is not requeued forever.
       expect((await mover({ Records: [atPoisonAttempt(app, record)] }, nearTimeout())).batchItemFailures).toEqual([]);
       expect(answered).toBe(false);
       await deleteMoveRecord(app, record);
-      expect(await app.store.sumTotals(jobId)).toMatchObject({ moved: 3, failed: 0 });
+      expect(await app.store.sumTotals(jobId)).toMatchObject({ moved: 3, failed: 1 });
     } finally {
       harness.proxy.setRespond(undefined);
     }
-    expect(await moveRequeued(app, mover)).toEqual([silent]);
-    expect(await app.store.sumTotals(jobId)).toMatchObject({ moved: 4, failed: 0 });
-    expect((await app.store.getJob(jobId)).state).toBe("done");
+    expect((await app.store.getJob(jobId)).state).toBe("done-with-failures");
+    expect(JSON.stringify(await deadLettersOf(app, jobId))).toMatch(/copy unanswered .*raise the mover's timeout/);
   });
 });
 
