@@ -59,7 +59,8 @@ const MD5_ETAG = /^"[0-9a-f]{32}"$/;
  *
  * `stopCopiesAt` and `giveUpCopiesAt` (ms since the epoch) leave the invocation time to record the batch: from the
  * first no key's copy starts (the key is retried, never failed for it) and a multipart copy still running is cut
- * short; from the second a copy S3 has not answered is given up (retried the same way). Otherwise a batch slowed
+ * short; from the second a copy S3 has not answered is given up (retried, and failed with a reason at the poison
+ * attempt). Otherwise a batch slowed
  * down past the function's timeout (S3 throttling, one huge object, a copy S3 leaves silent) would die with the
  * invocation with nothing recorded, over and over, and reach the DLQ with no reason.
  */
@@ -70,7 +71,7 @@ export async function moveBatch(
   options: {
     /** From then on (ms since the epoch) no copy starts, and a multipart copy still running is cut short. */
     stopCopiesAt?: number;
-    /** From then on copies still awaiting S3's answer are given up: the key is retried, never failed for it. */
+    /** From then on copies still awaiting S3's answer are given up: the key is retried (failed at the poison attempt). */
     giveUpCopiesAt?: number;
   } = {},
 ): Promise<MoveBatchResult> {
@@ -244,8 +245,8 @@ const GAVE_UP = Symbol("gave up");
 /**
  * Waits for the batch's copies until `at` (ms since the epoch), then resolves to GAVE_UP. One wait per batch, with a
  * Set of the keys under way, rather than a wait per copy: racing each copy's answer against one shared promise
- * allocates five promises a copy (ours' CPU looked 4% higher with it in two A/Bs), and an AbortSignal per request
- * cost the lean client 22% more CPU a copy (bench/README.md, "2026-12-07, night (5)").
+ * allocates five promises a copy (ours' CPU looked 2-3% higher with it in two A/Bs), and one AbortSignal handed to
+ * every request cost the lean client 22% more CPU a copy (bench/README.md, "2026-12-07, night (5)").
  */
 async function untilGivenUp(copied: Promise<unknown>, at: number | undefined): Promise<unknown> {
   if (at === undefined) return copied;

@@ -3,7 +3,7 @@
 //   git apply bench/results/2026-12-07-giveup/signal-per-request.patch, then the same command: also "signal"
 // A child process answers every request at once with a CopyObjectResult, so only the client's CPU is measured.
 // "signal": one AbortSignal for all copies, handed to each request (undici listens on it while the request runs).
-// "race": one promise for all copies, each copy's answer raced against it (what src/core/moving.ts does).
+// "race": one promise for all copies, each copy's answer raced against it (what src/core/moving.ts did at 9b26118; 046c9ea waits once per batch instead).
 import { fork } from "node:child_process";
 import { setMaxListeners } from "node:events";
 import { fileURLToPath } from "node:url";
