@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { access, mkdir, open, readdir, stat, writeFile } from "node:fs/promises";
+import { access, lstat, mkdir, open, readdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
@@ -35,7 +35,14 @@ export function validateReportLocation(location: unknown, allowFiles: boolean): 
   if (typeof location !== "string") throw new ValidationError(`"report" must be a string like "s3://bucket/reports/"`);
   if (/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(location))
     return location.endsWith("/") ? location : `${location}/`;
-  if (allowFiles && location.startsWith("file:///")) return location.endsWith("/") ? location : `${location}/`;
+  if (allowFiles && location.startsWith("file:///")) {
+    try {
+      fileURLToPath(location); // refuses what names no path, such as an encoded "/" (%2F)
+    } catch (error) {
+      throw new ValidationError(`"report" is not a usable file URL: ${(error as Error).message}`, { cause: error });
+    }
+    return location.endsWith("/") ? location : `${location}/`;
+  }
   throw new ValidationError(
     `"report" must be an S3 location like "s3://bucket/reports/"${allowFiles ? ' or a "file:///dir/" URL' : ""}, got "${location}"`,
   );
@@ -60,11 +67,16 @@ export async function checkReportDirectory(location: string): Promise<void> {
       if ((error.code === "ENOENT" || error.code === "ENOTDIR") && dirname(dir) !== dir) return undefined;
       throw new ValidationError(`The report directory ${wanted} cannot be used: ${error.message}`, { cause: error });
     });
+    // A symbolic link to nothing stats as missing, but mkdir cannot make a directory where it is.
+    if (!found && (await lstat(dir).catch(() => undefined))?.isSymbolicLink()) {
+      throw new ValidationError(`The report directory ${wanted} cannot be made: ${dir} is a link to nothing`);
+    }
     if (!found) continue;
     if (!found.isDirectory()) {
       throw new ValidationError(`The report directory ${wanted} cannot be made: ${dir} is a file, not a directory`);
     }
-    await access(dir, constants.W_OK).catch((error: unknown) => {
+    // Writing a file in a directory takes both: write to add the entry, search (x) to reach it.
+    await access(dir, constants.W_OK | constants.X_OK).catch((error: unknown) => {
       throw new ValidationError(`The report directory ${wanted} cannot be written: ${dir} is not writable`, {
         cause: error,
       });

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -87,6 +87,14 @@ describe("bad input is refused clearly and changes nothing", () => {
       await writeFile(file, "");
       await expect(startMove(app, { from, to, report: `${pathToFileURL(file).href}/reports/` })).rejects.toThrow(
         new ValidationError(`The report directory ${file}/reports/ cannot be made: ${file} is a file, not a directory`),
+      );
+      const link = join(dir, "a-link");
+      await symlink(join(dir, "gone"), link);
+      await expect(startMove(app, { from, to, report: `${pathToFileURL(link).href}/reports/` })).rejects.toThrow(
+        new ValidationError(`The report directory ${link}/reports/ cannot be made: ${link} is a link to nothing`),
+      );
+      await expect(startMove(app, { from, to, report: `${pathToFileURL(dir).href}/a%2Fb/` })).rejects.toThrow(
+        /"report" is not a usable file URL: .*must not include encoded \/ characters/,
       );
     } finally {
       await rm(dir, { recursive: true });
