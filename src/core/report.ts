@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { access, lstat, mkdir, open, readdir, stat, writeFile } from "node:fs/promises";
+import { access, lstat, mkdir, open, readdir, rename, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
@@ -137,6 +137,23 @@ export async function assembleReport(
   const newest = new Map<string, string>();
   for (const name of (await sink.listParts(jobId)).sort()) newest.set(name.replace(/-v\d+\.jsonl$/, ""), name);
   for (const name of newest.values()) await sink.copyPart(name, write);
+}
+
+/**
+ * Assembles a job's report into one local file. It is written under a temporary name and renamed once whole, so an
+ * interrupted or failed assembly never leaves a partial report under the report's own name.
+ */
+export async function assembleReportFile(sink: ReportSink, jobId: string, file: string): Promise<void> {
+  const partial = `${file}.partial`;
+  const out = await open(partial, "w");
+  try {
+    await assembleReport(sink, jobId, async (chunk) => {
+      await out.write(chunk);
+    });
+  } finally {
+    await out.close();
+  }
+  await rename(partial, file);
 }
 
 /** Bytes a local part is read in: one buffer per sink, reused for every chunk of every part. */

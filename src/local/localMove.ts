@@ -1,10 +1,10 @@
-import { mkdir, open } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { App } from "../app.ts";
 import { queueDepth } from "../aws/queues.ts";
 import { sendListToken } from "../core/listing.ts";
-import { assembleReport, reportSinkFor } from "../core/report.ts";
+import { assembleReportFile, reportSinkFor } from "../core/report.ts";
 import { checkMove, openMove } from "../core/start.ts";
 import { validateMoveRequest } from "../core/validation.ts";
 import { createListerHandler } from "../handlers/lister.ts";
@@ -82,14 +82,7 @@ async function writeLocalReport(app: App, job: Job): Promise<string | undefined>
   const dir = fileURLToPath(job.report);
   await mkdir(dir, { recursive: true });
   const file = join(dir, `${job.id}.jsonl`);
-  const out = await open(file, "w");
-  try {
-    await assembleReport(reportSinkFor(job.report, app.clients.s3), job.id, async (chunk) => {
-      await out.write(chunk);
-    });
-  } finally {
-    await out.close();
-  }
+  await assembleReportFile(reportSinkFor(job.report, app.clients.s3), job.id, file);
   return file;
 }
 

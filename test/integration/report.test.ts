@@ -1,10 +1,10 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AwsClients, createClients, destroyClients, resolveTarget } from "../../src/aws/clients.ts";
-import { assembleReport, type ReportSink, reportSinkFor } from "../../src/core/report.ts";
+import { assembleReport, assembleReportFile, type ReportSink, reportSinkFor } from "../../src/core/report.ts";
 import { type Emulator, startEmulator } from "../../src/emulator/emulator.ts";
 import { freshBuckets } from "../support/harness.ts";
 
@@ -65,5 +65,29 @@ describe.each([
       await Promise.all(names.slice(i, i + 50).map((name) => sink.writePart(name, `{"n":${name.length}}\n`)));
     }
     expect((await sink.listParts("job-many")).sort()).toEqual(names);
+  });
+});
+
+describe("a move report assembled into one local file", () => {
+  it("appears under its name only once whole: an assembly that fails midway leaves no report file", async () => {
+    const sink = reportSinkFor(`${pathToFileURL(dir).href}/assembly/`, clients.s3);
+    await sink.writePart(part(0, 0, 1), body("p0b0", 500));
+    await sink.writePart(part(0, 1, 1), body("p0b1", 500));
+    const file = join(dir, "assembled.jsonl");
+
+    await assembleReportFile(sink, JOB, file);
+    expect(await readFile(file, "utf8")).toBe(body("p0b0", 500) + body("p0b1", 500));
+
+    // The second part cannot be read (as when the process stops while copying it).
+    const failing: ReportSink = {
+      ...sink,
+      copyPart: async (name, write) => {
+        if (name.includes("-0001-")) throw new Error("part unreadable");
+        await sink.copyPart(name, write);
+      },
+    };
+    const again = join(dir, "failed.jsonl");
+    await expect(assembleReportFile(failing, JOB, again)).rejects.toThrow("part unreadable");
+    await expect(stat(again)).rejects.toMatchObject({ code: "ENOENT" });
   });
 });
