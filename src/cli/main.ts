@@ -164,9 +164,11 @@ export function buildCli(): Command {
         const interrupted = () => {
           reporter.stop();
           console.error(
-            jobId
-              ? `\nInterrupted: job ${jobId} stops here; run the same command to resume it.`
-              : "\nInterrupted before the job opened: nothing was moved.",
+            !jobId
+              ? "\nInterrupted before the job opened: nothing was moved."
+              : request.dryRun // a dry run never attaches: the same command starts a new one
+                ? `\nInterrupted: dry run ${jobId} stops here; nothing was moved. Run the same command to start it again.`
+                : `\nInterrupted: job ${jobId} stops here; run the same command to resume it.`,
           );
           process.exit(130);
         };

@@ -54,29 +54,55 @@ describe("what the CLI says about a job", () => {
     expect([...(await listAll(app.clients.s3, from)).keys()].sort()).toEqual([seedKey(1), seedKey(2)]);
   });
 
+  /** Starts `move` with `extra` arguments, sends Ctrl-C once it names its job, and returns what it said. */
+  async function interruptedMove(from: string, to: string, extra: string[] = []) {
+    const args = [CLI, "move", "--from", from, "--to", to, ...extra, "--endpoint", harness.emulator.endpoint];
+    const child = spawn(process.execPath, args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
+    try {
+      let stderr = "";
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      const jobId = await new Promise<string>((resolve, reject) => {
+        child.stderr.on("data", (chunk: Buffer) => {
+          stderr += chunk.toString();
+          const id = /^(?:Job|Dry run) (\S+): (?:moving|listing) /m.exec(stderr)?.[1];
+          if (id) resolve(id);
+        });
+        void exited.then((code) => reject(new Error(`move exited (${code}) before naming its job:\n${stderr}`)));
+      });
+      child.kill("SIGINT");
+      const code = await exited;
+      return { jobId, code, stderr };
+    } finally {
+      child.kill("SIGKILL"); // a no-op once it has exited
+    }
+  }
+
   it("names the job it opens, says on Ctrl-C how to resume it, and continues it when run again", async () => {
     const { from, to } = await freshBuckets(app.clients.s3, "sigint");
     await seedBucket(app.clients.s3, { bucket: from, objects: 5000, bytes: 256 });
-    const args = [CLI, "move", "--from", from, "--to", to, "--endpoint", harness.emulator.endpoint];
-    const child = spawn(process.execPath, args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    const opened = new Promise<string>((resolve) => {
-      child.stderr.on("data", (chunk: Buffer) => {
-        stderr += chunk.toString();
-        const id = /^Job (\S+): moving /m.exec(stderr)?.[1];
-        if (id) resolve(id);
-      });
-    });
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    const jobId = await opened;
-    child.kill("SIGINT");
 
-    expect(await exited).toBe(130);
+    const { jobId, code, stderr } = await interruptedMove(from, to);
+
+    expect(code).toBe(130);
     expect(stderr).toContain(`Interrupted: job ${jobId} stops here; run the same command to resume it.`);
     const again = await cli(["move", "--from", from, "--to", to]);
     expect(again.code).toBe(0);
     expect(again.stderr).toContain(`Continuing job ${jobId}, started `);
     expect((await listAll(app.clients.s3, to)).size).toBe(5000);
+  });
+
+  it("on Ctrl-C during a dry run, says nothing moved and that the same command starts it again", async () => {
+    const { from, to } = await freshBuckets(app.clients.s3, "sigint-dry");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 3000, bytes: 16 });
+
+    const { jobId, code, stderr } = await interruptedMove(from, to, ["--dry-run"]);
+
+    expect(code).toBe(130);
+    expect(stderr).toContain(
+      `Interrupted: dry run ${jobId} stops here; nothing was moved. Run the same command to start it again.`,
+    );
+    expect(stderr).not.toMatch(/resume/);
+    expect((await listAll(app.clients.s3, from)).size).toBe(3000);
   });
 
   it("cancels a job, watches it until it shows the cancel, then exits; a second cancel has nothing to do", async () => {
