@@ -318,7 +318,9 @@ export function buildCli(): Command {
           console.log(
             job === before
               ? `Job ${job.id} is already ${job.state}: nothing to cancel`
-              : `Job ${job.id}: ${job.state}; its unmoved keys stay in the source`,
+              : job.state === "cancelled"
+                ? `Job ${job.id}: cancelled; its unmoved keys stay in the source`
+                : `Job ${job.id} finished (${job.state}) before the cancel reached it: nothing to cancel`,
           );
         },
         () => {

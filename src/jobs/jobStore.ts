@@ -605,12 +605,33 @@ export class JobStore {
 
   /**
    * Cancels an unfinished job: its listing stops at the next page, movers drop its batches unmoved, and keys not
-   * yet moved stay in the source (nothing is deleted without its copy). The next start opens a new job.
+   * yet moved stay in the source (nothing is deleted without its copy). The next start opens a new job. Returns the
+   * job as it is now: cancelled, or finished another way first (then unchanged).
    */
   async cancel(jobId: string, now = new Date()): Promise<Job> {
     const job = await this.getJob(jobId);
     if (isFinished(job.state)) return job; // done, or cancelled already
-    await this.#setState(jobId, "cancelled", now);
+    try {
+      // Only while unfinished: a job that finished since the read keeps its end (done is not overwritten).
+      await this.#db.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: jobPk(jobId), sk: "JOB" },
+          UpdateExpression: "SET #state = :state, updatedAt = :now, finishedAt = :now",
+          ConditionExpression: "#state IN (:listing, :moving)",
+          ExpressionAttributeNames: { "#state": "state" },
+          ExpressionAttributeValues: {
+            ":state": "cancelled",
+            ":now": now.toISOString(),
+            ":listing": "listing",
+            ":moving": "moving",
+          },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return this.getJob(jobId);
+      throw error;
+    }
     await this.#releaseActive(job);
     this.#cancelled.set(jobId, { cancelled: true, at: Date.now() });
     this.events.emit("finished", jobId, "cancelled");

@@ -583,6 +583,39 @@ async function moveRequeued(app: LocalApp, mover: ReturnType<typeof createMoverH
 /** A mover's context with 1 s left before COPY_RESERVE_MS: its copies may start for 1 s. */
 const nearTimeout = () => lambdaContext({ functionName: "mover", timeoutSeconds: COPY_RESERVE_MS / 1000 + 1 });
 
+describe("a cancel racing the job's end", () => {
+  const harness = useProxiedHarness(); // its own queues: the job's batch is left in them
+
+  it("a cancel that finds the job finished since it read it leaves the job's end as it was", async () => {
+    const app = await harness.app();
+    const other = await harness.app(); // the mover that finishes the job, in another process
+    const { from, to } = await freshBuckets(app.clients.s3, "cancel-race");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 3, bytes: 16 });
+    const jobId = await listJob(app, { from, to });
+    expect((await app.store.getJob(jobId)).state).toBe("moving");
+    const seen: string[] = []; // the job's state once the other process has finished it
+    app.clients.dynamo.middlewareStack.add(
+      (next, context) => async (args) => {
+        const values = (args as { input?: { ExpressionAttributeValues?: Record<string, unknown> } }).input
+          ?.ExpressionAttributeValues;
+        const state = values?.[":state"]; // marshalled or not, depending on the client the store sends through
+        const cancelling = state === "cancelled" || (state as { S?: string } | undefined)?.S === "cancelled";
+        if (/^Update(Item)?Command$/.test(context.commandName ?? "") && cancelling && seen.length === 0) {
+          await other.store.finishDryRun(jobId); // the job is marked done between the cancel's read and its write
+          seen.push((await other.store.getJob(jobId)).state);
+        }
+        return next(args);
+      },
+      { step: "initialize", name: "finishesFirst" },
+    );
+
+    const after = (await app.store.cancel(jobId)).state;
+    expect(seen).toEqual(["done"]);
+    expect(after).toBe("done");
+    expect((await other.store.getJob(jobId)).state).toBe("done");
+  });
+});
+
 describe("a mover invocation near its timeout", () => {
   const harness = useProxiedHarness(); // its own queues: the test hands a move message over by hand
 
@@ -608,6 +641,507 @@ describe("a mover invocation near its timeout", () => {
       expect((await mover({ Records: [atPoisonAttempt(app, record)] }, nearTimeout())).batchItemFailures).toEqual([]);
       await deleteMoveRecord(app, record);
       expect(await app.store.sumTotals(jobId)).toMatchObject({ moved: 4, failed: 0 });
+    }
+
+    expect(refused).toBe(1);
+    expect(errors).toContainEqual([
+      "batch failed; it is retried, then dead-lettered",
+      expect.objectContaining({ jobId: result.job.id, page: 0, batch: 0, reason: expect.stringMatching(/injected/) }),
+    ]);
+    // `status` shows it too, among the job's last errors.
+    expect((await app.store.getJob(result.job.id)).lastErrors).toContainEqual(
+      expect.objectContaining({ key: "(batch 0.0, all its keys)", reason: expect.stringMatching(/injected/) }),
+    );
+    expect(result.job.state).toBe("done");
+    expect(result.counts).toMatchObject({ moved: 20, failed: 0 });
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("never fails a key that S3 keeps throttling: past the poison attempt its batch goes back to the queue", async () => {
+    // One try per S3 call, so each delivery meets one SlowDown; the second delivery is the poison attempt.
+    const app = await harness.app({
+      endpoint: harness.proxy.endpoint,
+      settings: { poisonAfterAttempts: 2, s3MaxAttempts: 1 },
+    });
+    const { from, to } = await freshBuckets(app.clients.s3, "throttled");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 50, bytes: 512 });
+    const throttled = seedKey(7);
+    // Two deliveries of 503 SlowDown, then one more for the requeued batch, then S3 lets it through.
+    const slowDowns = slowDownFirst(harness.proxy, 3, (req) => req.operation === "CopyObject" && req.key === throttled);
+    const { result, deliveries } = await moveRecordingDeliveries(app, harness.proxy, from, to);
+
+    expect(slowDowns()).toBe(3);
+    // At the poison attempt the batch went back as a fresh message, so SQS's receive count started again and never
+    // passed that attempt. (A receive may also be spent by an earlier test's last long poll, which hands it back.)
+    expect(deliveries.some((d) => d.requeued === 1 && d.receiveCount === "1")).toBe(true);
+    expect(deliveries.every((d) => Number(d.receiveCount) <= 2)).toBe(true);
+    expect(result.job.state).toBe("done");
+    expect(result.counts).toMatchObject({ listed: 50, moved: 50, failed: 0, skipped: 0 });
+    expect(await deadLettersOf(app, result.job.id)).toHaveLength(0);
+    expect((await listAll(app.clients.s3, to)).get(throttled)?.etag).toBe(md5(makeJpeg(7, 512)));
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("finishes a batch whose DeleteObjects S3 throttled past the poison attempt: requeued, copied again and deleted", async () => {
+    const app = await harness.app({
+      endpoint: harness.proxy.endpoint,
+      settings: { poisonAfterAttempts: 2, s3MaxAttempts: 1 },
+    });
+    const { from, to } = await freshBuckets(app.clients.s3, "throttledelete");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 20, bytes: 512 });
+    const slowDowns = slowDownFirst(
+      harness.proxy,
+      2,
+      (req) => req.operation === "DeleteObjects" && req.bucket === from,
+    );
+    const { result, deliveries } = await moveRecordingDeliveries(app, harness.proxy, from, to);
+
+    expect(slowDowns()).toBe(2);
+    expect(deliveries.some((d) => d.requeued === 1)).toBe(true);
+    expect(result.job.state).toBe("done");
+    expect(result.counts).toMatchObject({ listed: 20, moved: 20, failed: 0, skipped: 0 });
+    expect((await listAll(app.clients.s3, to)).size).toBe(20);
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("moves the newer version when the source is overwritten after listing (copy answers 412)", async () => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint });
+    const direct = await harness.app();
+    const { from, to } = await freshBuckets(app.clients.s3, "changed");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 5, bytes: 512 });
+    const key = seedKey(3);
+    const listedEtag = md5(makeJpeg(3, 512));
+    const jobId = await listJob(app, { from, to });
+    const newer = makeJpeg(1003, 700);
+    await direct.clients.s3.send(
+      new PutObjectCommand({ Bucket: from, Key: key, Body: newer, ContentType: "image/jpeg" }),
+    );
+    const conditions: string[] = [];
+    // The emulator ignores CopySourceIfMatch: answer 412 where S3 would, i.e. when the condition names the old ETag.
+    harness.proxy.setRespond((req) => {
+      if (req.operation !== "CopyObject" || req.key !== key) return undefined;
+      const condition = String(req.headers["x-amz-copy-source-if-match"]);
+      conditions.push(condition);
+      return condition === listedEtag ? s3Error(412, "PreconditionFailed") : undefined;
+    });
+    try {
+      const result = await runLocalMove(app, app.stack, { from, to });
+      expect(result.job.id).toBe(jobId);
+      expect(result.counts).toMatchObject({ moved: 5, failed: 0 });
+    } finally {
+      harness.proxy.setRespond(undefined);
+    }
+    expect(conditions).toEqual([listedEtag, md5(newer)]);
+    const copied = await direct.clients.s3.send(new GetObjectCommand({ Bucket: to, Key: key }));
+    expect(Buffer.from((await copied.Body?.transformToByteArray()) ?? []).equals(Buffer.from(newer))).toBe(true);
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("moves the newer version when the source is overwritten between copy and delete (delete answers 412)", async () => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint });
+    const direct = await harness.app();
+    const { from, to } = await freshBuckets(app.clients.s3, "racedelete");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 1, bytes: 512 });
+    const key = seedKey(0);
+    const listedEtag = md5(makeJpeg(0, 512));
+    const newer = makeJpeg(2000, 900);
+    const deletes: string[] = [];
+    harness.proxy.setRespond(async (req) => {
+      if (req.operation !== "DeleteObjects") return undefined;
+      deletes.push(req.body ?? "");
+      if (deletes.length > 1) return undefined;
+      // Someone writes a new version right after our copy. The emulator ignores delete conditions, so answer as S3
+      // would: a delete conditional on the copied (old) ETag is refused; one without a condition is forwarded and
+      // deletes the newer version, which then exists nowhere.
+      await direct.clients.s3.send(new PutObjectCommand({ Bucket: from, Key: key, Body: newer }));
+      return etagConditionOf(req.body, key) === listedEtag ? preconditionFailedDelete(key) : undefined;
+    });
+    try {
+      const result = await runLocalMove(app, app.stack, { from, to });
+      expect(result.counts).toMatchObject({ moved: 1, failed: 0 });
+    } finally {
+      harness.proxy.setRespond(undefined);
+    }
+    expect(deletes.map((body) => etagConditionOf(body, key))).toEqual([listedEtag, md5(newer)]);
+    const head = await direct.clients.s3.send(new HeadObjectCommand({ Bucket: to, Key: key }));
+    expect(head.ETag).toBe(md5(newer));
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("retries, rather than counts as moved, a key whose delete was refused and whose source then cannot be read", async () => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint, settings: { s3MaxAttempts: 1 } });
+    const direct = await harness.app();
+    const { from, to } = await freshBuckets(app.clients.s3, "raceheadfails");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 1, bytes: 512 });
+    const key = seedKey(0);
+    const listedEtag = md5(makeJpeg(0, 512));
+    const newer = makeJpeg(2001, 900);
+    let raced = false;
+    let headsRefused = 0;
+    harness.proxy.setRespond(async (req) => {
+      if (req.operation === "DeleteObjects" && !raced) {
+        raced = true;
+        await direct.clients.s3.send(new PutObjectCommand({ Bucket: from, Key: key, Body: newer }));
+        return etagConditionOf(req.body, key) === listedEtag ? preconditionFailedDelete(key) : undefined;
+      }
+      if (!raced || req.key !== key) return undefined;
+      // Once the source has changed: its first HEAD fails, and S3 refuses a copy conditional on the old ETag.
+      if (req.operation === "HeadObject" && req.bucket === from && headsRefused === 0) {
+        headsRefused += 1;
+        return s3Error(403, "AccessDenied");
+      }
+      if (req.operation === "CopyObject" && req.headers["x-amz-copy-source-if-match"] === listedEtag) {
+        return s3Error(412, "PreconditionFailed");
+      }
+      return undefined;
+    });
+    try {
+      const result = await runLocalMove(app, app.stack, { from, to });
+      expect(result.counts).toMatchObject({ moved: 1, failed: 0 });
+    } finally {
+      harness.proxy.setRespond(undefined);
+    }
+    expect(headsRefused).toBe(1);
+    const head = await direct.clients.s3.send(new HeadObjectCommand({ Bucket: to, Key: key }));
+    expect(head.ETag).toBe(md5(newer));
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("never deletes a source whose copy does not check out: it retries, then fails the key with the reason", async () => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint, settings: { poisonAfterAttempts: 2 } });
+    const { from, to } = await freshBuckets(app.clients.s3, "badcopy");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 10, bytes: 512 });
+    const key = seedKey(7);
+    let copies = 0;
+    // The copy of one key "succeeds" with another object's ETag and writes nothing: what the mover must catch.
+    harness.proxy.setRespond((req) => {
+      if (req.operation !== "CopyObject" || req.key !== key) return undefined;
+      copies += 1;
+      return {
+        status: 200,
+        headers: { "content-type": "application/xml" },
+        body: `<?xml version="1.0" encoding="UTF-8"?><CopyObjectResult><ETag>&quot;${"0".repeat(32)}&quot;</ETag><LastModified>2026-01-01T00:00:00.000Z</LastModified></CopyObjectResult>`,
+      };
+    });
+    const result = await moveThenClearResponder(app, harness.proxy, from, to);
+
+    // At least once: an earlier test's runtime may have left a long poll open that took the batch first, so the
+    // first handling can already be the poison attempt.
+    expect(copies).toBeGreaterThan(0);
+    expect(result.job.state).toBe("done-with-failures");
+    expect(result.counts).toMatchObject({ moved: 9, failed: 1 });
+    const source = await listAll(app.clients.s3, from);
+    expect([...source.keys()]).toEqual([key]);
+    expect(source.get(key)?.etag).toBe(md5(makeJpeg(7, 512)));
+    expect((await listAll(app.clients.s3, to)).has(key)).toBe(false);
+    const letters = await deadLettersOf(app, result.job.id);
+    expect(Object.values(letters[0]?.reasons ?? {})).toEqual([expect.stringMatching(/^VerificationFailed: copy of /)]);
+  });
+
+  it("moves and counts each key once when the same batch is delivered twice at the same time", async () => {
+    const app = await harness.app();
+    const { from, to } = await freshBuckets(app.clients.s3, "duplicate");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 100, bytes: 512 });
+    const jobId = await listJob(app, { from, to });
+    const records = await receiveMoveRecords(app, 1);
+    expect(records).toHaveLength(1);
+    const mover = createMoverHandler(app);
+    const event = { Records: records };
+    const [a, b] = await Promise.all([mover(event, moverContext()), mover(event, moverContext())]);
+    expect(a.batchItemFailures).toEqual([]);
+    expect(b.batchItemFailures).toEqual([]);
+    const counts = await app.store.sumTotals(jobId);
+    expect(counts).toMatchObject({
+      listed: 100,
+      moved: 100,
+      movedBytes: await sizeOf(listAll(app.clients.s3, to)),
+      failed: 0,
+    });
+    expect((await listAll(app.clients.s3, to)).size).toBe(100);
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+    expect((await app.store.getJob(jobId)).state).toBe("done");
+  });
+
+  it("reports only the failing key's record in the partial batch response, and does not redo the others", async () => {
+    const copies = new Map<string, number>();
+    const failing = seedKey(7);
+    const app = await harness.app({
+      settings: { batchKeys: 100 },
+      objects: (base) => {
+        const inner = new SdkObjectClient(base.clients.s3);
+        const counting: ObjectClient = {
+          copyObject: async (input) => {
+            copies.set(input.key, (copies.get(input.key) ?? 0) + 1);
+            if (input.key === failing)
+              throw new (await import("../../src/errors.ts")).S3CallError("InternalError", "injected", 500);
+            return inner.copyObject(input);
+          },
+          deleteObjects: (bucket, items) => inner.deleteObjects(bucket, items),
+          listPage: (bucket, page) => inner.listPage(bucket, page),
+          headObject: (bucket, key) => inner.headObject(bucket, key),
+        };
+        return counting;
+      },
+    });
+    const { from, to } = await freshBuckets(app.clients.s3, "partial");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 150, bytes: 256 }); // two batches: 100 + 50
+    await listJob(app, { from, to });
+    const records = await receiveMoveRecords(app, 2);
+    expect(records).toHaveLength(2);
+    const mover = createMoverHandler(app);
+
+    const first = await mover({ Records: records }, moverContext());
+    const failingRecord = records.find((r) => (JSON.parse(r.body) as MoveMessage).items.length === 100);
+    expect(first.batchItemFailures).toEqual([{ itemIdentifier: failingRecord?.messageId }]);
+
+    // SQS hands the record back with its receive count raised.
+    if (!failingRecord) throw new Error("no batch of 100 keys");
+    const retried = { ...failingRecord, attributes: { ...failingRecord.attributes, ApproximateReceiveCount: "2" } };
+    await mover({ Records: [retried] }, moverContext());
+    expect(copies.get(failing)).toBe(2);
+    expect([...copies.entries()].filter(([k, n]) => k !== failing && n !== 1)).toEqual([]);
+    expect((await listAll(app.clients.s3, from)).has(failing)).toBe(true);
+    expect((await listAll(app.clients.s3, to)).size).toBe(149);
+  });
+
+  it("with overwrite off, skips keys whose destination differs and keeps their sources", async () => {
+    const app = await harness.app();
+    const { from, to } = await freshBuckets(app.clients.s3, "nooverwrite");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 10, bytes: 512 });
+    await app.clients.s3.send(new PutObjectCommand({ Bucket: to, Key: seedKey(4), Body: "other content" }));
+    await app.clients.s3.send(new PutObjectCommand({ Bucket: to, Key: seedKey(5), Body: makeJpeg(5, 512) }));
+
+    const result = await runLocalMove(app, app.stack, { from, to, overwrite: false });
+
+    expect(result.counts).toMatchObject({ moved: 9, skipped: 1, failed: 0 });
+    expect([...(await listAll(app.clients.s3, from)).keys()]).toEqual([seedKey(4)]);
+    const kept = await app.clients.s3.send(new GetObjectCommand({ Bucket: to, Key: seedKey(4) }));
+    expect(await kept.Body?.transformToString()).toBe("other content");
+  });
+  it("cancels mid-move: queued batches are dropped unmoved, nothing is lost, and the next start opens a new job", async () => {
+    const app = await harness.app({ settings: { batchKeys: 100 } }); // three messages of 100;
+    const { from, to } = await freshBuckets(app.clients.s3, "cancel");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 300, bytes: 256 });
+    const jobId = await listJob(app, { from, to });
+    const mover = createMoverHandler(app);
+    const first = await receiveMoveRecords(app, 1);
+    expect((await mover({ Records: first }, moverContext())).batchItemFailures).toEqual([]);
+
+    expect((await app.store.cancel(jobId)).state).toBe("cancelled");
+    const rest = await receiveMoveRecords(app, 2);
+    expect(rest).toHaveLength(2);
+    expect((await mover({ Records: rest }, moverContext())).batchItemFailures).toEqual([]); // dropped, not retried
+    expect((await app.store.getJob(jobId)).state).toBe("cancelled");
+    const moved = await listAll(app.clients.s3, to);
+    const left = await listAll(app.clients.s3, from);
+    expect(moved.size).toBe(100);
+    expect(left.size).toBe(200);
+    for (const key of moved.keys()) expect(left.has(key)).toBe(false); // every key in exactly one place
+
+    const next = await runLocalMove(app, app.stack, { from, to });
+    expect(next.job.id).not.toBe(jobId);
+    expect(next.job.state).toBe("done");
+    expect(next.counts.moved).toBe(200);
+    expect((await listAll(app.clients.s3, to)).size).toBe(300);
+  });
+  it("treats a list token's cursor as a hint: a stale or foreign one still lists every key once, from the job's cursor", async () => {
+    const app = await harness.app({ settings: { listPageKeys: 100, batchKeys: 100 } });
+    const { from, to } = await freshBuckets(app.clients.s3, "hint");
+    const other = await freshBuckets(app.clients.s3, "hint-other");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 250, bytes: 64 });
+    await seedBucket(app.clients.s3, { bucket: other.from, objects: 30, bytes: 64, prefix: "foreign/" });
+    const { jobId } = await startMove(app, { from, to });
+    // Tokens naming another bucket, the job's page with another cursor, the job's cursor with another page, and a
+    // cursor a page behind: each must be ignored, a page at a time.
+    const foreign = { from: other.from, prefix: "", seq: 0, startAfter: "" };
+    let pages = 0;
+    await continueListing(listingDeps(app), jobId, () => ++pages >= 1, foreign);
+    const wrongCursor = { from, prefix: "", seq: (await app.store.getJob(jobId)).seq, startAfter: "" };
+    pages = 0;
+    await continueListing(listingDeps(app), jobId, () => ++pages >= 1, wrongCursor);
+    const wrongPage = { from, prefix: "", seq: 0, startAfter: (await app.store.getJob(jobId)).startAfter };
+    pages = 0;
+    await continueListing(listingDeps(app), jobId, () => ++pages >= 1, wrongPage);
+    expect((await app.store.getJob(jobId)).seq).toBe(3);
+    const stale = { from, prefix: "", seq: 0, startAfter: "" };
+    const rest = await continueListing(listingDeps(app), jobId, () => false, stale);
+    expect(rest.finished).toBe(true);
+
+    // The queue is shared with earlier tests in this file: only this job's messages count.
+    const messages = (await receiveMoveRecords(app, 50)).map((r) => JSON.parse(r.body) as MoveMessage);
+    const keys = messages.filter((m) => m.job === jobId).flatMap((m) => m.items.map((item) => decodeKey(item.k)));
+    expect(keys.sort()).toEqual([...(await listAll(app.clients.s3, from)).keys()].sort());
+    expect((await app.store.getJob(jobId)).listed).toBe(250);
+  });
+});
+
+/** Seeds a source whose one key (the poison) S3 refuses to copy, 403 AccessDenied, until the responder is reset. */
+async function withPoisonKey(
+  harness: ProxiedHarness,
+  label: string,
+  options: { objects: number; poisonIndex: number; poisonAfterAttempts: number },
+) {
+  const app = await harness.app({
+    endpoint: harness.proxy.endpoint,
+    settings: { poisonAfterAttempts: options.poisonAfterAttempts },
+  });
+  const { from, to } = await freshBuckets(app.clients.s3, label);
+  await seedBucket(app.clients.s3, { bucket: from, objects: options.objects, bytes: 512 });
+  const poison = seedKey(options.poisonIndex);
+  harness.proxy.setRespond((req) =>
+    req.operation === "CopyObject" && req.key === poison ? s3Error(403, "AccessDenied") : undefined,
+  );
+  return { app, from, to, poison };
+}
+
+async function sizeOf(listing: Promise<Map<string, { size: number }>>): Promise<number> {
+  let total = 0;
+  for (const { size } of (await listing).values()) total += size;
+  return total;
+}
+
+/** Runs a local move, noting each delivery of a move message, and then stops the proxy's injected answers. */
+async function moveRecordingDeliveries(app: LocalApp, proxy: LoopbackProxy, from: string, to: string) {
+  const deliveries: Array<{ requeued: number | undefined; receiveCount: string | undefined }> = [];
+  try {
+    const result = await runLocalMove(
+      app,
+      app.stack,
+      { from, to },
+      {
+        wrapMover: (handler) => (event, context) => {
+          for (const record of event.Records) {
+            const { requeued } = JSON.parse(record.body) as MoveMessage;
+            deliveries.push({ requeued, receiveCount: record.attributes.ApproximateReceiveCount });
+          }
+          return handler(event, context);
+        },
+      },
+    );
+    return { result, deliveries };
+  } finally {
+    proxy.setRespond(undefined);
+  }
+}
+
+/** Answers 503 SlowDown to the first `times` requests that `match`; the function returned says how many so far. */
+function slowDownFirst(proxy: LoopbackProxy, times: number, match: (req: ProxyRequestInfo) => boolean): () => number {
+  let answered = 0;
+  proxy.setRespond((req) => {
+    if (answered >= times || !match(req)) return undefined;
+    answered += 1;
+    return s3Error(503, "SlowDown");
+  });
+  return () => answered;
+}
+
+/**
+ * A job of `objects` keys whose one move message the test takes from the queue itself, as its first delivery
+ * (receive count 1), to hand to the mover with a context near its timeout.
+ */
+async function firstMoveRecord(harness: ProxiedHarness, label: string, options: { objects: number; copies: number }) {
+  const app = await harness.app({ endpoint: harness.proxy.endpoint, copyConcurrency: options.copies });
+  const { from, to } = await freshBuckets(app.clients.s3, label);
+  await seedBucket(app.clients.s3, { bucket: from, objects: options.objects, bytes: 256 });
+  const jobId = await listJob(app, { from, to });
+  const [received] = await receiveMoveRecords(app, 1);
+  if (!received) throw new Error("no move message");
+  const record = { ...received, attributes: { ...received.attributes, ApproximateReceiveCount: "1" } };
+  return { app, from, to, jobId, record };
+}
+
+/** The same delivery at the poison attempt. */
+function atPoisonAttempt(app: LocalApp, record: SQSRecord): SQSRecord {
+  const count = String(app.settings.poisonAfterAttempts);
+  return { ...record, attributes: { ...record.attributes, ApproximateReceiveCount: count } };
+}
+
+/** Deletes a message the test took from the move queue, as Lambda does with a processed record. */
+async function deleteMoveRecord(app: LocalApp, record: SQSRecord): Promise<void> {
+  await app.clients.sqs.send(
+    new DeleteMessageCommand({ QueueUrl: app.resources.moveQueueUrl, ReceiptHandle: record.receiptHandle }),
+  );
+}
+
+/** Takes the batch requeued past the poison attempt and moves it in a fresh invocation; returns its keys. */
+async function moveRequeued(app: LocalApp, mover: ReturnType<typeof createMoverHandler>): Promise<string[]> {
+  const [requeued] = await receiveMoveRecords(app, 1);
+  if (!requeued) throw new Error("nothing was requeued");
+  expect((await mover({ Records: [requeued] }, moverContext())).batchItemFailures).toEqual([]);
+  return (JSON.parse(requeued.body) as MoveMessage).items.map((item) => decodeKey(item.k));
+}
+
+/** A mover's context with 1 s left before COPY_RESERVE_MS: its copies may start for 1 s. */
+const nearTimeout = () => lambdaContext({ functionName: "mover", timeoutSeconds: COPY_RESERVE_MS / 1000 + 1 });
+
+describe("a cancel racing the job's end", () => {
+  const harness = useProxiedHarness(); // its own queues: the job's batch is left in them
+
+  it("a cancel that finds the job finished since it read it leaves the job's end as it was", async () => {
+    const app = await harness.app();
+    const other = await harness.app(); // the mover that finishes the job, in another process
+    const { from, to } = await freshBuckets(app.clients.s3, "cancel-race");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 3, bytes: 16 });
+    const jobId = await listJob(app, { from, to });
+    expect((await app.store.getJob(jobId)).state).toBe("moving");
+    const seen: string[] = []; // the job's state once the other process has finished it
+    app.clients.dynamo.middlewareStack.add(
+      (next, context) => async (args) => {
+        const values = (args as { input?: { ExpressionAttributeValues?: Record<string, unknown> } }).input
+          ?.ExpressionAttributeValues;
+        const state = values?.[":state"]; // marshalled or not, depending on the client the store sends through
+        const cancelling = state === "cancelled" || (state as { S?: string } | undefined)?.S === "cancelled";
+        if (/^Update(Item)?Command$/.test(context.commandName ?? "") && cancelling && seen.length === 0) {
+          await other.store.finishDryRun(jobId); // the job is marked done between the cancel's read and its write
+          seen.push((await other.store.getJob(jobId)).state);
+        }
+        return next(args);
+      },
+      { step: "initialize", name: "finishesFirst" },
+    );
+
+    const after = (await app.store.cancel(jobId)).state;
+    expect(seen).toEqual(["done"]);
+    expect(after).toBe("done");
+    expect((await other.store.getJob(jobId)).state).toBe("done");
+  });
+});
+
+describe("a mover invocation near its timeout", () => {
+  const harness = useProxiedHarness(); // its own queues: the test hands a move message over by hand
+
+  it("starts no copy past its deadline, records the copies it made, and leaves the rest to retry, never failed for it", async () => {
+    const { app, from, to, jobId, record } = await firstMoveRecord(harness, "deadline", { objects: 10, copies: 2 });
+    const mover = createMoverHandler(app);
+    // Each copy takes 2 s; the invocation has 1 s before the mover's reserve, so only the first two copies start.
+    harness.proxy.setRespond(async (req) => {
+      if (req.operation === "CopyObject") await new Promise((resolve) => setTimeout(resolve, 2000));
+      return undefined;
+    });
+    try {
+      expect((await mover({ Records: [record] }, nearTimeout())).batchItemFailures).toEqual([
+        { itemIdentifier: record.messageId },
+      ]);
+      expect(await app.store.sumTotals(jobId)).toMatchObject({ listed: 10, moved: 2, failed: 0 });
+      expect((await listAll(app.clients.s3, to)).size).toBe(2);
+      expect((await listAll(app.clients.s3, from)).size).toBe(8);
+      expect((await app.store.getJob(jobId)).lastErrors?.[0]?.reason).toMatch(/^not started: .*neared its timeout/);
+
+      // At the poison attempt, keys that never started are not failed: like throttled ones, they go back to the
+      // queue as a fresh message (and the record counts as processed, so it is deleted as Lambda would).
+      const logged = vi.spyOn(app.logger, "info");
+      expect((await mover({ Records: [atPoisonAttempt(app, record)] }, nearTimeout())).batchItemFailures).toEqual([]);
+      await deleteMoveRecord(app, record);
+      expect(await app.store.sumTotals(jobId)).toMatchObject({ moved: 4, failed: 0 });
+      // The log says why the batch went back: not throttling, which S3 never did here.
+      expect(logged).toHaveBeenCalledWith(
+        "keys not started before the invocation's timeout; batch sent back to the queue",
+        expect.objectContaining({ throttled: 0, notStarted: 6 }),
+      );
+      expect(logged.mock.calls.map(([text]) => text)).not.toContain(
+        "S3 keeps throttling; batch sent back to the queue",
+      );
+      logged.mockRestore();
     } finally {
       harness.proxy.setRespond(undefined);
     }
