@@ -224,11 +224,8 @@ function isZeroCounts(counts: BatchCounts): boolean {
 }
 
 /** A key whose copy was still queued when the invocation neared its timeout: like a throttled one, it only waits. */
-const NOT_STARTED: KeyResult = {
-  kind: "error",
-  reason: "not started: the mover's invocation neared its timeout; retried by the next one",
-  throttled: true,
-};
+export const NOT_STARTED_REASON = "not started: the mover's invocation neared its timeout; retried by the next one";
+const NOT_STARTED: KeyResult = { kind: "error", reason: NOT_STARTED_REASON, throttled: true };
 
 /**
  * A key whose copy S3 had not answered when the invocation neared its timeout: retried, and at the poison attempt

@@ -4,7 +4,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda"
 import { type App, appFromEnv, movingDeps } from "../app.ts";
 import { backOffFailedRecords, sendMessages } from "../aws/queues.ts";
 import { onlyItems, parseMoveMessage } from "../core/messages.ts";
-import { moveBatch } from "../core/moving.ts";
+import { moveBatch, NOT_STARTED_REASON } from "../core/moving.ts";
 import { describeError, MoverError } from "../errors.ts";
 import type { BatchCounts, MoveMessage } from "../types.ts";
 
@@ -83,7 +83,13 @@ export function createMoverHandler(app: App) {
       result.retry.every((r) => r.throttled)
     ) {
       const requeued = await requeueThrottledKeys(app, message, result.retry);
-      app.logger.info("S3 keeps throttling; batch sent back to the queue", { ...log, ...requeued });
+      const notStarted = result.retry.filter((r) => r.reason === NOT_STARTED_REASON).length;
+      app.logger.info(
+        notStarted === result.retry.length
+          ? "keys not started before the invocation's timeout; batch sent back to the queue"
+          : "S3 keeps throttling; batch sent back to the queue",
+        { ...log, ...requeued, throttled: result.retry.length - notStarted, notStarted },
+      );
       return;
     }
     if (result.retry.length > 0) {
