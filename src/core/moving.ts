@@ -302,7 +302,19 @@ async function copyAndVerify(
       if (!message.overwrite) {
         const existing = await deps.objects.headObject(message.to, key);
         if (existing && existing.etag !== source.etag) {
-          return { kind: "resolved", outcome: { o: "s", r: "destination exists with other content (overwrite off)" } };
+          // Two ETags that are not both MD5s (a multipart object, or SSE-KMS) differ for the same bytes: the
+          // destination may be an earlier attempt's copy, but it cannot be told from another object, so both stay.
+          const comparable = MD5_ETAG.test(source.etag) && MD5_ETAG.test(existing.etag);
+          return {
+            kind: "resolved",
+            outcome: {
+              o: "s",
+              r: comparable
+                ? "destination exists with other content (overwrite off)"
+                : "destination exists and its ETag cannot be compared with the source's (multipart or KMS); " +
+                  "overwrite off, so both stay: move again with overwrite on to replace it",
+            },
+          };
         }
         if (existing) return { kind: "verified", etag: source.etag, size: source.size };
       }

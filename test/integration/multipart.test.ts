@@ -1,3 +1,7 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
@@ -7,7 +11,7 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { DeleteMessageCommand } from "@aws-sdk/client-sqs";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { decodeKey } from "../../src/core/messages.ts";
 import { COPY_RESERVE_MS, createMoverHandler } from "../../src/handlers/mover.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
@@ -17,7 +21,7 @@ import { multipartCopy } from "../../src/s3/multipartCopy.ts";
 import { freshBuckets, listAll, useProxiedHarness } from "../support/harness.ts";
 import type { ProxyRequestInfo } from "../support/proxy.ts";
 import { s3Error } from "../support/s3Errors.ts";
-import { deadLettersOf, listJob, receiveMoveRecords } from "../support/steps.ts";
+import { deadLettersOf, listJob, readReport, receiveMoveRecords } from "../support/steps.ts";
 
 // Objects over the multipart threshold; their own file, so that no other test's messages share these queues.
 describe("multipart copies", () => {
@@ -62,6 +66,60 @@ describe("multipart copies", () => {
     expect(copied.Metadata).toEqual({ camera: "x100" });
     expect(Buffer.from((await copied.Body?.transformToByteArray()) ?? []).equals(body)).toBe(true);
     expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("with overwrite off, skips a key whose destination holds a multipart copy, saying the ETags cannot be compared, and keeps both", async () => {
+    const mib = 1024 ** 2;
+    const app = await harness.app({
+      endpoint: harness.proxy.endpoint,
+      settings: { multipartThresholdBytes: 8 * mib, partSizeBytes: 5 * mib },
+    });
+    const { from, to } = await freshBuckets(app.clients.s3, "mp-nooverwrite");
+    // The emulator has no object tagging: answer GetObjectTagging as S3 would for an untagged object.
+    harness.proxy.setRespond((req) =>
+      req.operation === "GetObjectTagging"
+        ? {
+            status: 200,
+            headers: { "content-type": "application/xml" },
+            body: `<?xml version="1.0" encoding="UTF-8"?><Tagging><TagSet></TagSet></Tagging>`,
+          }
+        : undefined,
+    );
+    onTestFinished(() => harness.proxy.setRespond(undefined));
+    const body = Buffer.alloc(12 * mib, 7);
+    await putInTwoParts(app.clients.s3, from, "big/same.jpg", body);
+    // An earlier attempt's copy, whose answer was lost: the same bytes in three parts, so another ETag.
+    const source = await app.clients.s3.send(new HeadObjectCommand({ Bucket: from, Key: "big/same.jpg" }));
+    const earlier = await multipartCopy(app.clients.s3, {
+      fromBucket: from,
+      toBucket: to,
+      key: "big/same.jpg",
+      ifMatch: source.ETag as string,
+      size: body.length,
+      partSizeBytes: 5 * mib,
+    });
+    expect(earlier.etag).not.toBe(source.ETag);
+
+    const reports = await mkdtemp(join(tmpdir(), "mp-report-"));
+    const result = await runLocalMove(app, app.stack, {
+      from,
+      to,
+      overwrite: false,
+      report: `${pathToFileURL(reports).href}/`,
+    });
+
+    expect(result.counts).toMatchObject({ moved: 0, skipped: 1, failed: 0 });
+    expect(result.job.lastErrors ?? []).toEqual([]);
+    expect([...(await listAll(app.clients.s3, from)).keys()]).toEqual(["big/same.jpg"]);
+    expect([...(await listAll(app.clients.s3, to)).keys()]).toEqual(["big/same.jpg"]);
+    expect(await readReport(result.reportFile)).toEqual([
+      expect.objectContaining({
+        key: "big/same.jpg",
+        outcome: "skipped",
+        reason: expect.stringMatching(/^destination exists and its ETag cannot be compared with the source's/),
+      }),
+    ]);
+    await rm(reports, { recursive: true });
   });
 
   it("cuts a multipart copy short before the mover's timeout, aborts its upload, records the batch's other keys, and dead-letters it with the reason", async () => {
