@@ -185,6 +185,7 @@ export function buildCli(): Command {
             (p) => reporter.update(p),
             (opened) => {
               jobId = opened.job.id;
+              if (opened.attached) reporter.rate.resumed();
               if (!opts.quiet) console.error(openedLine(request, opened));
             },
           );
@@ -194,7 +195,7 @@ export function buildCli(): Command {
             console.log(`Nothing was copied, deleted or queued for moving (dry run ${result.job.id}).`);
             return;
           }
-          console.log(formatProgressLine(result, Date.parse(result.job.createdAt)));
+          console.log(formatProgressLine(result, reporter.rate));
           if (result.reportFile) console.log(`Report: ${result.reportFile}`);
           if (result.job.state === "done" && result.job.listed === 0) {
             console.error(`Nothing to move: no keys under s3://${result.job.from}/${result.job.prefix}`);

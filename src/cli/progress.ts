@@ -12,6 +12,33 @@ export interface ProgressReporter {
   everyMs: number;
   update(progress: MoveProgress): void;
   stop(): void;
+  /** The rate of what this run moved, which the bar and lines show (and the move's last line). */
+  rate: RunRate;
+}
+
+/**
+ * The rate of what this run moved. A resumed job's counts include what earlier runs moved, and its age the time it
+ * stood still: for one, the rate is measured from the first progress this run saw, not from the job's start.
+ */
+export class RunRate {
+  #at = Date.now();
+  #moved: number | undefined = 0; // undefined: resumed, the next progress sets where this run started
+  /** Said when the move attached to an unfinished job. */
+  resumed(): void {
+    this.#moved = undefined;
+  }
+  note(moved: number): void {
+    if (this.#moved === undefined) {
+      this.#at = Date.now();
+      this.#moved = moved;
+    }
+  }
+  /** Objects a second moved by this run so far; undefined before a resumed run's first progress. */
+  perSecond(moved: number, now = Date.now()): number | undefined {
+    if (this.#moved === undefined) return undefined;
+    const seconds = (now - this.#at) / 1000;
+    return seconds > 0 ? Math.max(0, moved - this.#moved) / seconds : 0;
+  }
 }
 
 /**
@@ -20,18 +47,22 @@ export interface ProgressReporter {
  */
 export function createProgressReporter(options: { quiet: boolean; stream?: NodeJS.WriteStream }): ProgressReporter {
   const stream = options.stream ?? process.stderr;
-  if (options.quiet) return { everyMs: 2000, update: () => undefined, stop: () => undefined };
-  const started = Date.now();
+  const runRate = new RunRate();
+  if (options.quiet) {
+    return { everyMs: 2000, update: (p) => runRate.note(p.counts.moved), stop: () => undefined, rate: runRate };
+  }
   if (stream.isTTY) {
     let bar: SingleBar | undefined;
     return {
       everyMs: 500,
+      rate: runRate,
       update(p) {
+        runRate.note(p.counts.moved);
         const total = Math.max(p.job.listed, p.counts.listed, 1);
         const done = p.counts.moved + p.counts.skipped + p.counts.failed;
         const payload = {
           mb: (p.counts.movedBytes / 1e6).toFixed(1),
-          rate: rate(p.counts.moved, started),
+          rate: shownRate(runRate.perSecond(p.counts.moved)),
           failed: p.counts.failed,
           state: p.job.listingDone ? p.job.state : `${p.job.state} (${p.job.listed} listed)`,
         };
@@ -59,16 +90,18 @@ export function createProgressReporter(options: { quiet: boolean; stream?: NodeJ
   let lastLine = 0;
   return {
     everyMs: 2000,
+    rate: runRate,
     update(p) {
+      runRate.note(p.counts.moved);
       if (Date.now() - lastLine < 2000 && p.job.state !== "done") return;
       lastLine = Date.now();
-      stream.write(`${formatProgressLine(p, started)}\n`);
+      stream.write(`${formatProgressLine(p, runRate)}\n`);
     },
     stop: () => undefined,
   };
 }
 
-export function formatProgressLine(p: MoveProgress, started: number): string {
+export function formatProgressLine(p: MoveProgress, runRate: RunRate): string {
   // Once the job is finished the queues say nothing more about it (a finished move reads them while it stops);
   // the dead letters still matter: they are what a redrive would retry.
   const queues = isFinished(p.job.state)
@@ -76,13 +109,13 @@ export function formatProgressLine(p: MoveProgress, started: number): string {
     : `queued ${p.queued}, in flight ${p.inFlight}, dead letters ${p.deadLetters}`;
   return (
     `[${p.job.state}] listed ${p.job.listed}${p.job.listingDone ? "" : "+"}, moved ${p.counts.moved}, ` +
-    `skipped ${p.counts.skipped}, failed ${p.counts.failed}, ${rate(p.counts.moved, started)} obj/s, ${queues}`
+    `skipped ${p.counts.skipped}, failed ${p.counts.failed}, ${shownRate(runRate.perSecond(p.counts.moved))} obj/s, ` +
+    queues
   );
 }
 
-function rate(count: number, since: number): string {
-  const seconds = (Date.now() - since) / 1000;
-  return seconds > 0 ? Math.round(count / seconds).toString() : "0";
+function shownRate(perSecond: number | undefined): string {
+  return perSecond === undefined ? "–" : Math.round(perSecond).toString();
 }
 
 /**

@@ -1,8 +1,8 @@
 // The CLI's progress display: on a stand-in terminal a bar, drawn from the first update on (cli-progress loads
 // then), and plain lines elsewhere.
 import { PassThrough } from "node:stream";
-import { describe, expect, it } from "vitest";
-import { createProgressReporter, formatProgressLine, openedLine } from "../../src/cli/progress.ts";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createProgressReporter, formatProgressLine, openedLine, RunRate } from "../../src/cli/progress.ts";
 import type { MoveProgress } from "../../src/local/localMove.ts";
 import type { Job } from "../../src/types.ts";
 
@@ -54,12 +54,37 @@ describe("the progress display", () => {
   });
 
   it("shows the queues while the job runs, and only its dead letters once it is finished", () => {
-    const running = formatProgressLine(progress(250, 1000), Date.now());
+    const running = formatProgressLine(progress(250, 1000), new RunRate());
     expect(running).toMatch(/, queued 0, in flight 1, dead letters 0$/);
     // A finished move reads the queues while it stops, so they may still count its last message in flight.
-    const finished = formatProgressLine(progress(1000, 1000, "done-with-failures"), Date.now());
+    const finished = formatProgressLine(progress(1000, 1000, "done-with-failures"), new RunRate());
     expect(finished).toMatch(/^\[done-with-failures\] .*, dead letters 0$/);
     expect(finished).not.toContain("in flight");
+  });
+});
+
+describe("the rate a move shows", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("counts what this run moved since it started", () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const rate = new RunRate();
+    vi.setSystemTime(1_004_000);
+    expect(rate.perSecond(2000)).toBe(500);
+  });
+
+  it("for a resumed job, leaves out what earlier runs moved and the time the job stood still", () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const rate = new RunRate();
+    rate.resumed();
+    expect(rate.perSecond(5000)).toBeUndefined(); // before this run's first progress
+    expect(formatProgressLine(progress(5000, 9000), rate)).toContain(", – obj/s,");
+    vi.setSystemTime(1_001_000);
+    rate.note(5000); // the job had 5,000 moved when this run attached to it
+    vi.setSystemTime(1_003_000);
+    rate.note(5400); // later progress does not move where the run started
+    expect(rate.perSecond(6000)).toBe(500);
+    expect(formatProgressLine(progress(6000, 9000), rate)).toContain(", 500 obj/s,");
   });
 });
 
