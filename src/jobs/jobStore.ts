@@ -611,27 +611,8 @@ export class JobStore {
   async cancel(jobId: string, now = new Date()): Promise<Job> {
     const job = await this.getJob(jobId);
     if (isFinished(job.state)) return job; // done, or cancelled already
-    try {
-      // Only while unfinished: a job that finished since the read keeps its end (done is not overwritten).
-      await this.#db.send(
-        new UpdateCommand({
-          TableName: this.#table,
-          Key: { pk: jobPk(jobId), sk: "JOB" },
-          UpdateExpression: "SET #state = :state, updatedAt = :now, finishedAt = :now",
-          ConditionExpression: "#state IN (:listing, :moving)",
-          ExpressionAttributeNames: { "#state": "state" },
-          ExpressionAttributeValues: {
-            ":state": "cancelled",
-            ":now": now.toISOString(),
-            ":listing": "listing",
-            ":moving": "moving",
-          },
-        }),
-      );
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return this.getJob(jobId);
-      throw error;
-    }
+    // Only while unfinished: a job that finished since the read keeps its end (done is not overwritten).
+    if (!(await this.#setState(jobId, "cancelled", now, { ifUnfinished: true }))) return this.getJob(jobId);
     await this.#releaseActive(job);
     this.#cancelled.set(jobId, { cancelled: true, at: Date.now() });
     this.events.emit("finished", jobId, "cancelled");
@@ -658,18 +639,30 @@ export class JobStore {
     return cancelled;
   }
 
-  async #setState(jobId: string, state: JobState, now: Date): Promise<void> {
-    await this.#db.send(
-      new UpdateCommand({
-        TableName: this.#table,
-        Key: { pk: jobPk(jobId), sk: "JOB" },
-        UpdateExpression: isFinished(state)
-          ? "SET #state = :state, updatedAt = :now, finishedAt = :now"
-          : "SET #state = :state, updatedAt = :now REMOVE finishedAt",
-        ExpressionAttributeNames: { "#state": "state" },
-        ExpressionAttributeValues: { ":state": state, ":now": now.toISOString() },
-      }),
-    );
+  /** Sets a job's state; with `ifUnfinished`, only if it is still listing or moving (false: it was not). */
+  async #setState(jobId: string, state: JobState, now: Date, options: { ifUnfinished?: true } = {}): Promise<boolean> {
+    try {
+      await this.#db.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: jobPk(jobId), sk: "JOB" },
+          UpdateExpression: isFinished(state)
+            ? "SET #state = :state, updatedAt = :now, finishedAt = :now"
+            : "SET #state = :state, updatedAt = :now REMOVE finishedAt",
+          ...(options.ifUnfinished ? { ConditionExpression: "#state IN (:listing, :moving)" } : {}),
+          ExpressionAttributeNames: { "#state": "state" },
+          ExpressionAttributeValues: {
+            ":state": state,
+            ":now": now.toISOString(),
+            ...(options.ifUnfinished ? { ":listing": "listing", ":moving": "moving" } : {}),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (options.ifUnfinished && error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   /** A finished job no longer holds its (from, to, prefix): the next start opens a new one. */

@@ -43,12 +43,9 @@ describe("multipart copies", () => {
     harness.proxy.setRespond((req) => {
       if (req.service === "s3" && req.key === "big/photo.jpg")
         seen.push({ operation: req.operation, headers: req.headers });
-      if (req.operation !== "GetObjectTagging") return undefined;
-      return {
-        status: 200,
-        headers: { "content-type": "application/xml" },
-        body: `<?xml version="1.0" encoding="UTF-8"?><Tagging><TagSet><Tag><Key>owner</Key><Value>ana</Value></Tag></TagSet></Tagging>`,
-      };
+      return req.operation === "GetObjectTagging"
+        ? taggingAnswer("<Tag><Key>owner</Key><Value>ana</Value></Tag>")
+        : undefined;
     });
     try {
       const result = await runLocalMove(app, app.stack, { from, to });
@@ -70,21 +67,11 @@ describe("multipart copies", () => {
 
   it("with overwrite off, skips a key whose destination holds a multipart copy, saying the ETags cannot be compared, and keeps both", async () => {
     const mib = 1024 ** 2;
-    const app = await harness.app({
-      endpoint: harness.proxy.endpoint,
-      settings: { multipartThresholdBytes: 8 * mib, partSizeBytes: 5 * mib },
-    });
+    const settings = { multipartThresholdBytes: 8 * mib, partSizeBytes: 5 * mib };
+    const app = await harness.app({ endpoint: harness.proxy.endpoint, settings });
     const { from, to } = await freshBuckets(app.clients.s3, "mp-nooverwrite");
     // The emulator has no object tagging: answer GetObjectTagging as S3 would for an untagged object.
-    harness.proxy.setRespond((req) =>
-      req.operation === "GetObjectTagging"
-        ? {
-            status: 200,
-            headers: { "content-type": "application/xml" },
-            body: `<?xml version="1.0" encoding="UTF-8"?><Tagging><TagSet></TagSet></Tagging>`,
-          }
-        : undefined,
-    );
+    harness.proxy.setRespond((req) => (req.operation === "GetObjectTagging" ? taggingAnswer("") : undefined));
     onTestFinished(() => harness.proxy.setRespond(undefined));
     const body = Buffer.alloc(12 * mib, 7);
     await putInTwoParts(app.clients.s3, from, "big/same.jpg", body);
@@ -226,6 +213,15 @@ describe("multipart copies", () => {
     expect((await listAll(app.clients.s3, to)).size).toBe(0);
   });
 });
+
+/** S3's answer to GetObjectTagging for an object with these tags (`<Tag>` elements), which the emulator lacks. */
+function taggingAnswer(tags: string) {
+  return {
+    status: 200,
+    headers: { "content-type": "application/xml" },
+    body: `<?xml version="1.0" encoding="UTF-8"?><Tagging><TagSet>${tags}</TagSet></Tagging>`,
+  };
+}
 
 async function putInTwoParts(s3: S3Client, bucket: string, key: string, body: Buffer): Promise<void> {
   const { UploadId } = await s3.send(
