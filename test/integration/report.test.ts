@@ -23,15 +23,18 @@ afterAll(async () => {
 });
 
 const JOB = "job-1";
-const part = (page: number, batch: number, ver: number) =>
-  `${JOB}/part-${String(page).padStart(9, "0")}-${String(batch).padStart(4, "0")}-v${String(ver).padStart(6, "0")}.jsonl`;
-/** Lines long enough that a part spans several 64 KB reads. */
-const body = (label: string, lines: number) =>
-  Array.from({ length: lines }, (_, i) => `{"key":"${label}/${i}","pad":"${"x".repeat(150)}"}\n`).join("");
+const part = (page: number, batch: number, ver: number, job = JOB) =>
+  `${job}/part-${String(page).padStart(9, "0")}-${String(batch).padStart(4, "0")}-v${String(ver).padStart(6, "0")}.jsonl`;
+/** Lines long enough that a part spans several 64 KB reads: keys label/from … label/(from+lines-1). */
+const body = (label: string, lines: number, outcome = "moved", from = 0) =>
+  Array.from(
+    { length: lines },
+    (_, i) => `{"key":"${label}/${from + i}","outcome":"${outcome}","pad":"${"x".repeat(150)}"}\n`,
+  ).join("");
 
-async function assembled(sink: ReportSink): Promise<string> {
+async function assembled(sink: ReportSink, job = JOB): Promise<string> {
   const chunks: Buffer[] = [];
-  await assembleReport(sink, JOB, async (chunk) => {
+  await assembleReport(sink, job, async (chunk) => {
     chunks.push(Buffer.from(chunk)); // a copy: the file sink reuses its buffer
   });
   return Buffer.concat(chunks).toString("utf8");
@@ -43,16 +46,29 @@ describe.each([
 ])("a move report in %s", (_where, location) => {
   it("holds the newest version of every batch's part, in listing order, byte for byte", async () => {
     const sink = reportSinkFor(await location(), clients.s3);
-    // Written out of order, with an older version of page 0's batch 1 that must not appear.
+    // Written out of order, with an older version of page 0's batch 1 whose lines must not appear.
     await sink.writePart(part(1, 0, 1), body("p1b0", 900));
-    await sink.writePart(part(0, 1, 1), body("p0b1-old", 10));
+    await sink.writePart(part(0, 1, 1), body("p0b1", 10, "failed"));
     await sink.writePart(part(0, 0, 3), body("p0b0", 1000));
     await sink.writePart(part(0, 1, 2), body("p0b1", 700));
 
     const report = await assembled(sink);
 
     expect(report).toBe(body("p0b0", 1000) + body("p0b1", 700) + body("p1b0", 900));
-    expect(report).not.toContain("p0b1-old");
+    expect(report).not.toContain('"failed"');
+  });
+
+  it("keeps a batch's other keys when its newest part holds only some (a redriven or requeued message)", async () => {
+    const sink = reportSinkFor(await location(), clients.s3);
+    // The batch: 20 moved, 5 failed, 75 moved; redriven, the 5 move. Its second part holds only those 5.
+    const job = "job-redriven";
+    await sink.writePart(part(0, 0, 1, job), body("b", 20) + body("b", 5, "failed", 20) + body("b", 75, "moved", 25));
+    await sink.writePart(part(0, 0, 2, job), body("b", 5, "moved", 20));
+    await sink.writePart(part(0, 1, 1, job), body("c", 3));
+
+    const report = await assembled(sink, job);
+
+    expect(report).toBe(body("b", 100) + body("c", 3));
   });
 
   it("lists every part of a job with more parts than one S3 listing page holds (1,000)", async () => {
