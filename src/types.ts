@@ -44,6 +44,8 @@ export interface Job extends MoveRequest {
   finishedAt?: string;
   /** The lister's last failure, until it lists a page again: a listing stopped on its list DLQ says why here. */
   listingError?: { reason: string; attempt: number; at: string };
+  /** When dead letters of the job were last redriven (their keys count as failed until they are retried). */
+  redrivenAt?: string;
   /** The most recent key errors, newest batch first. */
   lastErrors?: Array<{ key: string; reason: string; at: string }>;
   /** Progress samples of the last two minutes, for rates. */

@@ -29,7 +29,11 @@ export class JobStore {
   readonly #db: DynamoDBDocumentClient;
   readonly #table: string;
   /** Emits "finished" (jobId, state) when this process marks a job done: a local runtime stops at once. */
-  readonly events = new EventEmitter<{ finished: [jobId: string, state: JobState] }>();
+  /**
+   * A job this process saw finish. `redriven`: dead letters of it were redriven, whose failed keys count as
+   * resolved until their retry has run, so it may finish here before they are retried (and then again after).
+   */
+  readonly events = new EventEmitter<{ finished: [jobId: string, state: JobState, redriven: boolean] }>();
 
   constructor(db: DynamoDBDocumentClient, table: string) {
     this.#db = db;
@@ -509,7 +513,7 @@ export class JobStore {
     release?.catch(() => undefined); // awaited below
     if (job.state !== state || !job.finishedAt) await this.#setState(jobId, state, now);
     // Said as soon as it is recorded: a local runtime stops waiting while the active item is released.
-    this.events.emit("finished", jobId, state);
+    this.events.emit("finished", jobId, state, job.redrivenAt !== undefined);
     await release;
     return state;
   }
@@ -597,9 +601,21 @@ export class JobStore {
     await this.#setState(jobId, "done", now);
   }
 
-  /** Puts a finished job back to moving, e.g. when its failed keys are redriven. A cancelled job stays cancelled. */
+  /**
+   * Notes that a job's dead letters were redriven, and puts it back to moving if it had finished (a cancelled job
+   * stays cancelled). The note stays: until the retries have run, the redriven keys still count as failed.
+   */
   async reopen(jobId: string, now = new Date()): Promise<void> {
     const job = await this.getJob(jobId);
+    await this.#db.send(
+      new UpdateCommand({
+        TableName: this.#table,
+        Key: { pk: jobPk(jobId), sk: "JOB" },
+        UpdateExpression: "SET redrivenAt = :now",
+        ConditionExpression: "attribute_exists(pk)",
+        ExpressionAttributeValues: { ":now": now.toISOString() },
+      }),
+    );
     if (isFinished(job.state) && job.state !== "cancelled") await this.#setState(jobId, "moving", now);
   }
 
@@ -615,7 +631,7 @@ export class JobStore {
     if (!(await this.#setState(jobId, "cancelled", now, { ifUnfinished: true }))) return this.getJob(jobId);
     await this.#releaseActive(job);
     this.#cancelled.set(jobId, { cancelled: true, at: Date.now() });
-    this.events.emit("finished", jobId, "cancelled");
+    this.events.emit("finished", jobId, "cancelled", false);
     return this.getJob(jobId);
   }
 

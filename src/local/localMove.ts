@@ -10,7 +10,7 @@ import { validateMoveRequest } from "../core/validation.ts";
 import { createListerHandler } from "../handlers/lister.ts";
 import { createMoverHandler } from "../handlers/mover.ts";
 import type { StackSettings } from "../stackSettings.ts";
-import { isFinished, type Job, type JobCounts } from "../types.ts";
+import { isFinished, type Job, type JobCounts, type JobState } from "../types.ts";
 import type { LocalResources } from "./resources.ts";
 import { QueueConsumer, type SqsHandler } from "./runtime.ts";
 
@@ -127,10 +127,14 @@ async function runUntilSettled(
     // and queue depths: five reads) is read every progressEveryMs, and sooner while the queues look drained.
     let wake: () => void = () => undefined;
     let finished = false;
+    // A redriven job may finish before its redriven keys are retried (they count as failed until then): it is over
+    // once it is finished with its queues drained.
+    let redriven = false;
     let jobId: string | undefined;
-    const onFinished = (finishedId: string) => {
+    const onFinished = (finishedId: string, _state: JobState, wasRedriven: boolean) => {
       if (finishedId !== jobId) return;
-      finished = true;
+      if (wasRedriven) redriven = true;
+      else finished = true;
       wake();
     };
     app.store.events.on("finished", onFinished);
@@ -145,7 +149,9 @@ async function runUntilSettled(
         });
       }
       const progress = finished ? undefined : await progressOf(app, jobId);
-      if (progress === undefined || isFinished(progress.job.state)) {
+      if (progress?.job.redrivenAt !== undefined) redriven = true;
+      const drained = progress !== undefined && progress.queued + progress.inFlight === 0;
+      if (progress === undefined || (isFinished(progress.job.state) && (!redriven || drained))) {
         // A finished job's record and counts no longer change, so they are read while the consumers stop (the
         // invocation that finished it deletes its message meanwhile): a round trip less at the end of every move.
         // The queue depths read beside them may still count that message in flight.

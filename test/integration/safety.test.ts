@@ -1,8 +1,12 @@
 import { createHash } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { DeleteMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import type { SQSRecord } from "aws-lambda";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { listingDeps } from "../../src/app.ts";
 import { queueDepth } from "../../src/aws/queues.ts";
 import { continueListing } from "../../src/core/listing.ts";
@@ -21,7 +25,14 @@ import type { MoveMessage } from "../../src/types.ts";
 import { freshBuckets, listAll, type ProxiedHarness, useProxiedHarness } from "../support/harness.ts";
 import type { LoopbackProxy, ProxyRequestInfo } from "../support/proxy.ts";
 import { s3Error } from "../support/s3Errors.ts";
-import { deadLettersOf, listJob, moverContext, receiveMoveRecords, receiveVisible } from "../support/steps.ts";
+import {
+  deadLettersOf,
+  listJob,
+  moverContext,
+  readReport,
+  receiveMoveRecords,
+  receiveVisible,
+} from "../support/steps.ts";
 
 const md5 = (bytes: Uint8Array) => `"${createHash("md5").update(bytes).digest("hex")}"`;
 
@@ -83,6 +94,34 @@ describe("nothing is lost when things break", () => {
     expect(second.job.state).toBe("done");
     expect(second.counts).toMatchObject({ moved: 200, failed: 0 });
     expect((await listAll(app.clients.s3, from)).size).toBe(0);
+  });
+
+  it("after a redrive of several batches' letters, one move retries them all: done, every key moved, each once in the report", async () => {
+    // Five batches of 50 keys each lose one key; more letters than the runtime's three movers take at once.
+    const { app, from, to, poisons } = await withPoisonKey(harness, "redrive-many", {
+      objects: 500,
+      poisonIndex: [5, 105, 205, 305, 405],
+      poisonAfterAttempts: 2,
+      batchKeys: 50,
+    });
+    const reports = await mkdtemp(join(tmpdir(), "redrive-report-"));
+    onTestFinished(() => rm(reports, { recursive: true, force: true }));
+    const request = { from, to, report: `${pathToFileURL(reports).href}/` };
+    const first = await runLocalMove(app, app.stack, request);
+    expect(first.counts).toMatchObject({ moved: 495, failed: 5 });
+    harness.proxy.setRespond(undefined);
+    expect((await redriveDeadLetters(app, { jobId: first.job.id })).moved.move).toBe(5);
+
+    const second = await runLocalMove(app, app.stack, request);
+
+    expect(second.job).toMatchObject({ id: first.job.id, state: "done" });
+    expect(second.counts).toMatchObject({ moved: 500, failed: 0 });
+    expect((await listAll(app.clients.s3, from)).size).toBe(0);
+    const lines = await readReport(second.reportFile);
+    expect(lines).toHaveLength(500);
+    expect(new Set(lines.map((l) => l.key)).size).toBe(500);
+    expect(lines.filter((l) => l.outcome !== "moved")).toEqual([]);
+    expect(lines.filter((l) => poisons.has(l.key))).toHaveLength(5);
   });
 
   it("has a poison key's letter on the DLQ before the job is done, though the first letter could not be sent", async () => {
@@ -488,19 +527,22 @@ describe("nothing is lost when things break", () => {
 async function withPoisonKey(
   harness: ProxiedHarness,
   label: string,
-  options: { objects: number; poisonIndex: number; poisonAfterAttempts: number },
+  options: { objects: number; poisonIndex: number | number[]; poisonAfterAttempts: number; batchKeys?: number },
 ) {
   const app = await harness.app({
     endpoint: harness.proxy.endpoint,
-    settings: { poisonAfterAttempts: options.poisonAfterAttempts },
+    settings: {
+      poisonAfterAttempts: options.poisonAfterAttempts,
+      ...(options.batchKeys ? { batchKeys: options.batchKeys } : {}),
+    },
   });
   const { from, to } = await freshBuckets(app.clients.s3, label);
   await seedBucket(app.clients.s3, { bucket: from, objects: options.objects, bytes: 512 });
-  const poison = seedKey(options.poisonIndex);
+  const poisons = new Set([options.poisonIndex].flat().map((i) => seedKey(i)));
   harness.proxy.setRespond((req) =>
-    req.operation === "CopyObject" && req.key === poison ? s3Error(403, "AccessDenied") : undefined,
+    req.operation === "CopyObject" && poisons.has(req.key ?? "") ? s3Error(403, "AccessDenied") : undefined,
   );
-  return { app, from, to, poison };
+  return { app, from, to, poison: [...poisons][0] as string, poisons };
 }
 
 async function sizeOf(listing: Promise<Map<string, { size: number }>>): Promise<number> {
