@@ -59,6 +59,9 @@ export class JobStore {
         // Attach to anything not cleanly done: a job done with failures continues once its failures are redriven.
         if (job && job.state !== "done" && job.state !== "cancelled") {
           this.noteNotCancelled(job.id);
+          // The job's entry in the job list again (the same item): a crash between its record and its entry, which
+          // are written at once, would otherwise leave it out of `status` for good.
+          await this.#putListEntry(job);
           return { job, attached: true };
         }
         if (!job) {
@@ -113,15 +116,20 @@ export class JobStore {
             ConditionExpression: "attribute_not_exists(pk)",
           }),
         ),
-        this.#db.send(
-          new PutCommand({ TableName: this.#table, Item: { pk: "JOBS", sk: `${job.createdAt}#${id}`, jobId: id } }),
-        ),
+        this.#putListEntry(job),
       ]);
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       return this.getJob(id);
     }
     return job;
+  }
+
+  /** The job's entry in the list of jobs (`listJobs`), newest first by its creation time. */
+  async #putListEntry(job: Pick<Job, "id" | "createdAt">): Promise<void> {
+    await this.#db.send(
+      new PutCommand({ TableName: this.#table, Item: { pk: "JOBS", sk: `${job.createdAt}#${job.id}`, jobId: job.id } }),
+    );
   }
 
   /** Opens a dry-run job: recorded for status, never attached to, never moved. */

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
-import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DeleteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeJpeg } from "../../src/images/jpeg.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
@@ -176,6 +176,24 @@ describe("a move through start → lister → move queue → mover", () => {
 
       expect(second).toMatchObject({ attached: true, job: { id: first.job.id } });
       expect(await app.store.listJobs(100)).toHaveLength(count);
+    });
+
+    it("puts an attached job back in the job list, should a crash have left it out", async () => {
+      const first = await app.store.openJob(request("unlisted/"));
+      // A crash between the job's record and its list entry, which are written at once.
+      await app.clients.dynamo.send(
+        new DeleteCommand({
+          TableName: app.resources.table,
+          Key: { pk: "JOBS", sk: `${first.job.createdAt}#${first.job.id}` },
+        }),
+      );
+      expect((await app.store.listJobs(100)).map((job) => job.id)).not.toContain(first.job.id);
+
+      expect(await app.store.openJob(request("unlisted/"))).toMatchObject({
+        attached: true,
+        job: { id: first.job.id },
+      });
+      expect((await app.store.listJobs(100)).filter((job) => job.id === first.job.id)).toHaveLength(1);
     });
 
     it("fails a start whose read of the active job fails, rather than taking the job for missing", async () => {
