@@ -126,15 +126,15 @@ async function runUntilSettled(
     // A mover in this process that finishes the job says so at once. Otherwise the job's progress (its state, counts
     // and queue depths: five reads) is read every progressEveryMs, and sooner while the queues look drained.
     let wake: () => void = () => undefined;
-    let finished = false;
+    let finished: JobState | undefined; // said by the store of this process as the job finished
     // A redriven job may finish before its redriven keys are retried (they count as failed until then): it is over
     // once it is finished with its queues drained.
     let redriven = false;
     let jobId: string | undefined;
-    const onFinished = (finishedId: string, _state: JobState, wasRedriven: boolean) => {
+    const onFinished = (finishedId: string, state: JobState, wasRedriven: boolean) => {
       if (finishedId !== jobId) return;
       if (wasRedriven) redriven = true;
-      else finished = true;
+      else finished = state;
       wake();
     };
     app.store.events.on("finished", onFinished);
@@ -152,9 +152,14 @@ async function runUntilSettled(
       if (progress?.job.redrivenAt !== undefined) redriven = true;
       const drained = progress !== undefined && progress.queued + progress.inFlight === 0;
       if (progress === undefined || (isFinished(progress.job.state) && (!redriven || drained))) {
-        // A finished job's record and counts no longer change, so they are read while the consumers stop (the
+        // A done job's record and counts no longer change, so they are read while the consumers stop (the
         // invocation that finished it deletes its message meanwhile): a round trip less at the end of every move.
-        // The queue depths read beside them may still count that message in flight.
+        // The queue depths read beside them may still count that message in flight. A cancelled job's batches
+        // already under way still move and count their keys: its counts are read once they have ended.
+        if ((finished ?? progress?.job.state) === "cancelled") {
+          await Promise.all(consumers.map((c) => c.stop()));
+          return progressOf(app, jobId);
+        }
         const [settled] = await Promise.all([progressOf(app, jobId), ...consumers.map((c) => c.stop())]);
         return settled;
       }

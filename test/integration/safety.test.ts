@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { DeleteMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
@@ -627,6 +628,38 @@ const nearTimeout = () => lambdaContext({ functionName: "mover", timeoutSeconds:
 
 describe("a cancel racing the job's end", () => {
   const harness = useProxiedHarness(); // its own queues: the job's batch is left in them
+
+  it("a move cancelled from elsewhere ends with the counts of what its batches under way still moved", async () => {
+    const app = await harness.app({
+      endpoint: harness.proxy.endpoint,
+      copyConcurrency: 8,
+      settings: { batchKeys: 40 },
+    });
+    const other = await harness.app(); // `cancel` in another terminal
+    const { from, to } = await freshBuckets(app.clients.s3, "cancel-running");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 400, bytes: 64 });
+    const copying = Promise.withResolvers<void>();
+    harness.proxy.setRespond(async (req) => {
+      if (req.operation !== "CopyObject") return undefined;
+      copying.resolve();
+      await sleep(50); // batches take a while: some are under way when the cancel comes
+      return undefined;
+    });
+    onTestFinished(() => harness.proxy.setRespond(undefined));
+    const moving = runLocalMove(app, app.stack, { from, to });
+    await copying.promise;
+    const job = (await other.store.listJobs(20)).find((j) => j.from === from);
+    await other.store.cancel(job?.id ?? "no job");
+
+    const result = await moving;
+
+    expect(result.job.state).toBe("cancelled");
+    const moved = (await listAll(app.clients.s3, to)).size;
+    expect(moved).toBeGreaterThan(0);
+    expect(moved).toBeLessThan(400); // the queued batches were dropped unmoved
+    expect((await listAll(app.clients.s3, from)).size).toBe(400 - moved);
+    expect(result.counts.moved).toBe(moved);
+  });
 
   it("a cancel that finds the job finished since it read it leaves the job's end as it was", async () => {
     const app = await harness.app();
