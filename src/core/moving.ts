@@ -75,14 +75,17 @@ export async function moveBatch(
     giveUpCopiesAt?: number;
   } = {},
 ): Promise<MoveBatchResult> {
-  if (await deps.store.isCancelled(message.job)) {
-    const none = { moved: 0, movedBytes: 0, skipped: 0, failed: 0 };
-    return { counts: none, added: none, retry: [], failed: [], jobState: "cancelled" };
-  }
   // A first delivery has no ledger yet: skip the read. If a duplicate wrote one meanwhile, the compare-and-set
   // write below fails, re-reads and merges, so this saves a round trip without risking a count. A requeued batch
   // starts its receive count again but has a ledger.
   const firstDelivery = attempt <= 1 && message.retryFailed !== true && message.requeued === undefined;
+  // A cancelled job's batch is dropped unmoved. Delivered again, an earlier attempt may have moved some of its keys
+  // before it died: those are counted (settled), and nothing more is copied or deleted.
+  const cancelled = await deps.store.isCancelled(message.job);
+  if (cancelled && firstDelivery) {
+    const none = { moved: 0, movedBytes: 0, skipped: 0, failed: 0 };
+    return { counts: none, added: none, retry: [], failed: [], jobState: "cancelled" };
+  }
   const ledger = firstDelivery
     ? { outcomes: {}, ver: 0 }
     : await deps.store.getLedger(message.job, message.page, message.batch);
@@ -106,9 +109,12 @@ export async function moveBatch(
         const source = pending?.o === "p" ? { etag: pending.e, size: pending.s } : { etag: item.e, size: item.s };
         running.add(item.i);
         // A HEAD that fails while a copy's answer is looked into is this key's error, not the whole batch's.
-        const result = await copyAndVerify(deps, message, key, source, item.c, options.stopCopiesAt).catch(keyError);
+        const result = await (cancelled
+          ? settleWithoutMoving(deps, message, key, source)
+          : copyAndVerify(deps, message, key, source, item.c, options.stopCopiesAt)
+        ).catch(keyError);
         running.delete(item.i);
-        if (gaveUp) return;
+        if (gaveUp || result === undefined) return;
         if (result.kind === "verified") verified.push({ i: item.i, key, etag: result.etag, size: result.size });
         else results.set(item.i, result);
       }),
@@ -278,6 +284,20 @@ function keyOf(message: MoveMessage, i: number): string {
 function needsWork(outcome: Outcome | undefined, retryFailed: boolean): boolean {
   if (outcome === undefined || outcome.o === "p") return true;
   return outcome.o === "f" && retryFailed;
+}
+
+/**
+ * What an earlier attempt did to one key of a cancelled job's batch, found without moving anything: a source gone
+ * whose copy is in place was moved; a source still there stays, unresolved (undefined), as cancelled keys do.
+ */
+async function settleWithoutMoving(
+  deps: MovingDeps,
+  message: MoveMessage,
+  key: string,
+  listed: { etag: string; size: number },
+): Promise<KeyResult | undefined> {
+  if (await deps.objects.headObject(message.from, key)) return undefined;
+  return resolveVanishedSource(deps, message, key, listed);
 }
 
 /**

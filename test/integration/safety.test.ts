@@ -4,7 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+} from "@aws-sdk/client-s3";
 import { DeleteMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import type { SQSRecord } from "aws-lambda";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
@@ -628,6 +634,30 @@ const nearTimeout = () => lambdaContext({ functionName: "mover", timeoutSeconds:
 
 describe("a cancel racing the job's end", () => {
   const harness = useProxiedHarness(); // its own queues: the job's batch is left in them
+
+  it("counts the keys a crashed attempt moved when its batch comes back after a cancel, and moves no more", async () => {
+    const { app, from, to, jobId, record } = await firstMoveRecord(harness, "cancel-crashed", {
+      objects: 10,
+      copies: 4,
+    });
+    // The attempt that died had copied and deleted three keys, and recorded nothing.
+    for (const i of [0, 1, 2]) {
+      await app.clients.s3.send(
+        new CopyObjectCommand({ Bucket: to, Key: seedKey(i), CopySource: `${from}/${seedKey(i)}` }),
+      );
+      await app.clients.s3.send(new DeleteObjectCommand({ Bucket: from, Key: seedKey(i) }));
+    }
+    await app.store.cancel(jobId);
+    const again = { ...record, attributes: { ...record.attributes, ApproximateReceiveCount: "2" } };
+
+    expect((await createMoverHandler(app)({ Records: [again] }, moverContext())).batchItemFailures).toEqual([]);
+    await deleteMoveRecord(app, record);
+
+    expect(await app.store.sumTotals(jobId)).toMatchObject({ listed: 10, moved: 3, skipped: 0, failed: 0 });
+    expect((await listAll(app.clients.s3, from)).size).toBe(7); // the rest stay, as a cancel leaves them
+    expect((await listAll(app.clients.s3, to)).size).toBe(3);
+    expect((await app.store.getJob(jobId)).state).toBe("cancelled");
+  });
 
   it("a move cancelled from elsewhere ends with the counts of what its batches under way still moved", async () => {
     const app = await harness.app({
