@@ -104,9 +104,10 @@ export function createProgressReporter(options: { quiet: boolean; stream?: NodeJ
 export function formatProgressLine(p: MoveProgress, runRate: RunRate): string {
   // Once the job is finished the queues say nothing more about it (a finished move reads them while it stops);
   // the dead letters still matter: they are what a redrive would retry.
+  // The queues are shared by every job: their depths are not this job's alone.
   const queues = isFinished(p.job.state)
-    ? `dead letters ${p.deadLetters}`
-    : `queued ${p.queued}, in flight ${p.inFlight}, dead letters ${p.deadLetters}`;
+    ? `dead letters (all jobs) ${p.deadLetters}`
+    : `queues (all jobs): queued ${p.queued}, in flight ${p.inFlight}, dead letters ${p.deadLetters}`;
   return (
     `[${p.job.state}] listed ${p.job.listed}${p.job.listingDone ? "" : "+"}, moved ${p.counts.moved}, ` +
     `skipped ${p.counts.skipped}, failed ${p.counts.failed}, ${shownRate(runRate.perSecond(p.counts.moved))} obj/s, ` +

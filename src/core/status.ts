@@ -117,11 +117,16 @@ export function formatStatus(status: JobStatus): string {
   const lines = [
     `Job ${job.id}: ${job.state}${job.listingDone || job.state === "listing" ? "" : " (still listing)"}${job.dryRun ? " [dry run]" : ""}`,
     `  s3://${job.from}/${job.prefix} → s3://${job.to}/${job.prefix}`,
-    `  listed ${counts.listed}${job.listingDone ? "" : "+"} (${mb(counts.listedBytes)}), moved ${counts.moved} (${mb(counts.movedBytes)}), ` +
-      `skipped ${counts.skipped}, failed ${counts.failed}, unresolved ${counts.unresolved}`,
+    // A dry run moves nothing: its keys are never resolved, so only what it listed is said.
+    `  listed ${counts.listed}${job.listingDone ? "" : "+"} (${mb(counts.listedBytes)})` +
+      (job.dryRun
+        ? ""
+        : `, moved ${counts.moved} (${mb(counts.movedBytes)}), skipped ${counts.skipped}, failed ${counts.failed}, ` +
+          `unresolved ${counts.unresolved}`),
     `  rate ${rate.objectsPerSecond.toFixed(1)} objects/s, ${mb(rate.bytesPerSecond)}/s over ${rate.overSeconds} s` +
       (status.etaSeconds !== undefined ? `, ETA ${status.etaSeconds} s` : ""),
-    `  queues: ${queues.listQueued} list + ${queues.moveQueued} move messages queued, ${queues.inFlight} in flight, ${queues.deadLetters} in dead-letter queues`,
+    // The queues are shared by every job: their depths are not this job's alone.
+    `  queues (all jobs): ${queues.listQueued} list + ${queues.moveQueued} move messages queued, ${queues.inFlight} in flight, ${queues.deadLetters} in dead-letter queues`,
     `  started ${job.createdAt}${job.finishedAt ? `, finished ${job.finishedAt}` : ""}`,
   ];
   if (status.report?.unreadable)

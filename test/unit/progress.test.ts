@@ -48,17 +48,17 @@ describe("the progress display", () => {
     createProgressReporter({ quiet: true, stream: quiet.stream }).update(progress(1000, 1000, "done"));
     await new Promise((resolve) => setImmediate(resolve));
     expect(plain.output()).toMatch(
-      /^\[done\] listed 1000, moved 1000, skipped 0, failed 0, \d+ obj\/s, dead letters 0\n$/,
+      /^\[done\] listed 1000, moved 1000, skipped 0, failed 0, \d+ obj\/s, dead letters \(all jobs\) 0\n$/,
     );
     expect(quiet.output()).toBe("");
   });
 
   it("shows the queues while the job runs, and only its dead letters once it is finished", () => {
     const running = formatProgressLine(progress(250, 1000), new RunRate());
-    expect(running).toMatch(/, queued 0, in flight 1, dead letters 0$/);
+    expect(running).toMatch(/, queues \(all jobs\): queued 0, in flight 1, dead letters 0$/);
     // A finished move reads the queues while it stops, so they may still count its last message in flight.
     const finished = formatProgressLine(progress(1000, 1000, "done-with-failures"), new RunRate());
-    expect(finished).toMatch(/^\[done-with-failures\] .*, dead letters 0$/);
+    expect(finished).toMatch(/^\[done-with-failures\] .*, dead letters \(all jobs\) 0$/);
     expect(finished).not.toContain("in flight");
   });
 });
