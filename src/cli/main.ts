@@ -1,9 +1,10 @@
+import { once } from "node:events";
 import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Command, Option } from "commander";
 import { estimateFromListing, formatEstimate } from "../core/estimate.ts";
-import { JobNotFoundError, MoverError } from "../errors.ts";
+import { JobNotFoundError, MoverError, ValidationError } from "../errors.ts";
 import type { LocalApp } from "../local/localApp.ts";
 import { runMoveInWorker } from "../local/moveWorker.ts";
 import { isFinished } from "../types.ts";
@@ -263,6 +264,38 @@ export function buildCli(): Command {
           }
         },
         noJobs,
+      );
+    });
+
+  program
+    .command("report")
+    .description("Assemble a finished job's report: a local one into <dir>/<job>.jsonl, an S3 one onto stdout")
+    .requiredOption("--job <id>", "job id")
+    .option("--endpoint <url>", "endpoint (default: AWS_ENDPOINT_URL, else AWS)")
+    .action(async (opts: { job: string; endpoint?: string }) => {
+      const [{ writeLocalReport }, { assembleReport, reportSinkFor }] = await Promise.all([
+        import("../local/localMove.ts"),
+        import("../core/report.ts"),
+      ]);
+      await withLocalApp(
+        opts.endpoint,
+        async (app) => {
+          const job = await app.store.getJob(opts.job);
+          if (!job.report) throw new ValidationError(`Job ${job.id} was started without a report location`);
+          // A move assembles its job's report when it finishes it; one finished by another process is assembled here.
+          if (!isFinished(job.state)) {
+            throw new ValidationError(`Job ${job.id} is still ${job.state}: its report is assembled once it finishes`);
+          }
+          const file = await writeLocalReport(app, job);
+          if (file) console.log(`Report: ${file}`);
+          else
+            await assembleReport(reportSinkFor(job.report, app.clients.s3), job.id, async (chunk) => {
+              if (!process.stdout.write(chunk)) await once(process.stdout, "drain");
+            });
+        },
+        () => {
+          throw new JobNotFoundError(opts.job);
+        },
       );
     });
 

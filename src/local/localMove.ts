@@ -77,7 +77,7 @@ export async function runLocalMove(
 }
 
 /** Assembles a finished job's report parts into one <dir>/<job>.jsonl when its report location is local. */
-async function writeLocalReport(app: App, job: Job): Promise<string | undefined> {
+export async function writeLocalReport(app: App, job: Job): Promise<string | undefined> {
   if (!job.report?.startsWith("file://")) return undefined;
   const dir = fileURLToPath(job.report);
   await mkdir(dir, { recursive: true });

@@ -1,14 +1,16 @@
 import { execFile, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { DeleteBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ReportLine } from "../../src/core/report.ts";
 import { startMove } from "../../src/core/start.ts";
 import { ensureBucket, seedBucket, seedKey } from "../../src/images/seed.ts";
 import type { LocalApp } from "../../src/local/localApp.ts";
+import { runLocalMove } from "../../src/local/localMove.ts";
 import { freshBuckets, type Harness, listAll, startHarness } from "../support/harness.ts";
 
 const CLI = fileURLToPath(new URL("../../bin/s3-image-mover.js", import.meta.url));
@@ -120,9 +122,9 @@ describe("what the CLI says about a job", () => {
     );
   });
 
-  it("refuses to redrive or cancel a job it does not know", async () => {
+  it("refuses to redrive, cancel or report a job it does not know", async () => {
     await startMove(app, { ...(await freshBuckets(app.clients.s3, "known")) }); // the job table exists
-    for (const command of ["redrive", "cancel"]) {
+    for (const command of ["redrive", "cancel", "report"]) {
       expect(await cli([command, "--job", "job-unknown"])).toMatchObject({
         code: 2,
         stderr: expect.stringMatching(/^Error: No job with id "job-unknown"/),
@@ -147,5 +149,47 @@ describe("what the CLI says about a job", () => {
 
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(new RegExp(`report: cannot read s3://${reports}/r/${jobId}/: .*does not exist`));
+  });
+
+  it("assembles the report of a job another process finished, and refuses one not finished yet", async () => {
+    const { from, to } = await freshBuckets(app.clients.s3, "report-cmd");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 30, bytes: 64 });
+    const reports = join(cwd, "report-cmd");
+    const { jobId } = await startMove(app, { from, to, report: `${pathToFileURL(reports).href}/` });
+    expect(await cli(["report", "--job", jobId])).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(
+        new RegExp(`Job ${jobId} is still listing: its report is assembled once it finishes`),
+      ),
+    });
+    // The job is moved by handlers in another process: its report parts are written, the assembled file is not.
+    await runLocalMove(app, app.stack, { from, to }, { opened: Promise.resolve(jobId) });
+    const file = join(reports, `${jobId}.jsonl`);
+    await rm(file, { force: true });
+
+    expect(await cli(["report", "--job", jobId])).toMatchObject({ code: 0, stdout: `Report: ${file}\n` });
+    const lines = (await readFile(file, "utf8"))
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as ReportLine);
+    expect(lines.map((l) => l.key).sort()).toEqual(Array.from({ length: 30 }, (_, i) => seedKey(i)).sort());
+    expect(lines.every((l) => l.outcome === "moved")).toBe(true);
+  });
+
+  it("writes an S3 report onto stdout", async () => {
+    const { from, to } = await freshBuckets(app.clients.s3, "report-s3");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 12, bytes: 64 });
+    const { jobId } = await startMove(app, { from, to, report: `s3://${to}/reports/` });
+    await runLocalMove(app, app.stack, { from, to }, { opened: Promise.resolve(jobId) });
+
+    const result = await cli(["report", "--job", jobId]);
+
+    expect(result.code).toBe(0);
+    const lines = result.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as ReportLine);
+    expect(lines).toHaveLength(12);
+    expect(lines.every((l) => l.outcome === "moved")).toBe(true);
   });
 });
