@@ -44,8 +44,11 @@ export interface Job extends MoveRequest {
   finishedAt?: string;
   /** The lister's last failure, until it lists a page again: a listing stopped on its list DLQ says why here. */
   listingError?: { reason: string; attempt: number; at: string };
-  /** When dead letters of the job were last redriven (their keys count as failed until they are retried). */
-  redrivenAt?: string;
+  /**
+   * Dead letters of the job redriven and not yet settled by a mover (their message ids on the DLQ). Their keys
+   * count as failed until they are retried, so the job may look finished while these are still to run.
+   */
+  redriven?: string[];
   /** The most recent key errors, newest batch first. */
   lastErrors?: Array<{ key: string; reason: string; at: string }>;
   /** Progress samples of the last two minutes, for rates. */
@@ -85,6 +88,8 @@ export interface MoveMessage {
   requeued?: number;
   /** Where movers write the job's report parts: s3://bucket/prefix/ or file:///dir/. */
   report?: string;
+  /** The dead letter this message was redriven from (its id on the DLQ), settled on the job once its keys are. */
+  redrive?: string;
 }
 
 /** A list token: "continue this job's listing from its cursor". */

@@ -189,6 +189,10 @@ export async function moveBatch(
   // may have died before the page was counted).
   const newly = resolved && (!isPageResolved(minusCounts(totals, added)) || isZeroCounts(added));
   const jobState = resolved ? await deps.store.completeIfPagesResolved(message.job, newly) : undefined;
+  // A redriven letter whose keys are all settled is no longer awaited: after its counts, so that no one reads the
+  // job as over before they are in.
+  if (message.redrive !== undefined && retry.length === 0)
+    await deps.store.settleRedriven(message.job, message.redrive);
   return { counts, added, retry, failed: deadLetters, ...(jobState ? { jobState } : {}) };
 }
 

@@ -1,6 +1,7 @@
 import { type Message, ReceiveMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { App } from "../app.ts";
 import { changeVisibility, deleteMessages, sendMessages } from "../aws/queues.ts";
+import { JobNotFoundError } from "../errors.ts";
 import { withoutContinuationToken } from "./messages.ts";
 
 export interface RedriveResult {
@@ -48,6 +49,10 @@ export async function redriveDeadLetters(
     options.jobId,
     jobs,
     visibility,
+    // Each move letter is noted on its job before it is sent, and carries its id: the job is not over until the
+    // movers have settled it (a crash in between leaves a note no mover settles; a local move then stops on drained
+    // queues instead).
+    (job, letters) => app.store.noteRedriven(job, letters).catch(ignoreMissingJob),
   );
   const list = await moveBack(
     app.clients.sqs,
@@ -84,6 +89,8 @@ async function moveBack(
   jobId: string | undefined,
   jobs: Set<string>,
   visibilitySeconds: number,
+  /** Called before move letters are sent again, with their ids on the DLQ, per job. */
+  noteLetters?: (job: string, letters: string[]) => Promise<void>,
 ): Promise<MovedBack> {
   const result: MovedBack = { moved: 0, undeleted: 0, stoppedEarly: false };
   // A letter received again in the same redrive (its visibility passed: its delete failed, or the redrive is long) is not
@@ -113,13 +120,18 @@ async function moveBack(
       }
     }
     if (mine.length === 0) continue;
+    if (noteLetters) {
+      const byJob = new Map<string, string[]>();
+      for (const { m, job } of mine) if (job) byJob.set(job, [...(byJob.get(job) ?? []), m.MessageId ?? ""]);
+      for (const [job, letters] of byJob) await noteLetters(job, letters);
+    }
     await sendMessages(
       sqs,
       to,
       mine.map(({ m, job }, i) => ({
         id: String(i),
         // A list token goes back without its shortcut past empty pages, in case the shortcut is what failed.
-        body: fifo ? withoutContinuationToken(m.Body ?? "") : (m.Body ?? ""),
+        body: fifo ? withoutContinuationToken(m.Body ?? "") : withRedriveId(m.Body ?? "", m.MessageId ?? ""),
         ...(fifo ? { groupId: job ?? "redrive", deduplicationId: `redrive-${m.MessageId}` } : {}),
       })),
     );
@@ -154,6 +166,20 @@ async function moveBack(
     },
   );
   return result;
+}
+
+/** A move letter's body with the id it had on the DLQ, which its mover settles on the job; others as they are. */
+function withRedriveId(body: string, letter: string): string {
+  try {
+    const value = JSON.parse(body) as Record<string, unknown>;
+    return typeof value.job === "string" ? JSON.stringify({ ...value, redrive: letter }) : body;
+  } catch {
+    return body;
+  }
+}
+
+function ignoreMissingJob(error: unknown): void {
+  if (!(error instanceof JobNotFoundError)) throw error; // a message of a deleted job still moves
 }
 
 function jobOf(body: string): string | undefined {

@@ -30,10 +30,10 @@ export class JobStore {
   readonly #table: string;
   /** Emits "finished" (jobId, state) when this process marks a job done: a local runtime stops at once. */
   /**
-   * A job this process saw finish. `redriven`: dead letters of it were redriven, whose failed keys count as
-   * resolved until their retry has run, so it may finish here before they are retried (and then again after).
+   * A job this process saw finish. `redriven`: redriven dead letters of it were not settled yet (their failed keys
+   * count as resolved until their retry has run), so it may finish here before they are retried, and again after.
    */
-  readonly events = new EventEmitter<{ finished: [jobId: string, state: JobState, redriven: boolean] }>();
+  readonly events = new EventEmitter<{ finished: [jobId: string, state: JobState, seen: { redriven: boolean }] }>();
 
   constructor(db: DynamoDBDocumentClient, table: string) {
     this.#db = db;
@@ -521,7 +521,7 @@ export class JobStore {
     release?.catch(() => undefined); // awaited below
     if (job.state !== state || !job.finishedAt) await this.#setState(jobId, state, now);
     // Said as soon as it is recorded: a local runtime stops waiting while the active item is released.
-    this.events.emit("finished", jobId, state, job.redrivenAt !== undefined);
+    this.events.emit("finished", jobId, state, { redriven: (job.redriven?.length ?? 0) > 0 });
     await release;
     return state;
   }
@@ -609,22 +609,47 @@ export class JobStore {
     await this.#setState(jobId, "done", now);
   }
 
-  /**
-   * Notes that a job's dead letters were redriven, and puts it back to moving if it had finished (a cancelled job
-   * stays cancelled). The note stays: until the retries have run, the redriven keys still count as failed.
-   */
+  /** Puts a finished job back to moving, e.g. when its failed keys are redriven. A cancelled job stays cancelled. */
   async reopen(jobId: string, now = new Date()): Promise<void> {
     const job = await this.getJob(jobId);
-    await this.#db.send(
-      new UpdateCommand({
-        TableName: this.#table,
-        Key: { pk: jobPk(jobId), sk: "JOB" },
-        UpdateExpression: "SET redrivenAt = :now",
-        ConditionExpression: "attribute_exists(pk)",
-        ExpressionAttributeValues: { ":now": now.toISOString() },
-      }),
-    );
     if (isFinished(job.state) && job.state !== "cancelled") await this.#setState(jobId, "moving", now);
+  }
+
+  /**
+   * Notes dead letters about to be redriven (their ids on the DLQ), before they are sent: until a mover settles
+   * each, the job may look finished (their keys count as failed), and a local move waits for them.
+   */
+  async noteRedriven(jobId: string, letters: readonly string[]): Promise<void> {
+    if (letters.length > 0) await this.#redrivenSet(jobId, "ADD", letters);
+  }
+
+  /** A redriven letter's keys are all settled (moved, skipped, or failed again and dead-lettered): idempotent. */
+  async settleRedriven(jobId: string, letter: string): Promise<void> {
+    const job = await this.#redrivenSet(jobId, "DELETE", [letter]).catch((error: unknown) => {
+      if (!(error instanceof JobNotFoundError)) throw error; // a deleted job's letter still moves; nothing awaits it
+    });
+    // The last awaited letter of a finished job: a local runtime of this process stops waiting now.
+    if (job && isFinished(job.state) && !job.redriven)
+      this.events.emit("finished", jobId, job.state, { redriven: false });
+  }
+
+  async #redrivenSet(jobId: string, action: "ADD" | "DELETE", letters: readonly string[]): Promise<Job> {
+    try {
+      const out = await this.#db.send(
+        new UpdateCommand({
+          TableName: this.#table,
+          Key: { pk: jobPk(jobId), sk: "JOB" },
+          UpdateExpression: `${action} redriven :letters`,
+          ConditionExpression: "attribute_exists(pk)",
+          ExpressionAttributeValues: { ":letters": new Set(letters) },
+          ReturnValues: "ALL_NEW",
+        }),
+      );
+      return toJob(out.Attributes ?? {});
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw new JobNotFoundError(jobId);
+      throw error;
+    }
   }
 
   /**
@@ -639,7 +664,7 @@ export class JobStore {
     if (!(await this.#setState(jobId, "cancelled", now, { ifUnfinished: true }))) return this.getJob(jobId);
     await this.#releaseActive(job);
     this.#cancelled.set(jobId, { cancelled: true, at: Date.now() });
-    this.events.emit("finished", jobId, "cancelled", false);
+    this.events.emit("finished", jobId, "cancelled", { redriven: false });
     return this.getJob(jobId);
   }
 
@@ -807,6 +832,7 @@ function toPageTotals(item: Record<string, unknown>): PageTotals {
 }
 
 function toJob(item: Record<string, unknown>): Job {
-  const { pk: _pk, sk: _sk, ...rest } = item;
-  return rest as unknown as Job;
+  const { pk: _pk, sk: _sk, redriven, ...rest } = item;
+  // A string set in the table; a plain array on the job (it goes to a worker thread and into `status --json`).
+  return { ...rest, ...(redriven instanceof Set && redriven.size > 0 ? { redriven: [...redriven] } : {}) } as Job;
 }

@@ -629,8 +629,50 @@ async function moveRequeued(app: LocalApp, mover: ReturnType<typeof createMoverH
   return (JSON.parse(requeued.body) as MoveMessage).items.map((item) => decodeKey(item.k));
 }
 
+/**
+ * A redriven move message's body as its dead letter had it: the redrive adds the letter's id on the DLQ (`redrive`),
+ * which the mover settles on the job.
+ */
+function redrivenBody(record: SQSRecord): string {
+  const { redrive, ...letter } = JSON.parse(record.body) as MoveMessage;
+  expect(redrive).toMatch(/^[0-9a-f-]{36}$/);
+  return JSON.stringify(letter);
+}
+
 /** A mover's context with 1 s left before COPY_RESERVE_MS: its copies may start for 1 s. */
 const nearTimeout = () => lambdaContext({ functionName: "mover", timeoutSeconds: COPY_RESERVE_MS / 1000 + 1 });
+
+describe("a move after a redrive, beside another job's batches", () => {
+  const harness = useProxiedHarness(); // its own queues: the other job's batches are left in them
+
+  it("ends once its own redriven letters are settled, not when every job's batches are done", async () => {
+    const { app, from, to } = await withPoisonKey(harness, "redrive-beside", {
+      objects: 100,
+      poisonIndex: [5, 55],
+      poisonAfterAttempts: 2,
+      batchKeys: 50,
+    });
+    const first = await runLocalMove(app, app.stack, { from, to });
+    expect(first.counts).toMatchObject({ moved: 98, failed: 2 });
+    expect((await redriveDeadLetters(app, { jobId: first.job.id })).moved.move).toBe(2);
+    // Another job's 20 batches queued behind the letters, each copy slow: they take seconds to drain.
+    const other = await freshBuckets(app.clients.s3, "redrive-other");
+    await seedBucket(app.clients.s3, { bucket: other.from, objects: 1000, bytes: 64 });
+    harness.proxy.setRespond(async (req) => {
+      if (req.operation === "CopyObject" && req.bucket === other.to) await sleep(200);
+      return undefined;
+    });
+    onTestFinished(() => harness.proxy.setRespond(undefined));
+    const otherJob = await listJob(app, other);
+
+    const second = await runLocalMove(app, app.stack, { from, to });
+
+    expect(second.job).toMatchObject({ id: first.job.id, state: "done" });
+    expect(second.counts).toMatchObject({ moved: 100, failed: 0 });
+    expect((await app.store.getJob(first.job.id)).redriven).toBeUndefined(); // both letters settled
+    expect((await app.store.getJob(otherJob)).state).toBe("moving"); // its batches did not hold this move up
+  });
+});
 
 describe("a cancel racing the job's end", () => {
   const harness = useProxiedHarness(); // its own queues: the job's batch is left in them
@@ -829,7 +871,7 @@ describe("a redrive of one job", () => {
 
     expect(redriven).toMatchObject({ moved: { move: 1, list: 0 }, jobs: ["job-redriven"] });
     const moved = await receiveMoveRecords(app, 1);
-    expect(moved.map((record) => record.body)).toEqual([letter("job-redriven", 0)]);
+    expect(moved.map(redrivenBody)).toEqual([letter("job-redriven", 0)]);
     // Visible again now, not after the redrive's 60 s receive: a second reader gets all eleven straight away.
     const left = (await receiveVisible(app, dead)).map((message) => message.Body ?? "");
     expect(left.sort()).toEqual(bodies.slice(1).sort());
@@ -904,7 +946,7 @@ describe("a redrive whose deletes SQS refuses", () => {
       harness.proxy.setRespond(undefined);
     }
     const redriven = await receiveMoveRecords(app, 2);
-    expect(redriven.map((record) => record.body).sort()).toEqual([letter("job-always"), letter("job-once")]);
+    expect(redriven.map(redrivenBody).sort()).toEqual([letter("job-always"), letter("job-once")]);
   });
 
   it("sends a letter once, even when its refused delete outlasts its visibility and it is received again", async () => {
@@ -922,7 +964,7 @@ describe("a redrive whose deletes SQS refuses", () => {
     } finally {
       harness.proxy.setRespond(undefined);
     }
-    expect((await receiveMoveRecords(app, 1)).map((record) => record.body)).toEqual([letter]);
+    expect((await receiveMoveRecords(app, 1)).map(redrivenBody)).toEqual([letter]);
   }, 20_000); // sent again and again, it would never end
 
   it("does not try again a delete SQS refuses as the sender's fault, and counts it", async () => {
@@ -941,7 +983,7 @@ describe("a redrive whose deletes SQS refuses", () => {
     } finally {
       harness.proxy.setRespond(undefined);
     }
-    expect((await receiveMoveRecords(app, 1)).map((record) => record.body)).toEqual([letter]);
+    expect((await receiveMoveRecords(app, 1)).map(redrivenBody)).toEqual([letter]);
   });
 });
 
@@ -980,7 +1022,7 @@ describe("a redrive whose delete requests SQS fails whole", () => {
       harness.proxy.setRespond(undefined);
     }
     const redriven = await receiveMoveRecords(app, 1);
-    expect(redriven.map((record) => record.body)).toEqual([letter("job-mine")]);
+    expect(redriven.map(redrivenBody)).toEqual([letter("job-mine")]);
   });
 });
 
