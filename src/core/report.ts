@@ -1,10 +1,12 @@
+import { createHash, randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { access, lstat, mkdir, open, readdir, rename, stat, writeFile } from "node:fs/promises";
+import { access, lstat, mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { ValidationError } from "../errors.ts";
 import type { MoveMessage, Outcome } from "../types.ts";
+import { compareUtf8 } from "./keyOrder.ts";
 import { decodeKey } from "./messages.ts";
 
 /** One key in the move report (JSON Lines). */
@@ -77,9 +79,12 @@ export async function checkReportDirectory(location: string): Promise<void> {
     }
     // Writing a file in a directory takes both: write to add the entry, search (x) to reach it.
     await access(dir, constants.W_OK | constants.X_OK).catch((error: unknown) => {
-      throw new ValidationError(`The report directory ${wanted} cannot be written: ${dir} is not writable`, {
-        cause: error,
-      });
+      throw new ValidationError(
+        `The report directory ${wanted} cannot be written: ${dir} is not writable and searchable`,
+        {
+          cause: error,
+        },
+      );
     });
     return;
   }
@@ -118,8 +123,17 @@ export function batchReportPart(
         time,
       });
   }
+  // A message with only some of its batch's keys (a redriven letter, requeued keys) names its part apart: an attempt
+  // that changes nothing rewrites the part of the ledger's version, and must not replace the whole batch's with it.
+  const subset =
+    message.retryFailed === true || message.requeued !== undefined
+      ? `-${createHash("sha256")
+          .update(message.items.map((item) => item.i).join(","))
+          .digest("hex")
+          .slice(0, 12)}`
+      : "";
   return {
-    name: `${message.job}/part-${String(message.page).padStart(9, "0")}-${String(message.batch).padStart(4, "0")}-v${String(ver).padStart(6, "0")}.jsonl`,
+    name: `${message.job}/part-${String(message.page).padStart(9, "0")}-${String(message.batch).padStart(4, "0")}-v${String(ver).padStart(6, "0")}${subset}.jsonl`,
     body: lines.map((line) => JSON.stringify(line)).join("\n") + (lines.length > 0 ? "\n" : ""),
   };
 }
@@ -139,7 +153,7 @@ export async function assembleReport(
 ): Promise<void> {
   const versions = new Map<string, string[]>(); // batch → its part names, oldest first
   for (const name of (await sink.listParts(jobId)).sort()) {
-    const batch = name.replace(/-v\d+\.jsonl$/, "");
+    const batch = name.replace(/-v\d+(-[0-9a-f]+)?\.jsonl$/, "");
     const names = versions.get(batch);
     if (names) names.push(name);
     else versions.set(batch, [name]);
@@ -150,7 +164,7 @@ export async function assembleReport(
   }
 }
 
-/** One batch's parts merged by key, oldest first so that newer lines replace older ones where they were. */
+/** One batch's parts merged by key (parts oldest first, so newer lines replace older ones), in listing order. */
 async function mergedBatch(sink: ReportSink, names: string[]): Promise<string> {
   const lines = new Map<string, string>();
   for (const name of names) {
@@ -162,7 +176,10 @@ async function mergedBatch(sink: ReportSink, names: string[]): Promise<string> {
       if (line !== "") lines.set((JSON.parse(line) as ReportLine).key, line);
     }
   }
-  return [...lines.values()].map((line) => `${line}\n`).join("");
+  return [...lines]
+    .sort(([a], [b]) => compareUtf8(a, b))
+    .map(([, line]) => `${line}\n`)
+    .join("");
 }
 
 /**
@@ -170,16 +187,22 @@ async function mergedBatch(sink: ReportSink, names: string[]): Promise<string> {
  * interrupted or failed assembly never leaves a partial report under the report's own name.
  */
 export async function assembleReportFile(sink: ReportSink, jobId: string, file: string): Promise<void> {
-  const partial = `${file}.partial`;
-  const out = await open(partial, "w");
+  // A name of its own: two processes may assemble the same job's report at once (two moves, or `report`).
+  const partial = `${file}.${process.pid}-${randomBytes(4).toString("hex")}.partial`;
   try {
-    await assembleReport(sink, jobId, async (chunk) => {
-      await out.write(chunk);
-    });
-  } finally {
-    await out.close();
+    const out = await open(partial, "w");
+    try {
+      await assembleReport(sink, jobId, async (chunk) => {
+        await out.write(chunk);
+      });
+    } finally {
+      await out.close();
+    }
+    await rename(partial, file);
+  } catch (error) {
+    await rm(partial, { force: true });
+    throw error;
   }
-  await rename(partial, file);
 }
 
 /** Bytes a local part is read in: one buffer per sink, reused for every chunk of every part. */

@@ -9,6 +9,8 @@
 // S3 lists in UTF-8 binary order (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html); this
 // index does too, and a page costs a binary search plus the keys it returns.
 
+import { compareUtf8 } from "../core/keyOrder.ts";
+
 /** What the listing needs of fauxqs's S3 store: its buckets, each a Map of key to object. */
 export interface ListableStore {
   buckets: Map<string, Map<string, { key: string }>>;
@@ -27,26 +29,6 @@ export interface ListOutput {
   objects: Array<{ key: string }>;
   commonPrefixes: string[];
   isTruncated: boolean;
-}
-
-/**
- * Compares two keys in UTF-8 byte order. UTF-16 code units agree with it except where a surrogate (a character
- * above U+FFFF, four bytes in UTF-8) meets a unit of U+E000–U+FFFF (three bytes): there UTF-8 puts the surrogate last.
- */
-export function compareUtf8(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x === y) continue;
-    if (x >= 0xd800 && y >= 0xd800) return utf8Rank(x) - utf8Rank(y);
-    return x - y;
-  }
-  return a.length - b.length;
-}
-
-function utf8Rank(unit: number): number {
-  return unit >= 0xe000 ? unit - 0x800 : unit + 0x2000;
 }
 
 interface BucketIndex {

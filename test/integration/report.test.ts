@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -25,11 +25,12 @@ afterAll(async () => {
 const JOB = "job-1";
 const part = (page: number, batch: number, ver: number, job = JOB) =>
   `${job}/part-${String(page).padStart(9, "0")}-${String(batch).padStart(4, "0")}-v${String(ver).padStart(6, "0")}.jsonl`;
-/** Lines long enough that a part spans several 64 KB reads: keys label/from … label/(from+lines-1). */
+/** Lines long enough that a part spans several 64 KB reads: keys label/from … label/(from+lines-1), in listing order. */
 const body = (label: string, lines: number, outcome = "moved", from = 0) =>
   Array.from(
     { length: lines },
-    (_, i) => `{"key":"${label}/${from + i}","outcome":"${outcome}","pad":"${"x".repeat(150)}"}\n`,
+    (_, i) =>
+      `{"key":"${label}/${String(from + i).padStart(4, "0")}","outcome":"${outcome}","pad":"${"x".repeat(150)}"}\n`,
   ).join("");
 
 async function assembled(sink: ReportSink, job = JOB): Promise<string> {
@@ -71,6 +72,16 @@ describe.each([
     expect(report).toBe(body("b", 100) + body("c", 3));
   });
 
+  it("puts a key that only a later part holds in its listing place", async () => {
+    const sink = reportSinkFor(await location(), clients.s3);
+    const job = "job-requeued";
+    // Key b/1 was throttled in the first attempt (no line), then moved by its requeued message.
+    await sink.writePart(part(0, 0, 1, job), body("b", 1) + body("b", 2, "moved", 2));
+    await sink.writePart(part(0, 0, 2, job), body("b", 1, "moved", 1));
+
+    expect(await assembled(sink, job)).toBe(body("b", 4));
+  });
+
   it("lists every part of a job with more parts than one S3 listing page holds (1,000)", async () => {
     const sink = reportSinkFor(await location(), clients.s3);
     const names = Array.from(
@@ -105,5 +116,17 @@ describe("a move report assembled into one local file", () => {
     const again = join(dir, "failed.jsonl");
     await expect(assembleReportFile(failing, JOB, again)).rejects.toThrow("part unreadable");
     await expect(stat(again)).rejects.toMatchObject({ code: "ENOENT" });
+    expect((await readdir(dir)).filter((name) => name.endsWith(".partial"))).toEqual([]); // nothing left behind
+  });
+
+  it("lets two processes assemble the same report at once", async () => {
+    const location = `${pathToFileURL(dir).href}/assembly/`;
+    const file = join(dir, "twice.jsonl");
+    await Promise.all(
+      [reportSinkFor(location, clients.s3), reportSinkFor(location, clients.s3)].map((sink) =>
+        assembleReportFile(sink, JOB, file),
+      ),
+    );
+    expect(await readFile(file, "utf8")).toBe(body("p0b0", 500) + body("p0b1", 500));
   });
 });

@@ -131,6 +131,41 @@ describe("nothing is lost when things break", () => {
     expect(lines.filter((l) => poisons.has(l.key))).toHaveLength(5);
   });
 
+  it("keeps every key in the report when a redriven letter's first retry changes nothing", async () => {
+    const app = await harness.app({
+      endpoint: harness.proxy.endpoint,
+      settings: { poisonAfterAttempts: 3, batchKeys: 50 },
+    });
+    const { from, to } = await freshBuckets(app.clients.s3, "report-noop");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 50, bytes: 64 });
+    // Keys 1-9 fail twice, then move at the attempt that fails key 0 for good; its letter's first retry fails again
+    // (an attempt that changes nothing), its second moves it.
+    const copies = new Map<string, number>();
+    const flaky = new Set(Array.from({ length: 9 }, (_, i) => seedKey(i + 1)));
+    harness.proxy.setRespond((req) => {
+      if (req.operation !== "CopyObject" || !req.key) return undefined;
+      const n = (copies.get(req.key) ?? 0) + 1;
+      copies.set(req.key, n);
+      if ((flaky.has(req.key) && n <= 2) || (req.key === seedKey(0) && n <= 4)) return s3Error(403, "AccessDenied");
+      return undefined;
+    });
+    onTestFinished(() => harness.proxy.setRespond(undefined));
+    const reports = await mkdtemp(join(tmpdir(), "report-noop-"));
+    onTestFinished(() => rm(reports, { recursive: true, force: true }));
+    const request = { from, to, report: `${pathToFileURL(reports).href}/` };
+    const first = await runLocalMove(app, app.stack, request);
+    expect(first.counts).toMatchObject({ moved: 49, failed: 1 });
+    await redriveDeadLetters(app, { jobId: first.job.id });
+
+    const second = await runLocalMove(app, app.stack, request);
+
+    expect(copies.get(seedKey(0))).toBe(5);
+    expect(second.counts).toMatchObject({ moved: 50, failed: 0 });
+    const lines = await readReport(second.reportFile);
+    expect(lines.map((l) => l.key)).toEqual(Array.from({ length: 50 }, (_, i) => seedKey(i)));
+    expect(lines.every((l) => l.outcome === "moved")).toBe(true);
+  });
+
   it("has a poison key's letter on the DLQ before the job is done, though the first letter could not be sent", async () => {
     const { app, from, to, poison } = await withPoisonKey(harness, "deadletterfails", {
       objects: 50,

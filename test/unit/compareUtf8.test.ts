@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compareUtf8 } from "../../src/emulator/sortedListing.ts";
+import { compareUtf8 } from "../../src/core/keyOrder.ts";
 
 describe("compareUtf8", () => {
   it("orders keys as their UTF-8 bytes do, as S3 lists them", () => {
