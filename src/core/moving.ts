@@ -184,15 +184,15 @@ export async function moveBatch(
     written.ver,
     written === ledger ? undefined : countOutcomes(ledger.outcomes),
   );
+  // A redriven letter whose keys are all settled no longer holds its job open: once its counts are in, and before
+  // the check below, which may then finish the job (a crash in between: the replay comes back to that check).
+  if (message.redrive !== undefined && retry.length === 0)
+    await deps.store.settleRedriven(message.job, message.redrive);
   const resolved = isPageResolved(totals);
   // This call may be the one that resolved the page: its roll-up did, or it added nothing (a replay: its first try
   // may have died before the page was counted).
   const newly = resolved && (!isPageResolved(minusCounts(totals, added)) || isZeroCounts(added));
   const jobState = resolved ? await deps.store.completeIfPagesResolved(message.job, newly) : undefined;
-  // A redriven letter whose keys are all settled is no longer awaited: after its counts, so that no one reads the
-  // job as over before they are in.
-  if (message.redrive !== undefined && retry.length === 0)
-    await deps.store.settleRedriven(message.job, message.redrive);
   return { counts, added, retry, failed: deadLetters, ...(jobState ? { jobState } : {}) };
 }
 

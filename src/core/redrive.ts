@@ -52,7 +52,7 @@ export async function redriveDeadLetters(
     // Each move letter is noted on its job before it is sent, and carries its id: the job is not over until the
     // movers have settled it (a crash in between leaves a note no mover settles; a local move then stops on drained
     // queues instead).
-    (job, letters) => app.store.noteRedriven(job, letters).catch(ignoreMissingJob),
+    (job, letters, replaced) => app.store.noteRedriven(job, letters, replaced).catch(ignoreMissingJob),
   );
   const list = await moveBack(
     app.clients.sqs,
@@ -89,8 +89,8 @@ async function moveBack(
   jobId: string | undefined,
   jobs: Set<string>,
   visibilitySeconds: number,
-  /** Called before move letters are sent again, with their ids on the DLQ, per job. */
-  noteLetters?: (job: string, letters: string[]) => Promise<void>,
+  /** Called before move letters are sent again, per job: their ids on the DLQ, and those an earlier redrive gave them. */
+  noteLetters?: (job: string, letters: string[], replaced: string[]) => Promise<void>,
 ): Promise<MovedBack> {
   const result: MovedBack = { moved: 0, undeleted: 0, stoppedEarly: false };
   // A letter received again in the same redrive (its visibility passed: its delete failed, or the redrive is long) is not
@@ -121,9 +121,16 @@ async function moveBack(
     }
     if (mine.length === 0) continue;
     if (noteLetters) {
-      const byJob = new Map<string, string[]>();
-      for (const { m, job } of mine) if (job) byJob.set(job, [...(byJob.get(job) ?? []), m.MessageId ?? ""]);
-      for (const [job, letters] of byJob) await noteLetters(job, letters);
+      const byJob = new Map<string, { letters: string[]; replaced: string[] }>();
+      for (const { m, job } of mine) {
+        if (!job) continue;
+        const noted = byJob.get(job) ?? { letters: [], replaced: [] };
+        noted.letters.push(m.MessageId ?? "");
+        const earlier = redriveIdOf(m.Body ?? "");
+        if (earlier) noted.replaced.push(earlier);
+        byJob.set(job, noted);
+      }
+      for (const [job, { letters, replaced }] of byJob) await noteLetters(job, letters, replaced);
     }
     await sendMessages(
       sqs,
@@ -175,6 +182,16 @@ function withRedriveId(body: string, letter: string): string {
     return typeof value.job === "string" ? JSON.stringify({ ...value, redrive: letter }) : body;
   } catch {
     return body;
+  }
+}
+
+/** The id an earlier redrive gave a letter that came back to the DLQ unsettled (SQS dead-lettered it again). */
+function redriveIdOf(body: string): string | undefined {
+  try {
+    const value = JSON.parse(body) as { redrive?: unknown };
+    return typeof value.redrive === "string" ? value.redrive : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -29,11 +29,8 @@ export class JobStore {
   readonly #db: DynamoDBDocumentClient;
   readonly #table: string;
   /** Emits "finished" (jobId, state) when this process marks a job done: a local runtime stops at once. */
-  /**
-   * A job this process saw finish. `redriven`: redriven dead letters of it were not settled yet (their failed keys
-   * count as resolved until their retry has run), so it may finish here before they are retried, and again after.
-   */
-  readonly events = new EventEmitter<{ finished: [jobId: string, state: JobState, seen: { redriven: boolean }] }>();
+  /** A job this process saw finish. */
+  readonly events = new EventEmitter<{ finished: [jobId: string, state: JobState] }>();
 
   constructor(db: DynamoDBDocumentClient, table: string) {
     this.#db = db;
@@ -510,7 +507,8 @@ export class JobStore {
   /** Records the job's end if `counts` (summed after the job's listing ended) resolve every listed key. */
   async #completeIfCounted(job: Job, counts: JobCounts, now: Date): Promise<JobState> {
     const jobId = job.id;
-    if (!isJobResolved(counts, job)) {
+    // Redriven letters not yet settled hold keys that count as failed until they are retried: not finished yet.
+    if (!isJobResolved(counts, job) || job.redriven !== undefined) {
       if (isFinished(job.state)) await this.#setState(jobId, "moving", now); // redriven keys reopen it
       return isFinished(job.state) ? "moving" : job.state;
     }
@@ -521,7 +519,7 @@ export class JobStore {
     release?.catch(() => undefined); // awaited below
     if (job.state !== state || !job.finishedAt) await this.#setState(jobId, state, now);
     // Said as soon as it is recorded: a local runtime stops waiting while the active item is released.
-    this.events.emit("finished", jobId, state, { redriven: (job.redriven?.length ?? 0) > 0 });
+    this.events.emit("finished", jobId, state);
     await release;
     return state;
   }
@@ -617,20 +615,20 @@ export class JobStore {
 
   /**
    * Notes dead letters about to be redriven (their ids on the DLQ), before they are sent: until a mover settles
-   * each, the job may look finished (their keys count as failed), and a local move waits for them.
+   * each, the job does not finish (their keys count as failed until they are retried). `replaced`: ids an earlier
+   * redrive gave the same letters (SQS dead-lettered them again without a mover settling them), dropped.
    */
-  async noteRedriven(jobId: string, letters: readonly string[]): Promise<void> {
+  async noteRedriven(jobId: string, letters: readonly string[], replaced: readonly string[] = []): Promise<void> {
     if (letters.length > 0) await this.#redrivenSet(jobId, "ADD", letters);
+    const stale = replaced.filter((id) => !letters.includes(id));
+    if (stale.length > 0) await this.#redrivenSet(jobId, "DELETE", stale);
   }
 
   /** A redriven letter's keys are all settled (moved, skipped, or failed again and dead-lettered): idempotent. */
   async settleRedriven(jobId: string, letter: string): Promise<void> {
-    const job = await this.#redrivenSet(jobId, "DELETE", [letter]).catch((error: unknown) => {
+    await this.#redrivenSet(jobId, "DELETE", [letter]).catch((error: unknown) => {
       if (!(error instanceof JobNotFoundError)) throw error; // a deleted job's letter still moves; nothing awaits it
     });
-    // The last awaited letter of a finished job: a local runtime of this process stops waiting now.
-    if (job && isFinished(job.state) && !job.redriven)
-      this.events.emit("finished", jobId, job.state, { redriven: false });
   }
 
   async #redrivenSet(jobId: string, action: "ADD" | "DELETE", letters: readonly string[]): Promise<Job> {
@@ -664,7 +662,7 @@ export class JobStore {
     if (!(await this.#setState(jobId, "cancelled", now, { ifUnfinished: true }))) return this.getJob(jobId);
     await this.#releaseActive(job);
     this.#cancelled.set(jobId, { cancelled: true, at: Date.now() });
-    this.events.emit("finished", jobId, "cancelled", { redriven: false });
+    this.events.emit("finished", jobId, "cancelled");
     return this.getJob(jobId);
   }
 

@@ -127,14 +127,10 @@ async function runUntilSettled(
     // and queue depths: five reads) is read every progressEveryMs, and sooner while the queues look drained.
     let wake: () => void = () => undefined;
     let finished: JobState | undefined; // said by the store of this process as the job finished
-    // A job with redriven letters not yet settled may finish before they are retried (their keys count as failed
-    // until then): it is over once they are settled, or (a letter no mover will settle: the redrive died before
-    // sending it) once the queues have stayed drained for a few checks.
-    let drainedChecks = 0;
     let jobId: string | undefined;
-    const onFinished = (finishedId: string, state: JobState, seen: { redriven: boolean }) => {
+    const onFinished = (finishedId: string, state: JobState) => {
       if (finishedId !== jobId) return;
-      if (!seen.redriven) finished = state;
+      finished = state;
       wake();
     };
     app.store.events.on("finished", onFinished);
@@ -149,9 +145,7 @@ async function runUntilSettled(
         });
       }
       const progress = finished ? undefined : await progressOf(app, jobId);
-      const awaited = progress !== undefined && progress.job.state !== "cancelled" && !!progress.job.redriven?.length;
-      drainedChecks = progress !== undefined && progress.queued + progress.inFlight === 0 ? drainedChecks + 1 : 0;
-      if (progress === undefined || (isFinished(progress.job.state) && (!awaited || drainedChecks >= 3))) {
+      if (progress === undefined || isFinished(progress.job.state)) {
         // A done job's record and counts no longer change, so they are read while the consumers stop (the
         // invocation that finished it deletes its message meanwhile): a round trip less at the end of every move.
         // The queue depths read beside them may still count that message in flight. A cancelled job's batches
@@ -168,7 +162,6 @@ async function runUntilSettled(
         idleChecks = 0;
         continue;
       }
-      if (isFinished(progress.job.state)) continue; // its redriven letters are awaited (see drainedChecks)
       // Queues drained but the job is not finished: settle it, or restart a listing whose token was lost.
       idleChecks += 1;
       const state = await app.store.completeIfResolved(jobId);

@@ -131,41 +131,6 @@ describe("nothing is lost when things break", () => {
     expect(lines.filter((l) => poisons.has(l.key))).toHaveLength(5);
   });
 
-  it("keeps every key in the report when a redriven letter's first retry changes nothing", async () => {
-    const app = await harness.app({
-      endpoint: harness.proxy.endpoint,
-      settings: { poisonAfterAttempts: 3, batchKeys: 50 },
-    });
-    const { from, to } = await freshBuckets(app.clients.s3, "report-noop");
-    await seedBucket(app.clients.s3, { bucket: from, objects: 50, bytes: 64 });
-    // Keys 1-9 fail twice, then move at the attempt that fails key 0 for good; its letter's first retry fails again
-    // (an attempt that changes nothing), its second moves it.
-    const copies = new Map<string, number>();
-    const flaky = new Set(Array.from({ length: 9 }, (_, i) => seedKey(i + 1)));
-    harness.proxy.setRespond((req) => {
-      if (req.operation !== "CopyObject" || !req.key) return undefined;
-      const n = (copies.get(req.key) ?? 0) + 1;
-      copies.set(req.key, n);
-      if ((flaky.has(req.key) && n <= 2) || (req.key === seedKey(0) && n <= 4)) return s3Error(403, "AccessDenied");
-      return undefined;
-    });
-    onTestFinished(() => harness.proxy.setRespond(undefined));
-    const reports = await mkdtemp(join(tmpdir(), "report-noop-"));
-    onTestFinished(() => rm(reports, { recursive: true, force: true }));
-    const request = { from, to, report: `${pathToFileURL(reports).href}/` };
-    const first = await runLocalMove(app, app.stack, request);
-    expect(first.counts).toMatchObject({ moved: 49, failed: 1 });
-    await redriveDeadLetters(app, { jobId: first.job.id });
-
-    const second = await runLocalMove(app, app.stack, request);
-
-    expect(copies.get(seedKey(0))).toBe(5);
-    expect(second.counts).toMatchObject({ moved: 50, failed: 0 });
-    const lines = await readReport(second.reportFile);
-    expect(lines.map((l) => l.key)).toEqual(Array.from({ length: 50 }, (_, i) => seedKey(i)));
-    expect(lines.every((l) => l.outcome === "moved")).toBe(true);
-  });
-
   it("has a poison key's letter on the DLQ before the job is done, though the first letter could not be sent", async () => {
     const { app, from, to, poison } = await withPoisonKey(harness, "deadletterfails", {
       objects: 50,
@@ -677,6 +642,47 @@ function redrivenBody(record: SQSRecord): string {
 /** A mover's context with 1 s left before COPY_RESERVE_MS: its copies may start for 1 s. */
 const nearTimeout = () => lambdaContext({ functionName: "mover", timeoutSeconds: COPY_RESERVE_MS / 1000 + 1 });
 
+describe("a redriven letter whose first retry changes nothing", () => {
+  // Its own queues: the test counts each key's copies by attempt, and a previous move's last long poll could take a
+  // delivery (and its receive count) on shared ones.
+  const harness = useProxiedHarness();
+
+  it("keeps every key in the report when a redriven letter's first retry changes nothing", async () => {
+    const app = await harness.app({
+      endpoint: harness.proxy.endpoint,
+      settings: { poisonAfterAttempts: 3, batchKeys: 50 },
+    });
+    const { from, to } = await freshBuckets(app.clients.s3, "report-noop");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 50, bytes: 64 });
+    // Keys 1-9 fail twice, then move at the attempt that fails key 0 for good; its letter's first retry fails again
+    // (an attempt that changes nothing), its second moves it.
+    const copies = new Map<string, number>();
+    const flaky = new Set(Array.from({ length: 9 }, (_, i) => seedKey(i + 1)));
+    harness.proxy.setRespond((req) => {
+      if (req.operation !== "CopyObject" || req.bucket !== to || !req.key) return undefined;
+      const n = (copies.get(req.key) ?? 0) + 1;
+      copies.set(req.key, n);
+      if ((flaky.has(req.key) && n <= 2) || (req.key === seedKey(0) && n <= 4)) return s3Error(403, "AccessDenied");
+      return undefined;
+    });
+    onTestFinished(() => harness.proxy.setRespond(undefined));
+    const reports = await mkdtemp(join(tmpdir(), "report-noop-"));
+    onTestFinished(() => rm(reports, { recursive: true, force: true }));
+    const request = { from, to, report: `${pathToFileURL(reports).href}/` };
+    const first = await runLocalMove(app, app.stack, request);
+    expect(first.counts).toMatchObject({ moved: 49, failed: 1 });
+    await redriveDeadLetters(app, { jobId: first.job.id });
+
+    const second = await runLocalMove(app, app.stack, request);
+
+    expect(copies.get(seedKey(0))).toBe(5);
+    expect(second.counts).toMatchObject({ moved: 50, failed: 0 });
+    const lines = await readReport(second.reportFile);
+    expect(lines.map((l) => l.key)).toEqual(Array.from({ length: 50 }, (_, i) => seedKey(i)));
+    expect(lines.every((l) => l.outcome === "moved")).toBe(true);
+  });
+});
+
 describe("a move after a redrive, beside another job's batches", () => {
   const harness = useProxiedHarness(); // its own queues: the other job's batches are left in them
 
@@ -690,6 +696,8 @@ describe("a move after a redrive, beside another job's batches", () => {
     const first = await runLocalMove(app, app.stack, { from, to });
     expect(first.counts).toMatchObject({ moved: 98, failed: 2 });
     expect((await redriveDeadLetters(app, { jobId: first.job.id })).moved.move).toBe(2);
+    // Until its letters have run, the job is not finished (status says so, and it can be cancelled).
+    expect(await app.store.completeIfResolved(first.job.id)).toBe("moving");
     // Another job's 20 batches queued behind the letters, each copy slow: they take seconds to drain.
     const other = await freshBuckets(app.clients.s3, "redrive-other");
     await seedBucket(app.clients.s3, { bucket: other.from, objects: 1000, bytes: 64 });
@@ -891,6 +899,28 @@ describe("a mover invocation near its timeout, with a copy S3 leaves unanswered"
 
 describe("a redrive of one job", () => {
   const harness = useProxiedHarness();
+
+  it("holds the job open for the letters it sends, dropping the id an earlier redrive gave a letter SQS dead-lettered again", async () => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint });
+    const { from, to } = await freshBuckets(app.clients.s3, "redrive-ids");
+    const { jobId } = await startMove(app, { from, to });
+    // A letter redriven before whose batch then failed whole until SQS moved it back to the DLQ, unsettled.
+    await app.store.noteRedriven(jobId, ["stale-id"]);
+    const body = { job: jobId, page: 0, batch: 0, from, to, items: [], retryFailed: true, redrive: "stale-id" };
+    await app.clients.sqs.send(
+      new SendMessageCommand({ QueueUrl: app.resources.moveDeadLetterQueueUrl, MessageBody: JSON.stringify(body) }),
+    );
+
+    await redriveDeadLetters(app, { jobId });
+
+    const [record] = await receiveMoveRecords(app, 1);
+    if (!record) throw new Error("nothing was redriven");
+    const { redrive } = JSON.parse(record.body) as MoveMessage;
+    expect(redrive).not.toBe("stale-id");
+    expect((await app.store.getJob(jobId)).redriven).toEqual([redrive]);
+    expect(await app.store.completeIfResolved(jobId)).not.toMatch(/^done/); // its letter is still to run
+    await deleteMoveRecord(app, record);
+  });
 
   it("moves back only that job's dead letters and hands the others back to the DLQ at once", async () => {
     const app = await harness.app({ endpoint: harness.proxy.endpoint });
