@@ -109,7 +109,7 @@ export function formatProgressLine(p: MoveProgress, runRate: RunRate): string {
     ? `dead letters (all jobs) ${p.deadLetters}`
     : `queues (all jobs): queued ${p.queued}, in flight ${p.inFlight}, dead letters ${p.deadLetters}`;
   return (
-    `[${p.job.state}] listed ${p.job.listed}${p.job.listingDone ? "" : "+"}, moved ${p.counts.moved}, ` +
+    `[${p.job.state}] listed ${Math.max(p.job.listed, p.counts.listed)}${p.job.listingDone || isFinished(p.job.state) ? "" : "+"}, moved ${p.counts.moved}, ` +
     `skipped ${p.counts.skipped}, failed ${p.counts.failed}, ${shownRate(runRate.perSecond(p.counts.moved))} obj/s, ` +
     queues
   );

@@ -55,7 +55,11 @@ export async function jobStatus(app: App, jobId: string, now = Date.now()): Prom
     ? []
     : await app.store.sampleProgress(jobId, counts.moved, counts.movedBytes, now);
   const rate = rateOf(samples, job, counts, now);
-  const unresolved = Math.max(0, job.listed - counts.moved - counts.skipped - counts.failed);
+  // The page totals can be ahead of the job record: a page's batches go out before its cursor moves, and the cursor
+  // of a job cancelled meanwhile never moves.
+  const listed = Math.max(job.listed, counts.listed);
+  const listedBytes = Math.max(job.listedBytes, counts.listedBytes);
+  const unresolved = Math.max(0, listed - counts.moved - counts.skipped - counts.failed);
   return {
     job: {
       id: job.id,
@@ -70,7 +74,7 @@ export async function jobStatus(app: App, jobId: string, now = Date.now()): Prom
       updatedAt: job.updatedAt,
       ...(job.finishedAt ? { finishedAt: job.finishedAt } : {}),
     },
-    counts: { ...counts, listed: job.listed, listedBytes: job.listedBytes, unresolved },
+    counts: { ...counts, listed, listedBytes, unresolved },
     rate,
     etaSeconds:
       !isFinished(job.state) && rate.objectsPerSecond > 0 && job.listingDone
@@ -80,7 +84,7 @@ export async function jobStatus(app: App, jobId: string, now = Date.now()): Prom
     lastErrors: job.lastErrors ?? [],
     ...(job.listingError && !job.listingDone ? { listingError: job.listingError } : {}),
     ...(report ? { report } : {}),
-    ...(job.dryRun ? { estimate: estimateFromListing(job.listed, job.listedBytes) } : {}),
+    ...(job.dryRun ? { estimate: estimateFromListing(listed, listedBytes) } : {}),
   };
 }
 
@@ -115,10 +119,10 @@ function rateOf(
 export function formatStatus(status: JobStatus): string {
   const { job, counts, rate, queues } = status;
   const lines = [
-    `Job ${job.id}: ${job.state}${job.listingDone || job.state === "listing" ? "" : " (still listing)"}${job.dryRun ? " [dry run]" : ""}`,
+    `Job ${job.id}: ${job.state}${job.listingDone || job.state === "listing" || isFinished(job.state) ? "" : " (still listing)"}${job.dryRun ? " [dry run]" : ""}`,
     `  s3://${job.from}/${job.prefix} → s3://${job.to}/${job.prefix}`,
     // A dry run moves nothing: its keys are never resolved, so only what it listed is said.
-    `  listed ${counts.listed}${job.listingDone ? "" : "+"} (${mb(counts.listedBytes)})` +
+    `  listed ${counts.listed}${job.listingDone || isFinished(job.state) ? "" : "+"} (${mb(counts.listedBytes)})` +
       (job.dryRun
         ? ""
         : `, moved ${counts.moved} (${mb(counts.movedBytes)}), skipped ${counts.skipped}, failed ${counts.failed}, ` +

@@ -5,7 +5,8 @@ import { pathToFileURL } from "node:url";
 import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeKey } from "../../src/core/messages.ts";
-import { jobStatus } from "../../src/core/status.ts";
+import { startMove } from "../../src/core/start.ts";
+import { formatStatus, jobStatus } from "../../src/core/status.ts";
 import { createMoverHandler } from "../../src/handlers/mover.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
@@ -205,5 +206,22 @@ describe("exact counts", () => {
       skipped: 0,
       failed: 0,
     });
+  });
+
+  it("shows a cancelled job's listed keys from its page totals, which can be ahead of its cursor", async () => {
+    const app = await harness.app();
+    const { from, to } = await freshBuckets(app.clients.s3, "listed-ahead");
+    const { jobId } = await startMove(app, { from, to });
+    // A page recorded with its totals, and then the job cancelled before the page's cursor could move.
+    const objects = [0, 1, 2].map((i) => ({ k: seedKey(i), e: `"${"0".repeat(32)}"`, s: 10 }));
+    await app.store.ensureTotals(jobId, { seq: 0, objects, batches: [[0, 3]], last: false });
+    await app.store.cancel(jobId);
+
+    const status = await jobStatus(app, jobId);
+
+    expect(status.counts).toMatchObject({ listed: 3, listedBytes: 30, unresolved: 3 });
+    const text = formatStatus(status);
+    expect(text).toMatch(new RegExp(`^Job ${jobId}: cancelled\n`));
+    expect(text).toContain("  listed 3 (0.0 MB), moved 0 (0.0 MB), skipped 0, failed 0, unresolved 3");
   });
 });

@@ -53,6 +53,12 @@ describe("the progress display", () => {
     expect(quiet.output()).toBe("");
   });
 
+  it("counts as listed what the page totals hold when they are ahead of the job record, with no + once finished", () => {
+    const p = progress(3000, 3000, "cancelled");
+    const ahead = { ...p, job: { ...p.job, listed: 2000, listingDone: false } };
+    expect(formatProgressLine(ahead, new RunRate())).toMatch(/^\[cancelled\] listed 3000, moved 3000, /);
+  });
+
   it("shows the queues while the job runs, and only its dead letters once it is finished", () => {
     const running = formatProgressLine(progress(250, 1000), new RunRate());
     expect(running).toMatch(/, queues \(all jobs\): queued 0, in flight 1, dead letters 0$/);
