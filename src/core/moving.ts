@@ -326,7 +326,7 @@ async function copyAndVerify(
       if (!message.overwrite) {
         const existing = await deps.objects.headObject(message.to, key);
         if (existing && existing.etag !== source.etag) {
-          // Two ETags that are not both MD5s (a multipart object, or SSE-KMS) differ for the same bytes: the
+          // A multipart ETag differs from a single-part one for the same bytes (and from another part size's): the
           // destination may be an earlier attempt's copy, but it cannot be told from another object, so both stay.
           const comparable = MD5_ETAG.test(source.etag) && MD5_ETAG.test(existing.etag);
           return {
@@ -335,7 +335,7 @@ async function copyAndVerify(
               o: "s",
               r: comparable
                 ? "destination exists with other content (overwrite off)"
-                : "destination exists and its ETag cannot be compared with the source's (multipart or KMS); " +
+                : "destination exists and its ETag cannot be compared with the source's (multipart); " +
                   "overwrite off, so both stay: move again with overwrite on to replace it",
             },
           };

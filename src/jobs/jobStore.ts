@@ -509,19 +509,24 @@ export class JobStore {
     const jobId = job.id;
     // Redriven letters not yet settled hold keys that count as failed until they are retried: not finished yet.
     if (!isJobResolved(counts, job) || job.redriven !== undefined) {
-      if (isFinished(job.state)) await this.#setState(jobId, "moving", now); // redriven keys reopen it
-      return isFinished(job.state) ? "moving" : job.state;
+      if (!isFinished(job.state)) return job.state;
+      // Redriven keys reopen it; a cancel that came meanwhile stands.
+      return (await this.#setState(jobId, "moving", now, { only: "uncancelled" })) ? "moving" : "cancelled";
     }
     const state: JobState = counts.failed > 0 ? "done-with-failures" : "done";
     // Both writes at once. Should this process die between them, the batch that got here is delivered again and
     // writes what is missing: its keys are resolved, so it comes straight back to this line.
     const release = state === "done" ? this.#releaseActive(job) : undefined;
     release?.catch(() => undefined); // awaited below
-    if (job.state !== state || !job.finishedAt) await this.#setState(jobId, state, now);
+    // A cancel that came since the job was read stands: the job is not recorded done over it.
+    const recorded =
+      (job.state === state && job.finishedAt !== undefined) ||
+      (await this.#setState(jobId, state, now, { only: "uncancelled" }));
+    const ended = recorded ? state : "cancelled";
     // Said as soon as it is recorded: a local runtime stops waiting while the active item is released.
-    this.events.emit("finished", jobId, state);
+    this.events.emit("finished", jobId, ended);
     await release;
-    return state;
+    return ended;
   }
 
   /** Adds one to the job's resolved pages and returns the job record as it is then. */
@@ -659,7 +664,7 @@ export class JobStore {
     const job = await this.getJob(jobId);
     if (isFinished(job.state)) return job; // done, or cancelled already
     // Only while unfinished: a job that finished since the read keeps its end (done is not overwritten).
-    if (!(await this.#setState(jobId, "cancelled", now, { ifUnfinished: true }))) return this.getJob(jobId);
+    if (!(await this.#setState(jobId, "cancelled", now, { only: "unfinished" }))) return this.getJob(jobId);
     await this.#releaseActive(job);
     this.#cancelled.set(jobId, { cancelled: true, at: Date.now() });
     this.events.emit("finished", jobId, "cancelled");
@@ -686,8 +691,22 @@ export class JobStore {
     return cancelled;
   }
 
-  /** Sets a job's state; with `ifUnfinished`, only if it is still listing or moving (false: it was not). */
-  async #setState(jobId: string, state: JobState, now: Date, options: { ifUnfinished?: true } = {}): Promise<boolean> {
+  /**
+   * Sets a job's state; with `only`, only if it is still unfinished (listing or moving), or not cancelled. Returns
+   * false when that condition refused the write.
+   */
+  async #setState(
+    jobId: string,
+    state: JobState,
+    now: Date,
+    options: { only?: "unfinished" | "uncancelled" } = {},
+  ): Promise<boolean> {
+    const condition =
+      options.only === "unfinished"
+        ? { expression: "#state IN (:listing, :moving)", values: { ":listing": "listing", ":moving": "moving" } }
+        : options.only === "uncancelled"
+          ? { expression: "#state <> :cancelled", values: { ":cancelled": "cancelled" } }
+          : undefined;
     try {
       await this.#db.send(
         new UpdateCommand({
@@ -696,18 +715,14 @@ export class JobStore {
           UpdateExpression: isFinished(state)
             ? "SET #state = :state, updatedAt = :now, finishedAt = :now"
             : "SET #state = :state, updatedAt = :now REMOVE finishedAt",
-          ...(options.ifUnfinished ? { ConditionExpression: "#state IN (:listing, :moving)" } : {}),
+          ...(condition ? { ConditionExpression: condition.expression } : {}),
           ExpressionAttributeNames: { "#state": "state" },
-          ExpressionAttributeValues: {
-            ":state": state,
-            ":now": now.toISOString(),
-            ...(options.ifUnfinished ? { ":listing": "listing", ":moving": "moving" } : {}),
-          },
+          ExpressionAttributeValues: { ":state": state, ":now": now.toISOString(), ...condition?.values },
         }),
       );
       return true;
     } catch (error) {
-      if (options.ifUnfinished && error instanceof ConditionalCheckFailedException) return false;
+      if (condition && error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
   }

@@ -717,6 +717,42 @@ describe("a move after a redrive, beside another job's batches", () => {
   });
 });
 
+describe("a job's end racing a cancel", () => {
+  const harness = useProxiedHarness(); // its own queues: the test takes its job's one message by hand
+
+  it("a job's end that finds it cancelled since it read it leaves the cancel as it was", async () => {
+    const app = await harness.app();
+    const other = await harness.app(); // `cancel` in another terminal
+    const { from, to } = await freshBuckets(app.clients.s3, "end-race");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 3, bytes: 16 });
+    const jobId = await listJob(app, { from, to });
+    const [record] = await receiveMoveRecords(app, 1);
+    if (!record) throw new Error("no move message");
+    let cancels = 0;
+    app.clients.dynamo.middlewareStack.add(
+      (next, context) => async (args) => {
+        const values = (args as { input?: { ExpressionAttributeValues?: Record<string, unknown> } }).input
+          ?.ExpressionAttributeValues;
+        const state = values?.[":state"];
+        const ending = state === "done" || (state as { S?: string } | undefined)?.S === "done";
+        if (/^Update(Item)?Command$/.test(context.commandName ?? "") && ending && cancels++ === 0) {
+          await other.store.cancel(jobId); // the cancel lands between the mover's read of the job and its write
+        }
+        return next(args);
+      },
+      { step: "initialize", name: "cancelledFirst" },
+    );
+
+    const mover = createMoverHandler(app);
+    expect((await mover({ Records: [record] }, moverContext())).batchItemFailures).toEqual([]);
+    await deleteMoveRecord(app, record);
+
+    expect(cancels).toBe(1);
+    expect((await other.store.getJob(jobId)).state).toBe("cancelled");
+    expect(await app.store.sumTotals(jobId)).toMatchObject({ moved: 3 }); // its batch under way still counted
+  });
+});
+
 describe("a cancel racing the job's end", () => {
   const harness = useProxiedHarness(); // its own queues: the job's batch is left in them
 
