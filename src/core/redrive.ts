@@ -185,24 +185,23 @@ function withRedriveId(body: string, letter: string): string {
   }
 }
 
-/** The id an earlier redrive gave a letter that came back to the DLQ unsettled (SQS dead-lettered it again). */
-function redriveIdOf(body: string): string | undefined {
-  try {
-    const value = JSON.parse(body) as { redrive?: unknown };
-    return typeof value.redrive === "string" ? value.redrive : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function ignoreMissingJob(error: unknown): void {
   if (!(error instanceof JobNotFoundError)) throw error; // a message of a deleted job still moves
 }
 
 function jobOf(body: string): string | undefined {
+  return stringField(body, "job");
+}
+
+/** The id an earlier redrive gave a letter that came back to the DLQ unsettled (SQS dead-lettered it again). */
+function redriveIdOf(body: string): string | undefined {
+  return stringField(body, "redrive");
+}
+
+function stringField(body: string, name: string): string | undefined {
   try {
-    const value = JSON.parse(body) as { job?: unknown };
-    return typeof value.job === "string" ? value.job : undefined;
+    const value = (JSON.parse(body) as Record<string, unknown>)[name];
+    return typeof value === "string" ? value : undefined;
   } catch {
     return undefined;
   }
