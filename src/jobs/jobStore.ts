@@ -28,8 +28,7 @@ import {
 export class JobStore {
   readonly #db: DynamoDBDocumentClient;
   readonly #table: string;
-  /** Emits "finished" (jobId, state) when this process marks a job done: a local runtime stops at once. */
-  /** A job this process saw finish. */
+  /** Emits "finished" (jobId, state) when this process marks a job done or cancelled: a local runtime stops at once. */
   readonly events = new EventEmitter<{ finished: [jobId: string, state: JobState] }>();
 
   constructor(db: DynamoDBDocumentClient, table: string) {
