@@ -198,6 +198,12 @@ export function buildCli(): Command {
           }
           console.log(formatProgressLine(result, reporter.rate));
           if (result.reportFile) console.log(`Report: ${result.reportFile}`);
+          for (const other of result.othersFinished ?? []) {
+            console.log(
+              `Also finished job ${other.jobId} (${other.state}), whose batches were in the same queues` +
+                (other.reportFile ? `; its report: ${other.reportFile}` : ""),
+            );
+          }
           if (result.job.state === "done" && result.job.listed === 0) {
             console.error(`Nothing to move: no keys under s3://${result.job.from}/${result.job.prefix}`);
           }

@@ -45,6 +45,11 @@ export interface MoveProgress {
   deadLetters: number;
   /** The assembled JSON Lines report, when the job's report location is a local directory and the job finished. */
   reportFile?: string;
+  /**
+   * Other jobs this move finished (the queues are shared: a redrive of all jobs sends their letters here too), with
+   * their reports assembled where local.
+   */
+  othersFinished?: Array<{ jobId: string; state: Job["state"]; reportFile?: string }>;
 }
 
 /**
@@ -62,18 +67,39 @@ export async function runLocalMove(
     ? validateMoveRequest(input, undefined, { allowFileReports: true }) // for its defaults (dryRun)
     : await checkMove(app, input);
   const { opened } = options;
-  // The consumers poll before the job opens: its first list token and first batches are taken at once.
-  const result = await runUntilSettled(app, settings, checked.dryRun === true, options, async () => {
-    if (opened) {
-      const jobId = await opened;
-      app.store.noteNotCancelled(jobId); // as openMove does in the thread that opened it
-      return jobId;
-    }
-    const started = await openMove(app, checked);
-    return started.jobId;
-  });
+  const finishedHere = new Set<string>();
+  const noteFinished = (jobId: string) => finishedHere.add(jobId);
+  app.store.events.on("finished", noteFinished);
+  let result: MoveProgress;
+  try {
+    // The consumers poll before the job opens: its first list token and first batches are taken at once.
+    result = await runUntilSettled(app, settings, checked.dryRun === true, options, async () => {
+      if (opened) {
+        const jobId = await opened;
+        app.store.noteNotCancelled(jobId); // as openMove does in the thread that opened it
+        return jobId;
+      }
+      const started = await openMove(app, checked);
+      return started.jobId;
+    });
+  } finally {
+    app.store.events.off("finished", noteFinished);
+  }
+  finishedHere.delete(result.job.id);
   const reportFile = isFinished(result.job.state) ? await writeLocalReport(app, result.job) : undefined;
-  return reportFile ? { ...result, reportFile } : result;
+  const othersFinished = await Promise.all([...finishedHere].map((jobId) => otherJobFinished(app, jobId)));
+  return {
+    ...result,
+    ...(reportFile ? { reportFile } : {}),
+    ...(othersFinished.length > 0 ? { othersFinished } : {}),
+  };
+}
+
+/** Another job this move finished, with its local report assembled, as its own move would have done. */
+async function otherJobFinished(app: App, jobId: string): Promise<NonNullable<MoveProgress["othersFinished"]>[number]> {
+  const job = await app.store.getJob(jobId);
+  const reportFile = isFinished(job.state) ? await writeLocalReport(app, job) : undefined;
+  return { jobId, state: job.state, ...(reportFile ? { reportFile } : {}) };
 }
 
 /** Assembles a finished job's report parts into one <dir>/<job>.jsonl when its report location is local. */

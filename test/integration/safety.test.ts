@@ -683,6 +683,36 @@ describe("a redriven letter whose first retry changes nothing", () => {
   });
 });
 
+describe("a move that finishes another job", () => {
+  const harness = useProxiedHarness(); // its own queues: both jobs' letters go through them
+
+  it("assembles that job's local report too, and says so", async () => {
+    // Two jobs, each with key 3 failing (the proxy refuses its copy in any bucket).
+    const { app, from, to } = await withPoisonKey(harness, "other-a", {
+      objects: 40,
+      poisonIndex: 3,
+      poisonAfterAttempts: 2,
+    });
+    const b = await freshBuckets(app.clients.s3, "other-b");
+    await seedBucket(app.clients.s3, { bucket: b.from, objects: 40, bytes: 64 });
+    const reports = await mkdtemp(join(tmpdir(), "other-report-"));
+    onTestFinished(() => rm(reports, { recursive: true, force: true }));
+    const report = `${pathToFileURL(reports).href}/`;
+    await runLocalMove(app, app.stack, { from, to, report });
+    const jobB = (await runLocalMove(app, app.stack, { ...b, report })).job.id;
+    harness.proxy.setRespond(undefined);
+    await redriveDeadLetters(app); // every job's letters, as `redrive` without --job does
+
+    const again = await runLocalMove(app, app.stack, { from, to, report });
+
+    expect(again.job.state).toBe("done");
+    expect(again.othersFinished).toEqual([{ jobId: jobB, state: "done", reportFile: join(reports, `${jobB}.jsonl`) }]);
+    const lines = await readReport(join(reports, `${jobB}.jsonl`));
+    expect(lines).toHaveLength(40);
+    expect(lines.every((l) => l.outcome === "moved")).toBe(true);
+  });
+});
+
 describe("a move after a redrive, beside another job's batches", () => {
   const harness = useProxiedHarness(); // its own queues: the other job's batches are left in them
 
