@@ -9,7 +9,7 @@ import type { LocalApp } from "../local/localApp.ts";
 import { runMoveInWorker } from "../local/moveWorker.ts";
 import { isFinished } from "../types.ts";
 import { portNumber, positiveInt, wholeNumber } from "./argParsers.ts";
-import { createProgressReporter, formatProgressLine, openedLine } from "./progress.ts";
+import { createProgressReporter, formatProgressLine, keptOptions, openedLine } from "./progress.ts";
 
 // The AWS SDK and the emulator load only in the commands that use them: `move` runs in a worker thread, which loads
 // its own, so this thread stays small.
@@ -187,7 +187,8 @@ export function buildCli(): Command {
             (opened) => {
               jobId = opened.job.id;
               if (opened.attached) reporter.rate.resumed();
-              if (!opts.quiet) console.error(openedLine(request, opened));
+              // Even with --quiet: an attached job keeps options this command would change, which the user must know.
+              if (!opts.quiet || keptOptions(request, opened).length > 0) console.error(openedLine(request, opened));
             },
           );
           reporter.stop();

@@ -119,6 +119,19 @@ function shownRate(perSecond: number | undefined): string {
   return perSecond === undefined ? "–" : Math.round(perSecond).toString();
 }
 
+/** The options an attached job keeps where this command's differ: worth saying even with --quiet. */
+export function keptOptions(
+  request: { overwrite: boolean; report?: string | undefined },
+  opened: { job: Job; attached: boolean },
+): string[] {
+  const { job } = opened;
+  if (!opened.attached || job.dryRun) return [];
+  return [
+    ...(job.overwrite !== request.overwrite ? [job.overwrite ? "overwrite on" : "--no-overwrite"] : []),
+    ...(job.report !== request.report ? [`report to ${job.report ?? "nowhere"}`] : []),
+  ];
+}
+
 /**
  * What a move says once its job is open: which job (its id is what `status` and `cancel` take), and, when it attached
  * to an unfinished job started with other options, that the job keeps its own.
@@ -131,10 +144,7 @@ export function openedLine(
   const route = `s3://${job.from}/${job.prefix} → s3://${job.to}/${job.prefix}`;
   if (job.dryRun) return `Dry run ${job.id}: listing s3://${job.from}/${job.prefix}`;
   if (!opened.attached) return `Job ${job.id}: moving ${route} (if stopped, the same command resumes it)`;
-  const kept = [
-    ...(job.overwrite !== request.overwrite ? [job.overwrite ? "overwrite on" : "--no-overwrite"] : []),
-    ...(job.report !== request.report ? [`report to ${job.report ?? "nowhere"}`] : []),
-  ];
+  const kept = keptOptions(request, opened);
   return (
     `Continuing job ${job.id}, started ${job.createdAt}: ${route}` +
     (kept.length === 0

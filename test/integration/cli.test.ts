@@ -107,6 +107,20 @@ describe("what the CLI says about a job", () => {
     expect((await listAll(app.clients.s3, from)).size).toBe(3000);
   });
 
+  it("says, even with --quiet, that a resumed job keeps the options it was started with", async () => {
+    const { from, to } = await freshBuckets(app.clients.s3, "kept-quiet");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 5, bytes: 64 });
+    const { jobId } = await startMove(app, { from, to }); // overwrite on; not moved yet
+
+    const result = await cli(["move", "--from", from, "--to", to, "--no-overwrite", "--quiet"]);
+
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`Continuing job ${jobId}, started `);
+    expect(result.stderr).toContain("It keeps the options it was started with (overwrite on");
+    const plain = await cli(["move", "--from", from, "--to", to, "--prefix", "none/", "--quiet"]);
+    expect(plain.stderr).not.toMatch(/^Job /m); // a new job with nothing to keep: quiet
+  });
+
   it("cancels a job, watches it until it shows the cancel, then exits; a second cancel has nothing to do", async () => {
     const { from, to } = await freshBuckets(app.clients.s3, "watch");
     const { jobId } = await startMove(app, { from, to });
