@@ -127,8 +127,13 @@ export function formatStatus(status: JobStatus): string {
         ? ""
         : `, moved ${counts.moved} (${mb(counts.movedBytes)}), skipped ${counts.skipped}, failed ${counts.failed}, ` +
           `unresolved ${counts.unresolved}`),
-    `  rate ${rate.objectsPerSecond.toFixed(1)} objects/s, ${mb(rate.bytesPerSecond)}/s over ${rate.overSeconds} s` +
-      (status.etaSeconds !== undefined ? `, ETA ${status.etaSeconds} s` : ""),
+    // A dry run moves nothing: no rate to show.
+    ...(job.dryRun
+      ? []
+      : [
+          `  rate ${rate.objectsPerSecond.toFixed(1)} objects/s, ${mb(rate.bytesPerSecond)}/s over ${rate.overSeconds} s` +
+            (status.etaSeconds !== undefined ? `, ETA ${status.etaSeconds} s` : ""),
+        ]),
     // The queues are shared by every job: their depths are not this job's alone.
     `  queues (all jobs): ${queues.listQueued} list + ${queues.moveQueued} move messages queued, ${queues.inFlight} in flight, ${queues.deadLetters} in dead-letter queues`,
     `  started ${job.createdAt}${job.finishedAt ? `, finished ${job.finishedAt}` : ""}`,
