@@ -50,8 +50,8 @@ export async function redriveDeadLetters(
     jobs,
     visibility,
     // Each move letter is noted on its job before it is sent, and carries its id: the job is not over until the
-    // movers have settled it (a crash in between leaves a note no mover settles; a local move then stops on drained
-    // queues instead).
+    // movers have settled it. A crash in between leaves the letter on the DLQ with the same id, so the next redrive
+    // sends it under the note it left; until then the job stays unfinished, and a local move says to redrive.
     (job, letters, replaced) => app.store.noteRedriven(job, letters, replaced).catch(ignoreMissingJob),
   );
   const list = await moveBack(
