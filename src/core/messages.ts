@@ -113,11 +113,12 @@ export function deadLetterMessages(
   failed: ReadonlyArray<{ i: number; reason: string }>,
   maxBytes: number,
 ): MoveMessage[] {
-  const letter = (part: ReadonlyArray<{ i: number; reason: string }>): MoveMessage => ({
-    ...onlyItems(message, part),
-    retryFailed: true,
-    reasons: Object.fromEntries(part.map((f) => [String(f.i), f.reason])),
-  });
+  const letter = (part: ReadonlyArray<{ i: number; reason: string }>): MoveMessage => {
+    // A new letter: not the redriven one its keys came from (that id is settled by its own message, or held open
+    // by the part of it requeued), which a later redrive would otherwise take for this letter's and drop.
+    const { redrive: _settledElsewhere, ...rest } = onlyItems(message, part);
+    return { ...rest, retryFailed: true, reasons: Object.fromEntries(part.map((f) => [String(f.i), f.reason])) };
+  };
   const items = new Map(message.items.map((item) => [item.i, item]));
   const base = Buffer.byteLength(JSON.stringify(letter([])));
   const letters: MoveMessage[] = [];

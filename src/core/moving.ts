@@ -76,9 +76,10 @@ export async function moveBatch(
   } = {},
 ): Promise<MoveBatchResult> {
   // A first delivery has no ledger yet: skip the read. If a duplicate wrote one meanwhile, the compare-and-set
-  // write below fails, re-reads and merges, so this saves a round trip without risking a count. A requeued batch
-  // starts its receive count again but has a ledger.
-  const firstDelivery = attempt <= 1 && message.retryFailed !== true && message.requeued === undefined;
+  // write below fails, re-reads and merges, so this saves a round trip without risking a count. A requeued or
+  // redriven batch starts its receive count again but has a ledger.
+  const firstDelivery =
+    attempt <= 1 && message.retryFailed !== true && message.requeued === undefined && message.redrive === undefined;
   // A cancelled job's batch is dropped unmoved. Delivered again, an earlier attempt may have moved some of its keys
   // before it died: those are counted (settled), and nothing more is copied or deleted.
   const cancelled = await deps.store.isCancelled(message.job);

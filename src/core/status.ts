@@ -25,6 +25,8 @@ export interface JobStatus {
   report?: { location: string; parts: number; unreadable?: string };
   /** Dry runs: what the move would take, from what was listed. */
   estimate?: DryRunEstimate;
+  /** Redriven letters not yet retried: they hold the job open. */
+  redrivenPending?: number;
 }
 
 /**
@@ -85,6 +87,7 @@ export async function jobStatus(app: App, jobId: string, now = Date.now()): Prom
     ...(job.listingError && !job.listingDone ? { listingError: job.listingError } : {}),
     ...(report ? { report } : {}),
     ...(job.dryRun ? { estimate: estimateFromListing(listed, listedBytes) } : {}),
+    ...(job.redriven ? { redrivenPending: job.redriven.length } : {}),
   };
 }
 
@@ -151,6 +154,11 @@ export function formatStatus(status: JobStatus): string {
   if (status.listingError) {
     const { reason, attempt, at } = status.listingError;
     lines.push(`  listing failed (try ${attempt}, ${at}): ${reason}`);
+  }
+  if (status.redrivenPending) {
+    lines.push(
+      `  redriven letters not yet retried: ${status.redrivenPending}; they hold the job open (with none queued, run redrive again)`,
+    );
   }
   if (status.lastErrors.length > 0) {
     lines.push("  last errors:");

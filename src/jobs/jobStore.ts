@@ -468,7 +468,9 @@ export class JobStore {
     const job = await this.getJob(jobId);
     if (!job.listingDone || job.state === "cancelled") return job.state;
     this.#noteListingDone(jobId);
-    const counts = await (early ?? this.sumTotals(jobId));
+    const earlyCounts = early ? await early : undefined;
+    // With failures an early sum may predate the roll-up of a redriven letter settled before the job was read.
+    const counts = earlyCounts && earlyCounts.failed === 0 ? earlyCounts : await this.sumTotals(jobId);
     // A mover of this process whose batch resolves one of the last few pages then reads the totals with the job
     // record: a job of one page (the listing ends before its batches are moved) ends a round trip sooner.
     this.#notePagesLeft(jobId, counts.pages - counts.completePages);
@@ -499,7 +501,8 @@ export class JobStore {
     // An early sum that shows every key resolved is true. One that does not may predate another page's roll-up
     // whose check was counted before this one's, and saw the count short: it is read again, after the count.
     const counts = early ? await early : undefined;
-    const resolved = counts && isJobResolved(counts, job) ? counts : await this.sumTotals(jobId);
+    // With failures it may also predate the roll-up of a redriven letter settled before the job was read.
+    const resolved = counts && isJobResolved(counts, job) && counts.failed === 0 ? counts : await this.sumTotals(jobId);
     return this.#completeIfCounted(job, resolved, now);
   }
 
@@ -509,23 +512,28 @@ export class JobStore {
     // Redriven letters not yet settled hold keys that count as failed until they are retried: not finished yet.
     if (!isJobResolved(counts, job) || job.redriven !== undefined) {
       if (!isFinished(job.state)) return job.state;
-      // Redriven keys reopen it; a cancel that came meanwhile stands.
-      return (await this.#setState(jobId, "moving", now, { only: "uncancelled" })) ? "moving" : "cancelled";
+      // Redriven keys reopen it, unless its last letter was settled (and it ended) or a cancel came meanwhile.
+      if (await this.#setState(jobId, "moving", now, { only: "reopenable" })) return "moving";
+      return (await this.getJob(jobId)).state;
     }
     const state: JobState = counts.failed > 0 ? "done-with-failures" : "done";
     // Both writes at once. Should this process die between them, the batch that got here is delivered again and
     // writes what is missing: its keys are resolved, so it comes straight back to this line.
     const release = state === "done" ? this.#releaseActive(job) : undefined;
     release?.catch(() => undefined); // awaited below
-    // A cancel that came since the job was read stands: the job is not recorded done over it.
-    const recorded =
-      (job.state === state && job.finishedAt !== undefined) ||
-      (await this.#setState(jobId, state, now, { only: "uncancelled" }));
-    const ended = recorded ? state : "cancelled";
+    // Not over a cancel or a letter a redrive noted since the job was read: then the job stays as that made it.
+    if (job.state === state && job.finishedAt !== undefined) {
+      await release;
+      return state; // recorded already: a replay
+    }
+    if (!(await this.#setState(jobId, state, now, { only: "endable" }))) {
+      await release;
+      return (await this.getJob(jobId)).state;
+    }
     // Said as soon as it is recorded: a local runtime stops waiting while the active item is released.
-    this.events.emit("finished", jobId, ended);
+    this.events.emit("finished", jobId, state);
     await release;
-    return ended;
+    return state;
   }
 
   /** Adds one to the job's resolved pages and returns the job record as it is then. */
@@ -611,10 +619,13 @@ export class JobStore {
     await this.#setState(jobId, "done", now);
   }
 
-  /** Puts a finished job back to moving, e.g. when its failed keys are redriven. A cancelled job stays cancelled. */
+  /**
+   * Puts an ended job back to moving while redriven letters of it are pending. Conditional, so a job whose letters
+   * movers already settled and ended stays ended (the redrive reopens its jobs once it has sent them all). A
+   * cancelled job stays cancelled.
+   */
   async reopen(jobId: string, now = new Date()): Promise<void> {
-    const job = await this.getJob(jobId);
-    if (isFinished(job.state) && job.state !== "cancelled") await this.#setState(jobId, "moving", now);
+    await this.#setState(jobId, "moving", now, { only: "reopenable" });
   }
 
   /**
@@ -622,10 +633,17 @@ export class JobStore {
    * each, the job does not finish (their keys count as failed until they are retried). `replaced`: ids an earlier
    * redrive gave the same letters (SQS dead-lettered them again without a mover settling them), dropped.
    */
-  async noteRedriven(jobId: string, letters: readonly string[], replaced: readonly string[] = []): Promise<void> {
+  async noteRedriven(
+    jobId: string,
+    letters: readonly string[],
+    replaced: readonly string[] = [],
+    now = new Date(),
+  ): Promise<void> {
     if (letters.length > 0) await this.#redrivenSet(jobId, "ADD", letters);
     const stale = replaced.filter((id) => !letters.includes(id));
     if (stale.length > 0) await this.#redrivenSet(jobId, "DELETE", stale);
+    // Reopened before its letters go out: no mover can settle them and end it first.
+    if (letters.length > 0) await this.reopen(jobId, now);
   }
 
   /** A redriven letter's keys are all settled (moved, skipped, or failed again and dead-lettered): idempotent. */
@@ -698,14 +716,9 @@ export class JobStore {
     jobId: string,
     state: JobState,
     now: Date,
-    options: { only?: "unfinished" | "uncancelled" } = {},
+    options: { only?: keyof typeof STATE_CONDITIONS } = {},
   ): Promise<boolean> {
-    const condition =
-      options.only === "unfinished"
-        ? { expression: "#state IN (:listing, :moving)", values: { ":listing": "listing", ":moving": "moving" } }
-        : options.only === "uncancelled"
-          ? { expression: "#state <> :cancelled", values: { ":cancelled": "cancelled" } }
-          : undefined;
+    const condition = options.only ? STATE_CONDITIONS[options.only] : undefined;
     try {
       await this.#db.send(
         new UpdateCommand({
@@ -773,6 +786,26 @@ export interface PageTotals extends BatchCounts {
   keys: number;
   bytes: number;
 }
+
+/**
+ * The conditions a state change may be made on. A job's end and its reopening for redriven letters are each other's
+ * conditions (letters noted or not), so two movers racing at a job's last letters cannot leave it moving for good
+ * or done while a letter is pending; neither overwrites a cancel.
+ */
+const STATE_CONDITIONS = {
+  /** Listing or moving: a cancel. */
+  unfinished: { expression: "#state IN (:listing, :moving)", values: { ":listing": "listing", ":moving": "moving" } },
+  /** No redriven letter pending and not cancelled: a job's end. */
+  endable: {
+    expression: "#state <> :cancelled AND attribute_not_exists(redriven)",
+    values: { ":cancelled": "cancelled" },
+  },
+  /** Redriven letters pending and ended, not cancelled: reopening it. */
+  reopenable: {
+    expression: "attribute_exists(redriven) AND #state IN (:done, :failures)",
+    values: { ":done": "done", ":failures": "done-with-failures" },
+  },
+} as const;
 
 /** Pages left to count resolved at which a mover's check reads the totals with the job record, in one round trip. */
 const EARLY_SUM_PAGES = 8;

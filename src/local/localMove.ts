@@ -7,6 +7,7 @@ import { sendListToken } from "../core/listing.ts";
 import { assembleReportFile, reportSinkFor } from "../core/report.ts";
 import { checkMove, openMove } from "../core/start.ts";
 import { validateMoveRequest } from "../core/validation.ts";
+import { describeError } from "../errors.ts";
 import { createListerHandler } from "../handlers/lister.ts";
 import { createMoverHandler } from "../handlers/mover.ts";
 import type { StackSettings } from "../stackSettings.ts";
@@ -95,10 +96,15 @@ export async function runLocalMove(
   };
 }
 
-/** Another job this move finished, with its local report assembled, as its own move would have done. */
+/**
+ * Another job this move finished, with its local report assembled, as its own move would have done. A report that
+ * cannot be assembled here is said, not thrown: this move's own job is done.
+ */
 async function otherJobFinished(app: App, jobId: string): Promise<NonNullable<MoveProgress["othersFinished"]>[number]> {
   const job = await app.store.getJob(jobId);
-  const reportFile = isFinished(job.state) ? await writeLocalReport(app, job) : undefined;
+  const reportFile = isFinished(job.state)
+    ? await writeLocalReport(app, job).catch((error: unknown) => `not assembled (${describeError(error)})`)
+    : undefined;
   return { jobId, state: job.state, ...(reportFile ? { reportFile } : {}) };
 }
 

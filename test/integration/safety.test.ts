@@ -750,6 +750,38 @@ describe("a move after a redrive, beside another job's batches", () => {
 describe("a job's end racing a cancel", () => {
   const harness = useProxiedHarness(); // its own queues: the test takes its job's one message by hand
 
+  it("a job's end that finds a letter redriven since it read it leaves the job moving", async () => {
+    const app = await harness.app();
+    const other = await harness.app(); // `redrive` in another terminal
+    const { from, to } = await freshBuckets(app.clients.s3, "end-redrive-race");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 3, bytes: 16 });
+    const jobId = await listJob(app, { from, to });
+    const [record] = await receiveMoveRecords(app, 1);
+    if (!record) throw new Error("no move message");
+    let noted = 0;
+    app.clients.dynamo.middlewareStack.add(
+      (next, context) => async (args) => {
+        const values = (args as { input?: { ExpressionAttributeValues?: Record<string, unknown> } }).input
+          ?.ExpressionAttributeValues;
+        const state = values?.[":state"];
+        const ending = state === "done" || (state as { S?: string } | undefined)?.S === "done";
+        if (/^Update(Item)?Command$/.test(context.commandName ?? "") && ending && noted++ === 0) {
+          await other.store.noteRedriven(jobId, ["late-letter"]); // between the mover's read of the job and its write
+        }
+        return next(args);
+      },
+      { step: "initialize", name: "redrivenFirst" },
+    );
+
+    expect((await createMoverHandler(app)({ Records: [record] }, moverContext())).batchItemFailures).toEqual([]);
+    await deleteMoveRecord(app, record);
+
+    expect(noted).toBe(1);
+    expect(await other.store.getJob(jobId)).toMatchObject({ state: "moving", redriven: ["late-letter"] });
+    await other.store.settleRedriven(jobId, "late-letter");
+    expect(await other.store.completeIfResolved(jobId)).toBe("done"); // once its letter is settled
+  });
+
   it("a job's end that finds it cancelled since it read it leaves the cancel as it was", async () => {
     const app = await harness.app();
     const other = await harness.app(); // `cancel` in another terminal
@@ -786,29 +818,39 @@ describe("a job's end racing a cancel", () => {
 describe("a cancel racing the job's end", () => {
   const harness = useProxiedHarness(); // its own queues: the job's batch is left in them
 
-  it("counts the keys a crashed attempt moved when its batch comes back after a cancel, and moves no more", async () => {
-    const { app, from, to, jobId, record } = await firstMoveRecord(harness, "cancel-crashed", {
-      objects: 10,
-      copies: 4,
-    });
-    // The attempt that died had copied and deleted three keys, and recorded nothing.
-    for (const i of [0, 1, 2]) {
-      await app.clients.s3.send(
-        new CopyObjectCommand({ Bucket: to, Key: seedKey(i), CopySource: `${from}/${seedKey(i)}` }),
-      );
-      await app.clients.s3.send(new DeleteObjectCommand({ Bucket: from, Key: seedKey(i) }));
-    }
-    await app.store.cancel(jobId);
-    const again = { ...record, attributes: { ...record.attributes, ApproximateReceiveCount: "2" } };
+  it.each([
+    ["delivered again", true],
+    ["redriven whole", false],
+  ])(
+    "counts the keys a crashed attempt moved when its batch comes back %s after a cancel, and moves no more",
+    async (_how, redelivered) => {
+      const { app, from, to, jobId, record } = await firstMoveRecord(harness, "cancel-crashed", {
+        objects: 10,
+        copies: 4,
+      });
+      // The attempt that died had copied and deleted three keys, and recorded nothing.
+      for (const i of [0, 1, 2]) {
+        await app.clients.s3.send(
+          new CopyObjectCommand({ Bucket: to, Key: seedKey(i), CopySource: `${from}/${seedKey(i)}` }),
+        );
+        await app.clients.s3.send(new DeleteObjectCommand({ Bucket: from, Key: seedKey(i) }));
+      }
+      await app.store.cancel(jobId);
+      // Its receive count says second delivery; a whole batch SQS dead-lettered and a redrive sent back would say
+      // first, and carry the redrive's id instead: both are settled, not dropped.
+      const again = redelivered
+        ? { ...record, attributes: { ...record.attributes, ApproximateReceiveCount: "2" } }
+        : { ...record, body: JSON.stringify({ ...JSON.parse(record.body), redrive: "dlq-message-1" }) };
 
-    expect((await createMoverHandler(app)({ Records: [again] }, moverContext())).batchItemFailures).toEqual([]);
-    await deleteMoveRecord(app, record);
+      expect((await createMoverHandler(app)({ Records: [again] }, moverContext())).batchItemFailures).toEqual([]);
+      await deleteMoveRecord(app, record);
 
-    expect(await app.store.sumTotals(jobId)).toMatchObject({ listed: 10, moved: 3, skipped: 0, failed: 0 });
-    expect((await listAll(app.clients.s3, from)).size).toBe(7); // the rest stay, as a cancel leaves them
-    expect((await listAll(app.clients.s3, to)).size).toBe(3);
-    expect((await app.store.getJob(jobId)).state).toBe("cancelled");
-  });
+      expect(await app.store.sumTotals(jobId)).toMatchObject({ listed: 10, moved: 3, skipped: 0, failed: 0 });
+      expect((await listAll(app.clients.s3, from)).size).toBe(7); // the rest stay, as a cancel leaves them
+      expect((await listAll(app.clients.s3, to)).size).toBe(3);
+      expect((await app.store.getJob(jobId)).state).toBe("cancelled");
+    },
+  );
 
   it("a move cancelled from elsewhere ends with the counts of what its batches under way still moved", async () => {
     const app = await harness.app({
@@ -965,6 +1007,21 @@ describe("a mover invocation near its timeout, with a copy S3 leaves unanswered"
 
 describe("a redrive of one job", () => {
   const harness = useProxiedHarness();
+
+  it("reopens an ended job only while letters of it are pending: one its movers have ended since stays ended", async () => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint });
+    const { from, to } = await freshBuckets(app.clients.s3, "reopen-ended");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 5, bytes: 16 });
+    const { job } = await runLocalMove(app, app.stack, { from, to });
+    expect(job.state).toBe("done");
+
+    await app.store.reopen(job.id); // the redrive's last step, after movers settled its letters and ended the job
+    expect((await app.store.getJob(job.id)).state).toBe("done");
+
+    await app.store.noteRedriven(job.id, ["pending-letter"]);
+    expect((await app.store.getJob(job.id)).state).toBe("moving");
+    await app.store.settleRedriven(job.id, "pending-letter");
+  });
 
   it("holds the job open for the letters it sends, dropping the id an earlier redrive gave a letter SQS dead-lettered again", async () => {
     const app = await harness.app({ endpoint: harness.proxy.endpoint });

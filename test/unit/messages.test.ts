@@ -57,6 +57,17 @@ describe("deadLetterMessages (a batch's poison keys, with their reasons)", () =>
     });
   });
 
+  it("gives a letter made from a redriven message no redrive id: that id is not the new letter's", () => {
+    const redriven = { ...message, retryFailed: true, redrive: "dlq-message-1" };
+    const [letter] = deadLetterMessages(
+      redriven,
+      [{ i: 7, reason: "AccessDenied" }],
+      DEFAULT_BATCH_LIMITS.maxMessageBytes,
+    );
+    expect(letter).toMatchObject({ retryFailed: true, items: [expect.objectContaining({ i: 7 })] });
+    expect(letter).not.toHaveProperty("redrive");
+  });
+
   it("cuts a whole failed batch with long reasons into letters SQS takes, each key in exactly one", () => {
     const failed = message.items.map((item) => ({ i: item.i, reason: `AccessDenied: ${"r".repeat(1000)}` }));
     const letters = deadLetterMessages(message, failed, DEFAULT_BATCH_LIMITS.maxMessageBytes);

@@ -36,6 +36,13 @@ describe("a job's status", () => {
     lastErrors: [],
   });
 
+  it("says how many redriven letters hold the job open", () => {
+    expect(formatStatus({ ...status(false), redrivenPending: 2 })).toContain(
+      "  redriven letters not yet retried: 2; they hold the job open (with none queued, run redrive again)",
+    );
+    expect(formatStatus(status(false))).not.toContain("redriven");
+  });
+
   it("says the queue depths are every job's, not this one's", () => {
     expect(formatStatus(status(false))).toContain(
       "  queues (all jobs): 0 list + 2 move messages queued, 1 in flight, 4 in dead-letter queues",
