@@ -639,6 +639,35 @@ function redrivenBody(record: SQSRecord): string {
   return JSON.stringify(letter);
 }
 
+/** Runs `run` once, just before `app`'s store sends a write that sets a job's state to `state`. */
+function onceBeforeStateWrite(app: LocalApp, state: string, run: () => Promise<unknown>): { runs: () => number } {
+  let runs = 0;
+  app.clients.dynamo.middlewareStack.add(
+    (next, context) => async (args) => {
+      const values = (args as { input?: { ExpressionAttributeValues?: Record<string, unknown> } }).input
+        ?.ExpressionAttributeValues;
+      const value = values?.[":state"]; // marshalled or not, depending on the client the store sends through
+      const setting = value === state || (value as { S?: string } | undefined)?.S === state;
+      if (/^Update(Item)?Command$/.test(context.commandName ?? "") && setting && runs++ === 0) await run();
+      return next(args);
+    },
+    { step: "initialize", name: `before-${state}` },
+  );
+  return { runs: () => runs };
+}
+
+/** A listed job of three keys, its one move message taken from the queue, and a second app (another process). */
+async function jobWithOneBatch(harness: ProxiedHarness, label: string) {
+  const app = await harness.app();
+  const other = await harness.app();
+  const { from, to } = await freshBuckets(app.clients.s3, label);
+  await seedBucket(app.clients.s3, { bucket: from, objects: 3, bytes: 16 });
+  const jobId = await listJob(app, { from, to });
+  const [record] = await receiveMoveRecords(app, 1);
+  if (!record) throw new Error("no move message");
+  return { app, other, jobId, record };
+}
+
 /** A mover's context with 1 s left before COPY_RESERVE_MS: its copies may start for 1 s. */
 const nearTimeout = () => lambdaContext({ functionName: "mover", timeoutSeconds: COPY_RESERVE_MS / 1000 + 1 });
 
@@ -751,65 +780,28 @@ describe("a job's end racing a cancel", () => {
   const harness = useProxiedHarness(); // its own queues: the test takes its job's one message by hand
 
   it("a job's end that finds a letter redriven since it read it leaves the job moving", async () => {
-    const app = await harness.app();
-    const other = await harness.app(); // `redrive` in another terminal
-    const { from, to } = await freshBuckets(app.clients.s3, "end-redrive-race");
-    await seedBucket(app.clients.s3, { bucket: from, objects: 3, bytes: 16 });
-    const jobId = await listJob(app, { from, to });
-    const [record] = await receiveMoveRecords(app, 1);
-    if (!record) throw new Error("no move message");
-    let noted = 0;
-    app.clients.dynamo.middlewareStack.add(
-      (next, context) => async (args) => {
-        const values = (args as { input?: { ExpressionAttributeValues?: Record<string, unknown> } }).input
-          ?.ExpressionAttributeValues;
-        const state = values?.[":state"];
-        const ending = state === "done" || (state as { S?: string } | undefined)?.S === "done";
-        if (/^Update(Item)?Command$/.test(context.commandName ?? "") && ending && noted++ === 0) {
-          await other.store.noteRedriven(jobId, ["late-letter"]); // between the mover's read of the job and its write
-        }
-        return next(args);
-      },
-      { step: "initialize", name: "redrivenFirst" },
-    );
+    const { app, other, jobId, record } = await jobWithOneBatch(harness, "end-redrive-race");
+    // `redrive` in another terminal, between the mover's read of the job and its write.
+    const noted = onceBeforeStateWrite(app, "done", () => other.store.noteRedriven(jobId, ["late-letter"]));
 
     expect((await createMoverHandler(app)({ Records: [record] }, moverContext())).batchItemFailures).toEqual([]);
     await deleteMoveRecord(app, record);
 
-    expect(noted).toBe(1);
+    expect(noted.runs()).toBe(1);
     expect(await other.store.getJob(jobId)).toMatchObject({ state: "moving", redriven: ["late-letter"] });
     await other.store.settleRedriven(jobId, "late-letter");
     expect(await other.store.completeIfResolved(jobId)).toBe("done"); // once its letter is settled
   });
 
   it("a job's end that finds it cancelled since it read it leaves the cancel as it was", async () => {
-    const app = await harness.app();
-    const other = await harness.app(); // `cancel` in another terminal
-    const { from, to } = await freshBuckets(app.clients.s3, "end-race");
-    await seedBucket(app.clients.s3, { bucket: from, objects: 3, bytes: 16 });
-    const jobId = await listJob(app, { from, to });
-    const [record] = await receiveMoveRecords(app, 1);
-    if (!record) throw new Error("no move message");
-    let cancels = 0;
-    app.clients.dynamo.middlewareStack.add(
-      (next, context) => async (args) => {
-        const values = (args as { input?: { ExpressionAttributeValues?: Record<string, unknown> } }).input
-          ?.ExpressionAttributeValues;
-        const state = values?.[":state"];
-        const ending = state === "done" || (state as { S?: string } | undefined)?.S === "done";
-        if (/^Update(Item)?Command$/.test(context.commandName ?? "") && ending && cancels++ === 0) {
-          await other.store.cancel(jobId); // the cancel lands between the mover's read of the job and its write
-        }
-        return next(args);
-      },
-      { step: "initialize", name: "cancelledFirst" },
-    );
+    const { app, other, jobId, record } = await jobWithOneBatch(harness, "end-race");
+    // `cancel` in another terminal, between the mover's read of the job and its write.
+    const cancels = onceBeforeStateWrite(app, "done", () => other.store.cancel(jobId));
 
-    const mover = createMoverHandler(app);
-    expect((await mover({ Records: [record] }, moverContext())).batchItemFailures).toEqual([]);
+    expect((await createMoverHandler(app)({ Records: [record] }, moverContext())).batchItemFailures).toEqual([]);
     await deleteMoveRecord(app, record);
 
-    expect(cancels).toBe(1);
+    expect(cancels.runs()).toBe(1);
     expect((await other.store.getJob(jobId)).state).toBe("cancelled");
     expect(await app.store.sumTotals(jobId)).toMatchObject({ moved: 3 }); // its batch under way still counted
   });
@@ -892,20 +884,11 @@ describe("a cancel racing the job's end", () => {
     const jobId = await listJob(app, { from, to });
     expect((await app.store.getJob(jobId)).state).toBe("moving");
     const seen: string[] = []; // the job's state once the other process has finished it
-    app.clients.dynamo.middlewareStack.add(
-      (next, context) => async (args) => {
-        const values = (args as { input?: { ExpressionAttributeValues?: Record<string, unknown> } }).input
-          ?.ExpressionAttributeValues;
-        const state = values?.[":state"]; // marshalled or not, depending on the client the store sends through
-        const cancelling = state === "cancelled" || (state as { S?: string } | undefined)?.S === "cancelled";
-        if (/^Update(Item)?Command$/.test(context.commandName ?? "") && cancelling && seen.length === 0) {
-          await other.store.finishDryRun(jobId); // the job is marked done between the cancel's read and its write
-          seen.push((await other.store.getJob(jobId)).state);
-        }
-        return next(args);
-      },
-      { step: "initialize", name: "finishesFirst" },
-    );
+    // The job is marked done (by a mover in another process) between the cancel's read and its write.
+    onceBeforeStateWrite(app, "cancelled", async () => {
+      await other.store.finishDryRun(jobId);
+      seen.push((await other.store.getJob(jobId)).state);
+    });
 
     const after = (await app.store.cancel(jobId)).state;
     expect(seen).toEqual(["done"]);
