@@ -202,7 +202,10 @@ export function buildCli(): Command {
           for (const other of result.othersFinished ?? []) {
             console.log(
               `Also finished job ${other.jobId} (${other.state}), whose batches were in the same queues` +
-                (other.reportFile ? `; its report: ${other.reportFile}` : ""),
+                (other.reportFile ? `; its report: ${other.reportFile}` : "") +
+                (other.reportError
+                  ? `; its report could not be assembled (${other.reportError}): run report --job`
+                  : ""),
             );
           }
           if (result.job.state === "done" && result.job.listed === 0) {

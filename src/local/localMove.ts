@@ -50,7 +50,7 @@ export interface MoveProgress {
    * Other jobs this move finished (the queues are shared: a redrive of all jobs sends their letters here too), with
    * their reports assembled where local.
    */
-  othersFinished?: Array<{ jobId: string; state: Job["state"]; reportFile?: string }>;
+  othersFinished?: Array<{ jobId: string; state: Job["state"]; reportFile?: string; reportError?: string }>;
 }
 
 /**
@@ -102,10 +102,13 @@ export async function runLocalMove(
  */
 async function otherJobFinished(app: App, jobId: string): Promise<NonNullable<MoveProgress["othersFinished"]>[number]> {
   const job = await app.store.getJob(jobId);
-  const reportFile = isFinished(job.state)
-    ? await writeLocalReport(app, job).catch((error: unknown) => `not assembled (${describeError(error)})`)
-    : undefined;
-  return { jobId, state: job.state, ...(reportFile ? { reportFile } : {}) };
+  if (!isFinished(job.state)) return { jobId, state: job.state };
+  try {
+    const reportFile = await writeLocalReport(app, job);
+    return { jobId, state: job.state, ...(reportFile ? { reportFile } : {}) };
+  } catch (error) {
+    return { jobId, state: job.state, reportError: describeError(error) };
+  }
 }
 
 /** Assembles a finished job's report parts into one <dir>/<job>.jsonl when its report location is local. */
