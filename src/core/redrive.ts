@@ -7,7 +7,7 @@ import { withoutContinuationToken } from "./messages.ts";
 export interface RedriveResult {
   /** Messages moved back to the move queue and to the list queue. */
   moved: { move: number; list: number };
-  /** Jobs whose messages were moved back; finished ones are reopened. */
+  /** Jobs whose messages were moved back; finished ones were reopened as their letters were noted. */
   jobs: string[];
   /**
    * Of those moved back, the dead letters SQS would not delete from their DLQ (five tries each): they reappear there
@@ -63,7 +63,6 @@ export async function redriveDeadLetters(
     jobs,
     visibility,
   );
-  for (const job of jobs) await app.store.reopen(job).catch(() => undefined); // a message of a deleted job still moves
   const reason = list.reason ?? move.reason;
   return {
     moved: { move: move.moved, list: list.moved },

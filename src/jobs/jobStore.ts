@@ -620,9 +620,9 @@ export class JobStore {
   }
 
   /**
-   * Puts an ended job back to moving while redriven letters of it are pending. Conditional, so a job whose letters
-   * movers already settled and ended stays ended (the redrive reopens its jobs once it has sent them all). A
-   * cancelled job stays cancelled.
+   * Puts an ended job back to moving while redriven letters of it are pending (noteRedriven does, before they are
+   * sent). Conditional, so a job whose letters movers already settled and ended stays ended. A cancelled job stays
+   * cancelled.
    */
   async reopen(jobId: string, now = new Date()): Promise<void> {
     await this.#setState(jobId, "moving", now, { only: "reopenable" });
