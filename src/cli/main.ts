@@ -199,6 +199,12 @@ export function buildCli(): Command {
           }
           console.log(formatProgressLine(result, reporter.rate));
           if (result.reportFile) console.log(`Report: ${result.reportFile}`);
+          else if (result.job.report?.startsWith("s3://") && isFinished(result.job.state)) {
+            // Parts stay in S3, one per batch; assembling them is one command away.
+            console.log(
+              `Report parts: ${result.job.report}${result.job.id}/ (one file: s3-image-mover report --job ${result.job.id} > ${result.job.id}.jsonl)`,
+            );
+          }
           for (const other of result.othersFinished ?? []) {
             console.log(
               `Also finished job ${other.jobId} (${other.state}), whose batches were in the same queues` +

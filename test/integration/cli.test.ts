@@ -190,6 +190,26 @@ describe("what the CLI says about a job", () => {
     expect(lines.every((l) => l.outcome === "moved")).toBe(true);
   });
 
+  it("after a move with an S3 report, says where its parts are and how to assemble them", async () => {
+    const { from, to } = await freshBuckets(app.clients.s3, "move-s3-report");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 5, bytes: 64 });
+
+    const moved = await cli(["move", "--from", from, "--to", to, "--report", `s3://${to}/reports`, "--quiet"]);
+
+    expect(moved.code).toBe(0);
+    const said =
+      /^Report parts: s3:\/\/(\S+?)\/reports\/(\S+)\/ \(one file: s3-image-mover report --job (\S+) > \S+\.jsonl\)$/m.exec(
+        moved.stdout,
+      );
+    expect(said, moved.stdout).not.toBeNull();
+    const [, bucket, jobInPath, jobInCommand] = said as unknown as string[];
+    expect([bucket, jobInCommand]).toEqual([to, jobInPath]);
+    const parts = [...(await listAll(app.clients.s3, to)).keys()].filter((k) => k.startsWith(`reports/${jobInPath}/`));
+    expect(parts.length).toBeGreaterThan(0);
+    const assembled = await cli(["report", "--job", jobInCommand as string]);
+    expect(assembled.stdout.trim().split("\n")).toHaveLength(5);
+  });
+
   it("writes an S3 report onto stdout", async () => {
     const { from, to } = await freshBuckets(app.clients.s3, "report-s3");
     await seedBucket(app.clients.s3, { bucket: from, objects: 12, bytes: 64 });
