@@ -78,10 +78,7 @@ export async function jobStatus(app: App, jobId: string, now = Date.now()): Prom
     },
     counts: { ...counts, listed, listedBytes, unresolved },
     rate,
-    etaSeconds:
-      !isFinished(job.state) && rate.objectsPerSecond > 0 && job.listingDone
-        ? Math.ceil(unresolved / rate.objectsPerSecond)
-        : undefined,
+    etaSeconds: etaSecondsOf(job, unresolved, rate.objectsPerSecond),
     queues,
     lastErrors: job.lastErrors ?? [],
     ...(job.listingError && !job.listingDone ? { listingError: job.listingError } : {}),
@@ -89,6 +86,20 @@ export async function jobStatus(app: App, jobId: string, now = Date.now()): Prom
     ...(job.dryRun ? { estimate: estimateFromListing(listed, listedBytes) } : {}),
     ...(job.redriven ? { redrivenPending: job.redriven.length } : {}),
   };
+}
+
+/**
+ * Seconds until the job's unresolved keys are resolved at the recent rate; none while it lists (the total is not
+ * known), once it has finished, or when nothing is left unresolved (what still holds the job, such as a redriven
+ * letter, does not go at the rate).
+ */
+export function etaSecondsOf(
+  job: Pick<Job, "state" | "listingDone">,
+  unresolved: number,
+  objectsPerSecond: number,
+): number | undefined {
+  if (isFinished(job.state) || !job.listingDone || unresolved <= 0 || objectsPerSecond <= 0) return undefined;
+  return Math.ceil(unresolved / objectsPerSecond);
 }
 
 function rateOf(

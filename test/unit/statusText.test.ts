@@ -1,6 +1,6 @@
 // What `status` prints: without --job one line per recent job, with it the job's own lines.
 import { describe, expect, it } from "vitest";
-import { formatJobList, formatStatus, type JobStatus } from "../../src/core/status.ts";
+import { etaSecondsOf, formatJobList, formatStatus, type JobStatus } from "../../src/core/status.ts";
 import type { Job } from "../../src/types.ts";
 
 describe("the job list", () => {
@@ -56,5 +56,20 @@ describe("a job's status", () => {
     expect(formatStatus(status(false)).split("\n")).toContain(
       "  listed 3 (3.0 MB), moved 0 (0.0 MB), skipped 0, failed 0, unresolved 3",
     );
+  });
+});
+
+describe("a job's ETA", () => {
+  const moving = { state: "moving", listingDone: true } as const;
+  it("is the unresolved keys at the recent rate, rounded up", () => {
+    expect(etaSecondsOf(moving, 250, 100)).toBe(3);
+  });
+  it("is not given with nothing unresolved (a job held open by a redriven letter is not 0 s from its end)", () => {
+    expect(etaSecondsOf(moving, 0, 100)).toBeUndefined();
+  });
+  it("is not given while the job lists, after it finished, or with no recent rate", () => {
+    expect(etaSecondsOf({ state: "moving", listingDone: false }, 250, 100)).toBeUndefined();
+    expect(etaSecondsOf({ state: "done", listingDone: true }, 250, 100)).toBeUndefined();
+    expect(etaSecondsOf(moving, 250, 0)).toBeUndefined();
   });
 });
