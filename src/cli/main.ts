@@ -9,6 +9,7 @@ import type { LocalApp } from "../local/localApp.ts";
 import { runMoveInWorker } from "../local/moveWorker.ts";
 import { isFinished } from "../types.ts";
 import { portNumber, positiveInt, wholeNumber } from "./argParsers.ts";
+import { moveOutcome } from "./moveOutcome.ts";
 import { createProgressReporter, formatProgressLine, keptOptions, openedLine } from "./progress.ts";
 
 // The AWS SDK and the emulator load only in the commands that use them: `move` runs in a worker thread, which loads
@@ -214,35 +215,9 @@ export function buildCli(): Command {
                   : ""),
             );
           }
-          if (result.job.state === "done" && result.job.listed === 0) {
-            console.error(`Nothing to move: no keys under s3://${result.job.from}/${result.job.prefix}`);
-          }
-          const allMoved = result.job.state === "done" && result.counts.moved === result.job.listed;
-          const { failed, skipped } = result.counts;
-          const unresolved = result.job.listed - result.counts.moved - failed - skipped;
-          if (result.job.state === "cancelled") {
-            console.error(
-              `Job ${result.job.id} was cancelled: the keys it had not moved stay in the source. ` +
-                "A new `move` starts a new job for them.",
-            );
-          } else if (!allMoved && result.job.listingError && !result.job.listingDone) {
-            console.error(
-              `Job ${result.job.id} stopped listing after ${result.job.listed} keys: ${result.job.listingError.reason} ` +
-                "Its list token is on the list DLQ. After fixing the cause run `s3-image-mover redrive` and move again.",
-            );
-          } else if (!allMoved && failed === 0 && unresolved === 0) {
-            // Skipped keys are not retried: a redrive has nothing to send, and a new job would skip them again.
-            console.error(
-              `Job ${result.job.id} moved every key but ${skipped} it skipped, which stay in the source; the report ` +
-                "gives each one's reason (such as a destination key with other content under --no-overwrite).",
-            );
-          } else if (!allMoved) {
-            console.error(
-              `Job ${result.job.id} did not move every key: ${failed} failed, ${skipped} skipped, ${unresolved} unresolved. ` +
-                `See \`s3-image-mover status --job ${result.job.id}\`; after fixing the cause run \`s3-image-mover redrive\` and move again.`,
-            );
-          }
-          process.exitCode = allMoved ? 0 : 1;
+          const outcome = moveOutcome(result);
+          if (outcome.message) console.error(outcome.message);
+          process.exitCode = outcome.exitCode;
         } finally {
           process.off("SIGINT", interrupted);
           reporter.stop();
