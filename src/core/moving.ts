@@ -6,7 +6,7 @@ import type { MoverSettings } from "../config.ts";
 import { ConflictError, describeError, isThrottling, S3CallError } from "../errors.ts";
 import { isPageResolved, type JobStore, type Ledger, type PageTotals } from "../jobs/jobStore.ts";
 import { multipartCopy } from "../s3/multipartCopy.ts";
-import { MAX_KEYS_PER_DELETE, type ObjectClient } from "../s3/objectClient.ts";
+import { keptStorageClass, MAX_KEYS_PER_DELETE, type ObjectClient } from "../s3/objectClient.ts";
 import type { BatchCounts, MoveMessage, Outcome } from "../types.ts";
 import { DEFAULT_BATCH_LIMITS } from "./batching.ts";
 import { deadLetterMessages, decodeKey, shortReason } from "./messages.ts";
@@ -321,7 +321,8 @@ async function copyAndVerify(
   if (storageClass && ARCHIVED.has(storageClass)) {
     return { kind: "resolved", outcome: { o: "s", r: `archived in ${storageClass}: restore it first, then redrive` } };
   }
-  let source = listed;
+  // The class it is stored in goes with the copy (keptStorageClass): without it, S3 stores every copy as STANDARD.
+  let source: { etag: string; size: number; storageClass?: string | undefined } = { ...listed, storageClass };
   for (let round = 0; round < 3; round++) {
     try {
       if (!message.overwrite) {
@@ -361,6 +362,7 @@ async function copyAndVerify(
               toBucket: message.to,
               key,
               ifMatch: source.etag,
+              ...(keptStorageClass(source.storageClass) ? { storageClass: source.storageClass } : {}),
             });
       return await verifyCopy(deps, message.to, key, source, copy.etag);
     } catch (error) {
@@ -368,7 +370,8 @@ async function copyAndVerify(
       if (e.code === "PreconditionFailed" || e.status === 412) {
         const now = await deps.objects.headObject(message.from, key);
         if (!now) return resolveVanishedSource(deps, message, key, source);
-        source = { etag: now.etag, size: now.size }; // the source changed after listing: move the newer version
+        // The source changed after listing: move the newer version, in its own class.
+        source = { etag: now.etag, size: now.size, storageClass: now.storageClass };
         continue;
       }
       if (e.code === "NoSuchKey") return resolveVanishedSource(deps, message, key, source);

@@ -171,6 +171,7 @@ export class LeanObjectClient implements ObjectClient {
         // COPY is S3's default for both; stated so that no future change replaces metadata or tags by accident.
         "x-amz-metadata-directive": "COPY",
         "x-amz-tagging-directive": "COPY",
+        ...(input.storageClass ? { "x-amz-storage-class": input.storageClass } : {}),
       },
       expect: "CopyObjectResult",
     });
@@ -201,7 +202,12 @@ export class LeanObjectClient implements ObjectClient {
   async headObject(bucket: string, key: string): Promise<HeadResult | undefined> {
     try {
       const response = await this.#call({ method: "HEAD", bucket, key, headers: {} });
-      return { etag: String(response.headers.etag ?? ""), size: Number(response.headers["content-length"] ?? 0) };
+      const storageClass = response.headers["x-amz-storage-class"];
+      return {
+        etag: String(response.headers.etag ?? ""),
+        size: Number(response.headers["content-length"] ?? 0),
+        ...(storageClass ? { storageClass: String(storageClass) } : {}),
+      };
     } catch (error) {
       if (error instanceof S3CallError && error.status === 404) return undefined;
       throw error;

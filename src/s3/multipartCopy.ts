@@ -9,7 +9,7 @@ import {
 } from "@aws-sdk/client-s3";
 import pLimit from "p-limit";
 import { S3CallError } from "../errors.ts";
-import { type CopyInput, type CopyResult, encodeCopySource } from "./objectClient.ts";
+import { type CopyInput, type CopyResult, encodeCopySource, keptStorageClass } from "./objectClient.ts";
 import { toS3CallError } from "./sdkObjectClient.ts";
 
 const MAX_PARTS = 10_000; // https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html
@@ -54,6 +54,8 @@ export async function multipartCopy(
         Expires: head.Expires,
         Metadata: head.Metadata,
         ...(tagging ? { Tagging: tagging } : {}),
+        // The source's own class, as a single CopyObject keeps it (keptStorageClass).
+        ...(keptStorageClass(head.StorageClass) ? { StorageClass: head.StorageClass } : {}),
       }),
       send,
     );

@@ -36,6 +36,8 @@ export interface CopyInput {
   toBucket: string;
   key: string;
   ifMatch: string;
+  /** The storage class the copy is stored in (see keptStorageClass); omitted, S3 stores it as STANDARD. */
+  storageClass?: string;
 }
 
 export interface CopyResult {
@@ -45,6 +47,8 @@ export interface CopyResult {
 export interface HeadResult {
   etag: string;
   size: number;
+  /** S3 names it only when not STANDARD. */
+  storageClass?: string;
 }
 
 export interface DeleteResult {
@@ -57,4 +61,23 @@ export const MAX_KEYS_PER_DELETE = 1000; // https://docs.aws.amazon.com/AmazonS3
 /** CopySource is "bucket/key" URL-encoded per path segment; `+`, `%`, `?`, `#` and unicode must survive. */
 export function encodeCopySource(bucket: string, key: string): string {
   return `${bucket}/${key.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+/**
+ * The storage classes a copy is asked to keep. A CopyObject without one stores the copy as STANDARD, so a Standard-IA
+ * image would come out costing more. Archived classes (GLACIER, DEEP_ARCHIVE) are skipped before any copy; classes of
+ * other kinds of bucket (EXPRESS_ONEZONE, OUTPOSTS) are no class a general purpose bucket takes, so the copy gets S3's
+ * default there.
+ */
+const KEPT_STORAGE_CLASSES = new Set([
+  "STANDARD_IA",
+  "ONEZONE_IA",
+  "INTELLIGENT_TIERING",
+  "GLACIER_IR",
+  "REDUCED_REDUNDANCY",
+]);
+
+/** The storage class to ask for in the copy of an object stored in `listed`; undefined: S3's default, STANDARD. */
+export function keptStorageClass(listed: string | undefined): string | undefined {
+  return listed && KEPT_STORAGE_CLASSES.has(listed) ? listed : undefined;
 }

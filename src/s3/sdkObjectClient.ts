@@ -4,6 +4,7 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   type S3Client,
+  type StorageClass,
 } from "@aws-sdk/client-s3";
 import { S3CallError } from "../errors.ts";
 import type {
@@ -69,6 +70,7 @@ export class SdkObjectClient implements ObjectClient {
           // COPY is S3's default for both; stated so that no future change replaces metadata or tags by accident.
           MetadataDirective: "COPY",
           TaggingDirective: "COPY",
+          ...(input.storageClass ? { StorageClass: input.storageClass as StorageClass } : {}),
         }),
       );
       const etag = out.CopyObjectResult?.ETag;
@@ -107,7 +109,11 @@ export class SdkObjectClient implements ObjectClient {
   async headObject(bucket: string, key: string): Promise<HeadResult | undefined> {
     try {
       const out = await this.#s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-      return { etag: out.ETag ?? "", size: out.ContentLength ?? 0 };
+      return {
+        etag: out.ETag ?? "",
+        size: out.ContentLength ?? 0,
+        ...(out.StorageClass ? { storageClass: out.StorageClass } : {}),
+      };
     } catch (error) {
       const mapped = toS3CallError(error);
       if (mapped.status === 404) return undefined;

@@ -3,12 +3,14 @@ import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { DeleteCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { App } from "../../src/app.ts";
 import { makeJpeg } from "../../src/images/jpeg.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
 import type { LocalApp } from "../../src/local/localApp.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
+import { SdkObjectClient } from "../../src/s3/sdkObjectClient.ts";
 import type { MoveRequest } from "../../src/types.ts";
-import { freshBuckets, type Harness, listAll, startHarness } from "../support/harness.ts";
+import { freshBuckets, type Harness, listAll, startHarness, useProxiedHarness } from "../support/harness.ts";
 import { answerLate } from "../support/slowCommands.ts";
 
 const md5 = (bytes: Uint8Array) => `"${createHash("md5").update(bytes).digest("hex")}"`;
@@ -233,5 +235,71 @@ describe("a move through start → lister → move queue → mover", () => {
       expect(next).toMatchObject({ attached: false, job: { state: "listing" } });
       expect(next.job.id).not.toBe(first.job.id);
     });
+  });
+});
+
+describe("storage classes", () => {
+  const harness = useProxiedHarness();
+
+  /** One ListObjectsV2 page of the seeded keys, each in the class `classes` gives it. */
+  function pageWithClasses(
+    bucket: string,
+    objects: Array<{ key: string; etag: string; size: number }>,
+    classes: string[],
+  ) {
+    const xml = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/"/g, "&quot;");
+    const contents = objects
+      .map(
+        (o, i) =>
+          `<Contents><Key>${xml(o.key)}</Key><ETag>${xml(o.etag)}</ETag><Size>${o.size}</Size>` +
+          `<StorageClass>${classes[i]}</StorageClass></Contents>`,
+      )
+      .join("");
+    return {
+      status: 200,
+      headers: { "content-type": "application/xml" },
+      body:
+        `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
+        `<Name>${bucket}</Name><Prefix></Prefix><KeyCount>${objects.length}</KeyCount><MaxKeys>1000</MaxKeys>` +
+        `<IsTruncated>false</IsTruncated>${contents}</ListBucketResult>`,
+    };
+  }
+
+  it.each([
+    ["the lean client", undefined],
+    ["the SDK client", (a: Omit<App, "objects">) => new SdkObjectClient(a.clients.s3)],
+  ])("each copy keeps its source's class, archived ones are skipped, with %s", async (_name, objects) => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint, ...(objects ? { objects } : {}) });
+    const { from, to } = await freshBuckets(app.clients.s3, "classes");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 6, bytes: 256 });
+    const seeded = [...(await listAll(app.clients.s3, from)).entries()]
+      .map(([key, o]) => ({ key, etag: o.etag, size: o.size }))
+      .sort((a, b) => (a.key < b.key ? -1 : 1));
+    // The emulator stores no class: the listing says what S3 would.
+    const classes = ["STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "STANDARD", "GLACIER", "EXPRESS_ONEZONE"];
+    const askedFor = new Map<string, string | undefined>();
+    harness.proxy.setRespond((req) => {
+      if (req.operation === "ListObjectsV2" && req.bucket === from) return pageWithClasses(from, seeded, classes);
+      if (req.operation === "CopyObject" && req.key !== undefined) {
+        askedFor.set(req.key, req.headers["x-amz-storage-class"] as string | undefined);
+      }
+      return undefined;
+    });
+    try {
+      const result = await runLocalMove(app, app.stack, { from, to });
+      expect(result.counts).toMatchObject({ listed: 6, moved: 5, skipped: 1, failed: 0 });
+    } finally {
+      harness.proxy.setRespond(undefined);
+    }
+
+    const keys = seeded.map((o) => o.key);
+    expect(Object.fromEntries(askedFor)).toEqual({
+      [keys[0] as string]: "STANDARD_IA",
+      [keys[1] as string]: "ONEZONE_IA",
+      [keys[2] as string]: "INTELLIGENT_TIERING",
+      [keys[3] as string]: undefined, // STANDARD: S3's default
+      [keys[5] as string]: undefined, // a directory bucket's class, which a general purpose bucket does not take
+    });
+    expect([...(await listAll(app.clients.s3, from)).keys()]).toEqual([keys[4]]); // GLACIER: skipped, kept
   });
 });

@@ -476,6 +476,40 @@ describe("LeanObjectClient's requests", () => {
   });
 });
 
+describe.each([
+  [
+    "SdkObjectClient",
+    (endpoint: string) => {
+      const own = createClients(resolveTarget({ endpoint }));
+      return Object.assign(new SdkObjectClient(own.s3), { destroy: () => destroyClients(own) });
+    },
+  ],
+  ["LeanObjectClient", (endpoint: string) => leanClient(endpoint)],
+])("%s and storage classes", (_name, create: (endpoint: string) => ObjectClient & { destroy(): void }) => {
+  it("stores a copy in the class it is asked for, sends none when asked for none, and heads an object's class", async () => {
+    const recorder = await startRecorder((req) => {
+      if (req.method === "PUT") return ok("<CopyObjectResult><ETag>&quot;e1&quot;</ETag></CopyObjectResult>");
+      const storageClass = req.url.includes("ia.jpg") ? { "x-amz-storage-class": "STANDARD_IA" } : {};
+      return { status: 200, headers: { etag: '"e1"', "content-length": "5", ...storageClass } };
+    });
+    const client = create(recorder.endpoint);
+    try {
+      const copy = { fromBucket: "src", toBucket: "dst", ifMatch: '"e1"' };
+      await client.copyObject({ ...copy, key: "ia.jpg", storageClass: "STANDARD_IA" });
+      await client.copyObject({ ...copy, key: "standard.jpg" });
+
+      const [inIa, inStandard] = recorder.requests;
+      expect(inIa?.headers["x-amz-storage-class"]).toBe("STANDARD_IA");
+      expect(inStandard?.headers).not.toHaveProperty("x-amz-storage-class");
+      expect(await client.headObject("src", "ia.jpg")).toEqual({ etag: '"e1"', size: 5, storageClass: "STANDARD_IA" });
+      expect(await client.headObject("src", "standard.jpg")).toEqual({ etag: '"e1"', size: 5 });
+    } finally {
+      client.destroy();
+      await recorder.stop();
+    }
+  });
+});
+
 interface Recorded {
   method: string;
   url: string;

@@ -1,7 +1,7 @@
 import { CopyObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { describe, expect, it } from "vitest";
 import { multipartCopy } from "../../src/s3/multipartCopy.ts";
-import { encodeCopySource } from "../../src/s3/objectClient.ts";
+import { encodeCopySource, keptStorageClass } from "../../src/s3/objectClient.ts";
 import { SdkObjectClient } from "../../src/s3/sdkObjectClient.ts";
 
 /** An S3Client stand-in that records each command and answers from a table. */
@@ -60,6 +60,33 @@ describe("the copy requests", () => {
 
   it("encodes CopySource per path segment", () => {
     expect(encodeCopySource("b", "x/?#%/日本.jpg")).toBe("b/x/%3F%23%25/%E6%97%A5%E6%9C%AC.jpg");
+  });
+
+  it("a multipart copy is stored in its source's class, when a general purpose bucket takes that class", async () => {
+    const createdIn = async (storageClass: string) => {
+      const { client, sent } = recordingS3({
+        HeadObject: () => ({ StorageClass: storageClass }),
+        GetObjectTagging: () => ({ TagSet: [] }),
+        CreateMultipartUpload: () => ({ UploadId: "u1" }),
+        UploadPartCopy: (input) => ({ CopyPartResult: { ETag: `"p${input.PartNumber}"` } }),
+        CompleteMultipartUpload: () => ({ ETag: '"whole-2"' }),
+      });
+      const copy = { fromBucket: "old", toBucket: "new", key: "big.jpg", ifMatch: '"e"' };
+      await multipartCopy(client, { ...copy, size: 10 * 1024 ** 2, partSizeBytes: 5 * 1024 ** 2 });
+      return sent.find((s) => s.name === "CreateMultipartUpload")?.input.StorageClass;
+    };
+    expect(await createdIn("STANDARD_IA")).toBe("STANDARD_IA");
+    expect(await createdIn("GLACIER_IR")).toBe("GLACIER_IR");
+    expect(await createdIn("EXPRESS_ONEZONE")).toBeUndefined();
+  });
+
+  it("keeps the classes of general purpose buckets other than STANDARD, and no other", () => {
+    for (const kept of ["STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "REDUCED_REDUNDANCY"]) {
+      expect(keptStorageClass(kept)).toBe(kept);
+    }
+    for (const other of [undefined, "", "STANDARD", "GLACIER", "DEEP_ARCHIVE", "EXPRESS_ONEZONE", "OUTPOSTS"]) {
+      expect(keptStorageClass(other)).toBeUndefined();
+    }
   });
 
   it("multipart copy carries content type, metadata and tags to the new upload, and parts are conditional", async () => {
