@@ -105,6 +105,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   try {
     if (fauxqsDir) {
       persistence = new PersistenceManager(fauxqsDir);
+      keepReleasedMessages(persistence);
       // Load before wiring persistence into the stores, as fauxqs's startFauxqs does: loading must not write back.
       persistence.load(stores.sqsStore, stores.snsStore, stores.s3Store);
       stores.sqsStore.persistence = persistence;
@@ -133,6 +134,22 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       stopped ??= close();
       return stopped;
     },
+  };
+}
+
+/**
+ * fauxqs 2.4.1 writes a message back as ready (its visibility set to 0) with NULL in the NOT NULL receive count: the
+ * write throws after the message has left the in-flight set, so it is on no queue at all until a restart. A redrive
+ * leaves other jobs' letters on their dead-letter queue that way, and the local runtime a message it took as it
+ * stopped. Only the in-flight columns are cleared here; the count stays as the receive wrote it.
+ */
+function keepReleasedMessages(persistence: PersistenceManager): void {
+  const { db } = persistence as unknown as { db: { prepare(sql: string): { run(...args: unknown[]): unknown } } };
+  const ready = db.prepare(
+    "UPDATE sqs_messages SET receipt_handle = NULL, visibility_deadline = NULL WHERE message_id = ?",
+  );
+  (persistence as unknown as { updateMessageReady(messageId: string): void }).updateMessageReady = (messageId) => {
+    ready.run(messageId);
   };
 }
 

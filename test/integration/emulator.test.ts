@@ -26,6 +26,7 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import {
+  ChangeMessageVisibilityCommand,
   CreateQueueCommand,
   DeleteMessageCommand,
   GetQueueUrlCommand,
@@ -296,6 +297,46 @@ describe("emulator state in a dataDir", () => {
       expect(second.pid).not.toBe(first.pid);
       expect(second.address).toBe("127.0.0.1");
       await expectState(after);
+    } finally {
+      after.destroy();
+      await second.stop();
+    }
+  });
+
+  it("puts a message whose visibility is set to 0 back on its queue, with its receive count, and keeps it so", async () => {
+    const dataDir = freshDataDir();
+    const first = await startEmulator({ port: 0, dataDir });
+    const aws = clientsFor(first.endpoint);
+    const receive = async (QueueUrl: string) =>
+      (
+        await aws.sqs.send(
+          new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 1, MessageSystemAttributeNames: ["All"] }),
+        )
+      ).Messages ?? [];
+    let QueueUrl = "";
+    try {
+      QueueUrl = (await aws.sqs.send(new CreateQueueCommand({ QueueName: "released" }))).QueueUrl ?? "";
+      await aws.sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: "letter" }));
+      const [taken] = await receive(QueueUrl);
+      // What a redrive does with another job's letter, and the local runtime with a message taken as it stops.
+      await aws.sqs.send(
+        new ChangeMessageVisibilityCommand({ QueueUrl, ReceiptHandle: taken?.ReceiptHandle, VisibilityTimeout: 0 }),
+      );
+      const [again] = await receive(QueueUrl);
+      expect(again?.Body).toBe("letter");
+      expect(again?.Attributes?.ApproximateReceiveCount).toBe("2");
+      await aws.sqs.send(
+        new ChangeMessageVisibilityCommand({ QueueUrl, ReceiptHandle: again?.ReceiptHandle, VisibilityTimeout: 0 }),
+      );
+    } finally {
+      aws.destroy();
+      await first.stop();
+    }
+    const second = await startEmulator({ port: 0, dataDir });
+    const after = clientsFor(second.endpoint);
+    try {
+      const url = (await after.sqs.send(new GetQueueUrlCommand({ QueueName: "released" }))).QueueUrl ?? "";
+      expect(await receiveBodies(after.sqs, url, 1)).toEqual(["letter"]);
     } finally {
       after.destroy();
       await second.stop();
