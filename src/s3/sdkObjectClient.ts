@@ -31,18 +31,22 @@ export class SdkObjectClient implements ObjectClient {
       const out = await this.#s3.send(
         new ListObjectsV2Command({
           Bucket: bucket,
+          // The SDK's XML parser reads a carriage return in a key as a line feed; URL-encoded, every key arrives whole.
+          EncodingType: "url",
           MaxKeys: page.maxKeys,
           ...(page.prefix ? { Prefix: page.prefix } : {}),
           ...(page.startAfter ? { StartAfter: page.startAfter } : {}),
           ...(page.continuationToken ? { ContinuationToken: page.continuationToken } : {}),
         }),
       );
+      // Decoded only when the answer says it is encoded: a server that ignores EncodingType sends keys as they are.
+      const keyOf = out.EncodingType === "url" ? decodeListedKey : (key: string) => key;
       const objects = (out.Contents ?? []).flatMap((item) =>
         item.Key === undefined
           ? []
           : [
               {
-                k: item.Key,
+                k: keyOf(item.Key),
                 e: item.ETag ?? "",
                 s: item.Size ?? 0,
                 ...(item.StorageClass && item.StorageClass !== "STANDARD" ? { c: item.StorageClass } : {}),
@@ -120,6 +124,14 @@ export class SdkObjectClient implements ObjectClient {
       throw mapped;
     }
   }
+}
+
+/**
+ * A key of a ListObjectsV2 answer with EncodingType=url: S3 encodes it as a form value, a space as "+" and a "+" as
+ * "%2B" (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html#API_ListObjectsV2_RequestSyntax).
+ */
+export function decodeListedKey(encoded: string): string {
+  return decodeURIComponent(encoded.replace(/\+/g, " "));
 }
 
 /** Maps an SDK or network error to S3CallError with its S3 code and HTTP status. */

@@ -510,6 +510,44 @@ describe.each([
   });
 });
 
+describe("SdkObjectClient's listing", () => {
+  const page = (encodingType: string, keys: string[]) =>
+    ok(
+      `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
+        `<Name>src</Name><Prefix></Prefix><KeyCount>${keys.length}</KeyCount><MaxKeys>1000</MaxKeys>${encodingType}` +
+        `<IsTruncated>false</IsTruncated>` +
+        keys.map((k) => `<Contents><Key>${k}</Key><ETag>&quot;e&quot;</ETag><Size>1</Size></Contents>`).join("") +
+        `</ListBucketResult>`,
+    );
+
+  it("asks for URL-encoded keys, so that a carriage return in a key survives, and decodes them", async () => {
+    const recorder = await startRecorder(() =>
+      page("<EncodingType>url</EncodingType>", ["cr%0Dkey", "with+space%2Bplus", "100%25", "caf%C3%A9/x"]),
+    );
+    const own = createClients(resolveTarget({ endpoint: recorder.endpoint }));
+    try {
+      const listed = await new SdkObjectClient(own.s3).listPage("src", { prefix: "", startAfter: "", maxKeys: 1000 });
+      expect(new URL(recorder.requests[0]?.url ?? "", "http://x").searchParams.get("encoding-type")).toBe("url");
+      expect(listed.objects.map((o) => o.k)).toEqual(["cr\rkey", "with space+plus", "100%", "café/x"]);
+    } finally {
+      destroyClients(own);
+      await recorder.stop();
+    }
+  });
+
+  it("takes keys as they are from a server that ignores the encoding (no EncodingType in its answer)", async () => {
+    const recorder = await startRecorder(() => page("", ["100%25", "a+b"]));
+    const own = createClients(resolveTarget({ endpoint: recorder.endpoint }));
+    try {
+      const listed = await new SdkObjectClient(own.s3).listPage("src", { prefix: "", startAfter: "", maxKeys: 1000 });
+      expect(listed.objects.map((o) => o.k)).toEqual(["100%25", "a+b"]);
+    } finally {
+      destroyClients(own);
+      await recorder.stop();
+    }
+  });
+});
+
 interface Recorded {
   method: string;
   url: string;
