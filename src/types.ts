@@ -114,13 +114,13 @@ export interface ListCursor {
 
 /**
  * The resolution of one key: moved (bytes, the ETag moved), skipped (with why), failed (with why), or pending (the
- * source changed after listing and this newer ETag is being moved); `t` is when it was resolved (epoch ms).
+ * source changed after listing and this newer version is being moved); `t` is when it was resolved (epoch ms).
  */
 export type Outcome =
   | { o: "m"; b: number; e?: string; t?: number }
   | { o: "s"; r: string; t?: number }
   | { o: "f"; r: string; t?: number }
-  | { o: "p"; e: string; s: number; t?: number };
+  | { o: "p"; e: string; s: number; c?: string; t?: number }; // c: the newer version's storage class, if not STANDARD
 
 /** Counts of one batch, as rolled into its page's totals. */
 export interface BatchCounts {

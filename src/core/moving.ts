@@ -107,12 +107,16 @@ export async function moveBatch(
         }
         const key = decodeKey(item.k);
         const pending = ledger.outcomes[item.i];
-        const source = pending?.o === "p" ? { etag: pending.e, size: pending.s } : { etag: item.e, size: item.s };
+        // A newer version found by an earlier attempt is moved in its own class (none said: STANDARD), not the listed one.
+        const source =
+          pending?.o === "p"
+            ? { etag: pending.e, size: pending.s, storageClass: pending.c }
+            : { etag: item.e, size: item.s, storageClass: item.c };
         running.add(item.i);
         // A HEAD that fails while a copy's answer is looked into is this key's error, not the whole batch's.
         const result = await (cancelled
           ? settleWithoutMoving(deps, message, key, source)
-          : copyAndVerify(deps, message, key, source, item.c, options.stopCopiesAt)
+          : copyAndVerify(deps, message, key, source, options.stopCopiesAt)
         ).catch(keyError);
         running.delete(item.i);
         if (gaveUp || result === undefined) return;
@@ -314,15 +318,17 @@ async function copyAndVerify(
   deps: MovingDeps,
   message: MoveMessage,
   key: string,
-  listed: { etag: string; size: number },
-  storageClass: string | undefined,
+  listed: StoredVersion,
   stopCopiesAt: number | undefined,
 ): Promise<KeyResult> {
-  if (storageClass && ARCHIVED.has(storageClass)) {
-    return { kind: "resolved", outcome: { o: "s", r: `archived in ${storageClass}: restore it first, then redrive` } };
+  if (listed.storageClass && ARCHIVED.has(listed.storageClass)) {
+    return {
+      kind: "resolved",
+      outcome: { o: "s", r: `archived in ${listed.storageClass}: restore it first, then redrive` },
+    };
   }
   // The class it is stored in goes with the copy (keptStorageClass): without it, S3 stores every copy as STANDARD.
-  let source: { etag: string; size: number; storageClass?: string | undefined } = { ...listed, storageClass };
+  let source = listed;
   for (let round = 0; round < 3; round++) {
     try {
       if (!message.overwrite) {
@@ -362,7 +368,7 @@ async function copyAndVerify(
               toBucket: message.to,
               key,
               ifMatch: source.etag,
-              ...(keptStorageClass(source.storageClass) ? { storageClass: source.storageClass } : {}),
+              ...(keptStorageClass(source.storageClass, message.to) ? { storageClass: source.storageClass } : {}),
             });
       return await verifyCopy(deps, message.to, key, source, copy.etag);
     } catch (error) {
@@ -381,7 +387,19 @@ async function copyAndVerify(
       return { kind: "error", reason: e.message, throttled: e.throttled };
     }
   }
-  return { kind: "resolved", outcome: { o: "p", e: source.etag, s: source.size } };
+  return { kind: "resolved", outcome: pendingOutcome(source) };
+}
+
+/** A version of a source key: its ETag, size and storage class (undefined: STANDARD). */
+interface StoredVersion {
+  etag: string;
+  size: number;
+  storageClass?: string | undefined;
+}
+
+/** The newer version to move on retry, with its class, so that the retry copies it into that class. */
+function pendingOutcome(version: StoredVersion): Outcome {
+  return { o: "p", e: version.etag, s: version.size, ...(version.storageClass ? { c: version.storageClass } : {}) };
 }
 
 /**
@@ -474,7 +492,7 @@ async function resolveDeleteError(
     // HEAD that fails says nothing, so it throws and the key is retried.
     const now = await deps.objects.headObject(message.from, v.key);
     if (!now) return { kind: "resolved", outcome: { o: "m", b: v.size, e: v.etag } };
-    return { kind: "resolved", outcome: { o: "p", e: now.etag, s: now.size } };
+    return { kind: "resolved", outcome: pendingOutcome(now) };
   }
   return { kind: "error", reason: `${error.code}: ${error.message}`, throttled: isThrottling(error.code, undefined) };
 }

@@ -55,7 +55,7 @@ export async function multipartCopy(
         Metadata: head.Metadata,
         ...(tagging ? { Tagging: tagging } : {}),
         // The source's own class, as a single CopyObject keeps it (keptStorageClass).
-        ...(keptStorageClass(head.StorageClass) ? { StorageClass: head.StorageClass } : {}),
+        ...(keptStorageClass(head.StorageClass, input.toBucket) ? { StorageClass: head.StorageClass } : {}),
       }),
       send,
     );

@@ -77,7 +77,11 @@ const KEPT_STORAGE_CLASSES = new Set([
   "REDUCED_REDUNDANCY",
 ]);
 
-/** The storage class to ask for in the copy of an object stored in `listed`; undefined: S3's default, STANDARD. */
-export function keptStorageClass(listed: string | undefined): string | undefined {
+/**
+ * The storage class to ask for in the copy of an object stored in `listed`; undefined: the destination's default
+ * (STANDARD). A directory bucket (its name ends in "--x-s3") takes none of the kept classes, only its own.
+ */
+export function keptStorageClass(listed: string | undefined, toBucket: string): string | undefined {
+  if (toBucket.endsWith("--x-s3")) return undefined;
   return listed && KEPT_STORAGE_CLASSES.has(listed) ? listed : undefined;
 }

@@ -302,4 +302,50 @@ describe("storage classes", () => {
     });
     expect([...(await listAll(app.clients.s3, from)).keys()]).toEqual([keys[4]]); // GLACIER: skipped, kept
   });
+
+  it("a source that changed after listing is copied in its newer version's class, in the same delivery and the next", async () => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint });
+    const { from, to } = await freshBuckets(app.clients.s3, "classes-412");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 2, bytes: 256 });
+    const seeded = [...(await listAll(app.clients.s3, from)).entries()]
+      .map(([key, o]) => ({ key, etag: o.etag, size: o.size }))
+      .sort((a, b) => (a.key < b.key ? -1 : 1));
+    const [once, thrice] = seeded.map((o) => o.key) as [string, string];
+    // Listed in STANDARD_IA; a HEAD finds the "newer version" (the same bytes, so its copy verifies) in ONEZONE_IA.
+    // A copy conditional on its ETag answers 412 once for one key, and three times (past one delivery) for the other.
+    const copies = new Map<string, Array<string | undefined>>();
+    harness.proxy.setRespond((req) => {
+      if (req.operation === "ListObjectsV2" && req.bucket === from) {
+        return pageWithClasses(from, seeded, ["STANDARD_IA", "STANDARD_IA"]);
+      }
+      const object = seeded.find((o) => o.key === req.key);
+      if (req.operation === "HeadObject" && req.bucket === from && object) {
+        return {
+          status: 200,
+          headers: { etag: object.etag, "content-length": String(object.size), "x-amz-storage-class": "ONEZONE_IA" },
+        };
+      }
+      if (req.operation === "CopyObject" && req.key !== undefined) {
+        const seen = [...(copies.get(req.key) ?? []), req.headers["x-amz-storage-class"] as string | undefined];
+        copies.set(req.key, seen);
+        if (seen.length <= (req.key === once ? 1 : 3)) {
+          return {
+            status: 412,
+            headers: { "content-type": "application/xml" },
+            body: "<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>",
+          };
+        }
+      }
+      return undefined;
+    });
+    try {
+      const result = await runLocalMove(app, app.stack, { from, to });
+      expect(result.counts).toMatchObject({ listed: 2, moved: 2, failed: 0 });
+    } finally {
+      harness.proxy.setRespond(undefined);
+    }
+    expect(copies.get(once)).toEqual(["STANDARD_IA", "ONEZONE_IA"]);
+    // Three rounds a delivery: the fourth copy comes in the next one, from the pending version the ledger recorded.
+    expect(copies.get(thrice)).toEqual(["STANDARD_IA", "ONEZONE_IA", "ONEZONE_IA", "ONEZONE_IA"]);
+  });
 });

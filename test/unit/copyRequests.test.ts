@@ -80,12 +80,13 @@ describe("the copy requests", () => {
     expect(await createdIn("EXPRESS_ONEZONE")).toBeUndefined();
   });
 
-  it("keeps the classes of general purpose buckets other than STANDARD, and no other", () => {
+  it("keeps the classes of general purpose buckets other than STANDARD, and no other, nor into a directory bucket", () => {
     for (const kept of ["STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "REDUCED_REDUNDANCY"]) {
-      expect(keptStorageClass(kept)).toBe(kept);
+      expect(keptStorageClass(kept, "new")).toBe(kept);
+      expect(keptStorageClass(kept, "new--usw2-az1--x-s3")).toBeUndefined(); // a directory bucket takes its own only
     }
     for (const other of [undefined, "", "STANDARD", "GLACIER", "DEEP_ARCHIVE", "EXPRESS_ONEZONE", "OUTPOSTS"]) {
-      expect(keptStorageClass(other)).toBeUndefined();
+      expect(keptStorageClass(other, "new")).toBeUndefined();
     }
   });
 
