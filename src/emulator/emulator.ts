@@ -144,7 +144,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
  * stopped. Only the in-flight columns are cleared here; the count stays as the receive wrote it.
  */
 function keepReleasedMessages(persistence: PersistenceManager): void {
-  const { db } = persistence as unknown as { db: { prepare(sql: string): { run(...args: unknown[]): unknown } } };
+  const internals = persistence as unknown as {
+    db?: { prepare?(sql: string): { run(...args: unknown[]): unknown } };
+    updateMessageReady?: unknown;
+  };
+  const { db } = internals;
+  // A fauxqs laid out otherwise is left as it is (the lockfile pins 2.4.1; the emulator tests check the behaviour).
+  if (typeof db?.prepare !== "function" || typeof internals.updateMessageReady !== "function") return;
   const ready = db.prepare(
     "UPDATE sqs_messages SET receipt_handle = NULL, visibility_deadline = NULL WHERE message_id = ?",
   );
