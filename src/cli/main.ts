@@ -201,7 +201,7 @@ export function buildCli(): Command {
           console.log(formatProgressLine(result, reporter.rate));
           if (result.reportFile) console.log(`Report: ${result.reportFile}`);
           else if (result.job.report?.startsWith("s3://") && isFinished(result.job.state)) {
-            // Parts stay in S3, one per batch; assembling them is one command away.
+            // Parts stay in S3 (several per batch, the newest line of a key winning); `report` assembles them.
             console.log(
               `Report parts: ${result.job.report}${result.job.id}/ (one file: s3-image-mover report --job ${result.job.id} > ${result.job.id}.jsonl)`,
             );
