@@ -15,6 +15,10 @@ export function moveOutcome(result: Pick<MoveProgress, "job" | "counts">): { exi
   const unresolved = job.listed - counts.moved - failed - skipped;
   const redriven = job.redriven?.length ?? 0;
   let message: string;
+  if (job.state === "cancelled" && job.listingDone && counts.moved === job.listed) {
+    // The cancel came after the last key had moved: nothing was stopped.
+    return { exitCode: 0, message: `Job ${job.id} was cancelled, but every key it listed had already moved.` };
+  }
   if (job.state === "cancelled") {
     message =
       `Job ${job.id} was cancelled: the keys it had not moved stay in the source. ` +
@@ -33,8 +37,9 @@ export function moveOutcome(result: Pick<MoveProgress, "job" | "counts">): { exi
   } else if (failed === 0 && unresolved === 0) {
     // Skipped keys are not retried: a redrive has nothing to send, and a new job would skip them again.
     message =
-      `Job ${job.id} moved every key but ${skipped} it skipped, which stay in the source; the report ` +
-      "gives each one's reason (such as a destination key with other content under --no-overwrite).";
+      `Job ${job.id} moved every key but ${skipped} it skipped, which it did not delete from the source; the report ` +
+      "gives each one's reason (such as a destination key with other content under --no-overwrite, or a source " +
+      "deleted by someone else meanwhile).";
   } else {
     message =
       `Job ${job.id} did not move every key: ${failed} failed, ${skipped} skipped, ${unresolved} unresolved. ` +

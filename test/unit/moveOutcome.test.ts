@@ -41,7 +41,9 @@ describe("the end of a move command", () => {
   it("names the skipped keys, and no redrive, when they are all that is left", () => {
     const outcome = moveOutcome({ job: job({}), counts: counts({ moved: 8, skipped: 2 }) });
     expect(outcome).toMatchObject({ exitCode: 1 });
-    expect(outcome.message).toMatch(/^Job job-1 moved every key but 2 it skipped, which stay in the source/);
+    expect(outcome.message).toMatch(
+      /^Job job-1 moved every key but 2 it skipped, which it did not delete from the source/,
+    );
     expect(outcome.message).not.toMatch(/redrive/);
   });
 
@@ -57,6 +59,17 @@ describe("the end of a move command", () => {
           "after fixing the cause run `s3-image-mover redrive` and move again.",
       );
     }
+  });
+
+  it("exits 0 for a job cancelled after its last key had moved, and says so", () => {
+    expect(moveOutcome({ job: job({ state: "cancelled" }), counts: counts({ moved: 10 }) })).toEqual({
+      exitCode: 0,
+      message: "Job job-1 was cancelled, but every key it listed had already moved.",
+    });
+    // Still listing when cancelled: keys it never listed stay behind.
+    expect(
+      moveOutcome({ job: job({ state: "cancelled", listingDone: false }), counts: counts({ moved: 10 }) }).exitCode,
+    ).toBe(1);
   });
 
   it("says a cancelled job's unmoved keys stay, and a stopped listing's token is on the list DLQ", () => {
