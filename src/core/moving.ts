@@ -368,7 +368,7 @@ async function copyAndVerify(
               toBucket: message.to,
               key,
               ifMatch: source.etag,
-              ...(keptStorageClass(source.storageClass, message.to) ? { storageClass: source.storageClass } : {}),
+              storageClass: keptStorageClass(source.storageClass, message.to),
             });
       return await verifyCopy(deps, message.to, key, source, copy.etag);
     } catch (error) {

@@ -5,6 +5,7 @@ import {
   GetObjectTaggingCommand,
   HeadObjectCommand,
   type S3Client,
+  type StorageClass,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import pLimit from "p-limit";
@@ -55,7 +56,7 @@ export async function multipartCopy(
         Metadata: head.Metadata,
         ...(tagging ? { Tagging: tagging } : {}),
         // The source's own class, as a single CopyObject keeps it (keptStorageClass).
-        ...(keptStorageClass(head.StorageClass, input.toBucket) ? { StorageClass: head.StorageClass } : {}),
+        StorageClass: keptStorageClass(head.StorageClass, input.toBucket) as StorageClass | undefined,
       }),
       send,
     );

@@ -37,7 +37,7 @@ export interface CopyInput {
   key: string;
   ifMatch: string;
   /** The storage class the copy is stored in (see keptStorageClass); omitted, S3 stores it as STANDARD. */
-  storageClass?: string;
+  storageClass?: string | undefined;
 }
 
 export interface CopyResult {
