@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { constants } from "node:fs";
-import { access, lstat, mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
@@ -56,7 +55,7 @@ export function reportBucketOf(location: string | undefined): string | undefined
 }
 
 /**
- * Checks, changing nothing, that a file:// report location can take the report: it is a writable directory, or
+ * Checks, leaving nothing behind, that a file:// report location can take the report: it is a writable directory, or
  * the directory it names can be made in the nearest one that exists. (An s3:// location's bucket is checked with
  * the move's buckets.) Found out only at the first batch, the move would copy and delete that batch's keys, then fail
  * on its report part, over and over.
@@ -77,15 +76,18 @@ export async function checkReportDirectory(location: string): Promise<void> {
     if (!found.isDirectory()) {
       throw new ValidationError(`The report directory ${wanted} cannot be made: ${dir} is a file, not a directory`);
     }
-    // Writing a file in a directory takes both: write to add the entry, search (x) to reach it.
-    await access(dir, constants.W_OK | constants.X_OK).catch((error: unknown) => {
+    // A file made and removed again, rather than access(): root passes access() on any directory, even one such as
+    // /proc where no file can be made (and where the sink's recursive mkdir then never returns).
+    const probe = join(dir, `.s3-image-mover-probe-${randomBytes(6).toString("hex")}`);
+    try {
+      await (await open(probe, "wx")).close();
+    } catch (error) {
       throw new ValidationError(
-        `The report directory ${wanted} cannot be written: ${dir} is not writable and searchable`,
-        {
-          cause: error,
-        },
+        `The report directory ${wanted} cannot be written: no file can be made in ${dir} (${(error as Error).message})`,
+        { cause: error },
       );
-    });
+    }
+    await rm(probe, { force: true });
     return;
   }
 }

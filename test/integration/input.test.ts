@@ -93,6 +93,10 @@ describe("bad input is refused clearly and changes nothing", () => {
       await expect(startMove(app, { from, to, report: `${pathToFileURL(link).href}/reports/` })).rejects.toThrow(
         new ValidationError(`The report directory ${link}/reports/ cannot be made: ${link} is a link to nothing`),
       );
+      // Root passes access() on /proc too, but no file can be made there (and a recursive mkdir never returns).
+      await expect(startMove(app, { from, to, report: "file:///proc/s3-image-mover-reports/" })).rejects.toThrow(
+        /^The report directory \/proc\/s3-image-mover-reports\/ cannot be written: no file can be made in \/proc \(/,
+      );
       await expect(startMove(app, { from, to, report: `${pathToFileURL(dir).href}/a%2Fb/` })).rejects.toThrow(
         /"report" is not a usable file URL: .*must not include encoded \/ characters/,
       );
