@@ -128,6 +128,13 @@ async function runUntilSettled(
   options: LocalMoveOptions,
   open: () => Promise<string>,
 ): Promise<MoveProgress> {
+  // Said, as Lambda's own log would say it: an invocation past its timeout, a receive or delete that failed.
+  const onError =
+    options.onError ??
+    ((error: unknown) =>
+      app.logger.error("local runtime: an invocation or queue call failed; its messages come back", {
+        reason: describeError(error),
+      }));
   const consumers = [
     new QueueConsumer({
       sqs: app.clients.sqs,
@@ -137,7 +144,7 @@ async function runUntilSettled(
       settings: settings.lister,
       concurrency: 1,
       ...(options.visibilitySeconds ? { visibilitySeconds: options.visibilitySeconds } : {}),
-      ...(options.onError ? { onError: options.onError } : {}),
+      onError,
     }),
     new QueueConsumer({
       sqs: app.clients.sqs,
@@ -149,7 +156,7 @@ async function runUntilSettled(
       settings: { ...settings.mover, batchSize: options.moverBatchSize ?? 1 },
       concurrency: options.moverConcurrency ?? 3,
       ...(options.visibilitySeconds ? { visibilitySeconds: options.visibilitySeconds } : {}),
-      ...(options.onError ? { onError: options.onError } : {}),
+      onError,
     }),
   ];
   // A dry run only lists: no mover runs, so not even another job's batches are touched.

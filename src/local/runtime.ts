@@ -185,7 +185,7 @@ export class QueueConsumer {
     this.#invocations += 1;
     let failedIds: Set<string>;
     try {
-      const response = await handler(event, lambdaContext(settings));
+      const response = await withinTimeout(handler(event, lambdaContext(settings)), settings.timeoutSeconds);
       failedIds = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
     } catch (error) {
       // A thrown invocation fails the whole batch, as on Lambda.
@@ -300,6 +300,27 @@ export function toSqsRecord(message: Message, queueArn: string): SQSRecord {
     eventSourceARN: queueArn,
     awsRegion: "us-east-1",
   };
+}
+
+/**
+ * What the handler returns, or a "timed out" error once the function's timeout has passed, as Lambda ends an
+ * invocation that runs past it. Its batch then fails and comes back, rather than stay in flight for as long as the
+ * heartbeat runs. Unlike Lambda this cannot stop the handler: what it still does lands as a duplicate delivery's would.
+ */
+async function withinTimeout<T>(invocation: Promise<T>, timeoutSeconds: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`Task timed out after ${timeoutSeconds} seconds; its batch goes back to the queue`)),
+      timeoutSeconds * 1000,
+    );
+  });
+  invocation.catch(() => {}); // an abandoned invocation's later failure is nobody's to report
+  try {
+    return await Promise.race([invocation, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** A Lambda context for a local invocation: the function's timeout drives getRemainingTimeInMillis. */

@@ -200,6 +200,36 @@ describe("the local runtime's visibility timeout", () => {
     expect(await queueDepth(sqs, queue.url)).toEqual({ visible: 0, inFlight: 0 });
   }, 20_000);
 
+  it("ends an invocation that runs past the function's timeout, as Lambda does, and retries its batch", async () => {
+    const sqs = sqsClient();
+    const queue = await freshQueue(sqs);
+    await sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: "hangs once" }));
+    const errors: unknown[] = [];
+    let invocations = 0;
+    const retried = Promise.withResolvers<void>();
+    const hanging = new QueueConsumer({
+      sqs,
+      queueUrl: queue.url,
+      queueArn: queue.arn,
+      // The first invocation never returns (as a handler stuck on a call that never answers).
+      handler: async () => {
+        invocations += 1;
+        if (invocations === 1) await new Promise(() => {});
+        retried.resolve();
+        return { batchItemFailures: [] };
+      },
+      settings: { ...loadStackSettings().mover, batchSize: 1, batchingWindowSeconds: 0, timeoutSeconds: 2 },
+      concurrency: 1,
+      onError: (error) => errors.push(error),
+    });
+    hanging.start();
+    await retried.promise;
+    await hanging.stop();
+    expect(invocations).toBe(2);
+    expect(errors).toEqual([new Error("Task timed out after 2 seconds; its batch goes back to the queue")]);
+    expect(await queueDepth(sqs, queue.url)).toEqual({ visible: 0, inFlight: 0 });
+  }, 15_000);
+
   it("retries a failed record one back-off after its handler returns, though a heartbeat renewed it meanwhile", async () => {
     const sqs = sqsClient();
     const queue = await freshQueue(sqs);
