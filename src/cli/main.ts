@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Command, Option } from "commander";
+import { MAX_COPY_CONCURRENCY } from "../config.ts";
 import { estimateFromListing, formatEstimate } from "../core/estimate.ts";
 import { JobNotFoundError, MoverError, ValidationError } from "../errors.ts";
 import type { LocalApp } from "../local/localApp.ts";
@@ -58,7 +59,11 @@ export function buildCli(): Command {
     .command("demo")
     .description("Start the embedded emulator, generate JPEGs in a source bucket, move them, verify, print a summary")
     .addOption(new Option("--objects <n>", "images to generate").default(1000).argParser(positiveInt("--objects")))
-    .addOption(new Option("--concurrency <n>", "copies in flight").default(256).argParser(positiveInt("--concurrency")))
+    .addOption(
+      new Option("--concurrency <n>", "copies in flight")
+        .default(256)
+        .argParser(positiveInt("--concurrency", MAX_COPY_CONCURRENCY)),
+    )
     .option("--quiet", "no progress display")
     .action(async (opts: { objects: number; concurrency: number; quiet?: boolean }) => {
       const { runDemo } = await import("./demo.ts"); // the emulator's code loads only for the commands that run it
@@ -131,7 +136,11 @@ export function buildCli(): Command {
     .requiredOption("--to <bucket>", "destination bucket")
     .option("--prefix <prefix>", "only keys starting with this", "")
     .option("--endpoint <url>", "S3/SQS/DynamoDB endpoint (default: AWS_ENDPOINT_URL, else AWS)")
-    .addOption(new Option("--concurrency <n>", "copies in flight").default(256).argParser(positiveInt("--concurrency")))
+    .addOption(
+      new Option("--concurrency <n>", "copies in flight")
+        .default(256)
+        .argParser(positiveInt("--concurrency", MAX_COPY_CONCURRENCY)),
+    )
     .option("--no-overwrite", "skip keys that already exist in the destination with other content")
     .option("--dry-run", "list and estimate only; move nothing")
     .option(
@@ -233,7 +242,7 @@ export function buildCli(): Command {
     .option("--watch", "refresh every 2 seconds until the job finishes")
     .option("--endpoint <url>", "endpoint (default: AWS_ENDPOINT_URL, else AWS)")
     .action(async (opts: { job?: string; json?: boolean; watch?: boolean; endpoint?: string }) => {
-      const { formatJobList, formatStatus, jobStatus } = await import("../core/status.ts");
+      const { formatJobList, formatStatus, jobStatus, recentJobs } = await import("../core/status.ts");
       const noJobs = () => {
         if (opts.job) throw new JobNotFoundError(opts.job);
         console.log(opts.json ? "[]" : formatJobList([]));
@@ -242,7 +251,7 @@ export function buildCli(): Command {
         opts.endpoint,
         async (app) => {
           if (!opts.job) {
-            const jobs = await app.store.listJobs();
+            const jobs = await recentJobs(app);
             console.log(opts.json ? JSON.stringify(jobs, null, 2) : formatJobList(jobs));
             return;
           }

@@ -178,6 +178,25 @@ export function formatStatus(status: JobStatus): string {
   return lines.join("\n");
 }
 
+/**
+ * The recent jobs, each with its listed keys as `status --job` counts them: a job still listing (or cancelled
+ * while it listed) can have listed a page more than its record says, whose batches went out before its cursor moved.
+ */
+export async function recentJobs(app: App): Promise<Job[]> {
+  const jobs = await app.store.listJobs();
+  return Promise.all(
+    jobs.map(async (job) => {
+      if (job.listingDone) return job; // its last page moved the cursor: the record has every page
+      const counts = await app.store.sumTotals(job.id);
+      return {
+        ...job,
+        listed: Math.max(job.listed, counts.listed),
+        listedBytes: Math.max(job.listedBytes, counts.listedBytes),
+      };
+    }),
+  );
+}
+
 /** One line per recent job. */
 export function formatJobList(jobs: readonly Job[]): string {
   if (jobs.length === 0) return "No jobs yet.";

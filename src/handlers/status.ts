@@ -1,13 +1,13 @@
 import type { Context } from "aws-lambda";
 import { type App, appFromEnv } from "../app.ts";
-import { jobStatus } from "../core/status.ts";
+import { jobStatus, recentJobs } from "../core/status.ts";
 import { ValidationError } from "../errors.ts";
 
 /** `serverless invoke -f status --data '{"job":"<id>"}'`; without a job, the recent jobs. */
 export function createStatusHandler(app: App) {
   return async (event: unknown, _context?: Context) => {
     const job = jobIdOf(event);
-    if (job === undefined) return { jobs: await app.store.listJobs() };
+    if (job === undefined) return { jobs: await recentJobs(app) };
     return jobStatus(app, job);
   };
 }

@@ -6,11 +6,12 @@ import { UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeKey } from "../../src/core/messages.ts";
 import { startMove } from "../../src/core/start.ts";
-import { formatStatus, jobStatus } from "../../src/core/status.ts";
+import { formatJobList, formatStatus, jobStatus, recentJobs } from "../../src/core/status.ts";
 import { createMoverHandler } from "../../src/handlers/mover.ts";
 import { seedBucket, seedKey } from "../../src/images/seed.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
 import type { SqsHandler } from "../../src/local/runtime.ts";
+import type { Job } from "../../src/types.ts";
 import { freshBuckets, listAll, useProxiedHarness } from "../support/harness.ts";
 import { deadLettersOf, listJob, moverContext, readReport, receiveMoveRecords } from "../support/steps.ts";
 
@@ -223,5 +224,9 @@ describe("exact counts", () => {
     const text = formatStatus(status);
     expect(text).toMatch(new RegExp(`^Job ${jobId}: cancelled\n`));
     expect(text).toContain("  listed 3 (0.0 MB), moved 0 (0.0 MB), skipped 0, failed 0, unresolved 3");
+    // The list of jobs (`status` without --job) counts it the same.
+    const listedJob = (await recentJobs(app)).find((job) => job.id === jobId);
+    expect(listedJob).toMatchObject({ state: "cancelled", listed: 3, listedBytes: 30 });
+    expect(formatJobList([listedJob as Job])).toMatch(new RegExp(`^${jobId}  cancelled +3 listed  `));
   });
 });
