@@ -63,9 +63,15 @@ export interface MoverSettings {
 
 export const MAX_SINGLE_COPY_BYTES = 5 * 1024 ** 3; // CopyObject limit: 5 GB
 
+/**
+ * Copies in flight in one process, at most. 1,024 at S3's ~20-50 ms per copy is 20,000-50,000 copies a second, far
+ * past what one process's CPU signs and S3's 3,500 writes/s per prefix take: more only holds sockets and memory.
+ */
+export const MAX_COPY_CONCURRENCY = 1024;
+
 export function moverSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): MoverSettings {
   return {
-    copyConcurrency: positiveInt(env, "COPY_CONCURRENCY", 256),
+    copyConcurrency: positiveInt(env, "COPY_CONCURRENCY", 256, MAX_COPY_CONCURRENCY),
     poisonAfterAttempts: positiveInt(env, "POISON_AFTER_ATTEMPTS", 5),
     s3MaxAttempts: positiveInt(env, "S3_MAX_ATTEMPTS", 6),
     multipartThresholdBytes: Math.min(positiveInt(env, "MULTIPART_THRESHOLD_BYTES", 1024 ** 3), MAX_SINGLE_COPY_BYTES),
@@ -75,12 +81,13 @@ export function moverSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Move
   };
 }
 
-function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value <= 0) {
     throw new ConfigError(`Environment variable ${name} must be a positive integer, got "${raw}"`);
   }
+  if (value > max) throw new ConfigError(`Environment variable ${name} must be at most ${max}, got "${raw}"`);
   return value;
 }

@@ -5,6 +5,8 @@ import { reportBucketOf, validateReportLocation } from "./report.ts";
 const FIELDS = new Set(["from", "to", "prefix", "overwrite", "dryRun", "report"]);
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+// Reserved suffixes (-s3alias, --ol-s3, --x-s3) are left alone: access point aliases and directory buckets carry them.
+const RESERVED_PREFIXES = ["xn--", "sthree-", "amzn-s3-demo-"];
 
 /**
  * Checks a move request (`{"from","to","prefix"?,"overwrite"?,"dryRun"?}`, as an object or JSON text) and returns it
@@ -38,6 +40,7 @@ export function validateMoveRequest(
   const dryRun = optionalBoolean(fields.dryRun, "dryRun", false);
   const report = validateReportLocation(fields.report, options.allowFileReports === true);
   const reportBucket = reportBucketOf(report);
+  if (reportBucket) bucketName(reportBucket, "report");
   if (allowedBuckets) {
     const checked = [["from", from], ["to", to], ...(reportBucket ? [["report", reportBucket]] : [])] as const;
     for (const [field, bucket] of checked) {
@@ -74,6 +77,16 @@ export function bucketName(value: unknown, field: string): string {
   if (!BUCKET_NAME.test(value) || value.includes("..")) {
     throw new ValidationError(
       `"${field}" is not a valid S3 bucket name: "${value}" (3-63 characters: a-z, 0-9, ".", "-")`,
+    );
+  }
+  // Names S3 refuses to create: asked for, they would be reported as buckets that do not exist.
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(value)) {
+    throw new ValidationError(`"${field}" is not a valid S3 bucket name: "${value}" is formed like an IP address`);
+  }
+  const reserved = RESERVED_PREFIXES.find((prefix) => value.startsWith(prefix));
+  if (reserved) {
+    throw new ValidationError(
+      `"${field}" is not a valid S3 bucket name: "${value}" (S3 reserves names starting with "${reserved}")`,
     );
   }
   return value;

@@ -172,6 +172,11 @@ describe("bad input is refused clearly and changes nothing", () => {
       /--concurrency must be a positive integer/,
     ],
     [
+      "a --concurrency past its bound",
+      ["move", "--from", "aaa", "--to", "bbb", "--concurrency", "99999999"],
+      /--concurrency must be at most 1024, got "99999999"/,
+    ],
+    [
       "an unknown bucket",
       ["move", "--from", "no-such-bucket-x", "--to", "bbb-x"],
       /The source bucket "no-such-bucket-x" does not exist/,

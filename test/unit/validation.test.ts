@@ -24,12 +24,31 @@ describe("validateMoveRequest", () => {
     ["missing to", { from: "old" }, /"to" is required/],
     ["same bucket", { from: "same", to: "same" }, /same bucket/],
     ["invalid bucket name", { from: "Old_Bucket", to: "new" }, /not a valid S3 bucket name/],
+    ["a bucket named like an IP address", { from: "192.168.1.1", to: "new" }, /"192\.168\.1\.1" is formed like an IP/],
+    ["a reserved xn-- bucket name", { from: "old", to: "xn--abc" }, /S3 reserves names starting with "xn--"/],
+    ["a reserved sthree- bucket name", { from: "sthree-x", to: "new" }, /S3 reserves names starting with "sthree-"/],
+    [
+      "a report bucket S3 would refuse",
+      { from: "old", to: "new", report: "s3://10.0.0.1/r/" },
+      /"report" is not a valid S3 bucket name: "10\.0\.0\.1" is formed like an IP address/,
+    ],
     ["non-string prefix", { from: "old", to: "new", prefix: 5 }, /"prefix" must be a string/],
     ["unknown field", { from: "old", to: "new", form: "x" }, /Unknown field\(s\) "form"/],
     ["non-boolean option", { from: "old", to: "new", dryRun: "yes" }, /"dryRun" must be true or false/],
   ])("rejects %s with a clear message", (_name, input, message) => {
     expect(() => validateMoveRequest(input)).toThrow(ValidationError);
     expect(() => validateMoveRequest(input)).toThrow(message);
+  });
+
+  it("accepts names that only look reserved: a directory bucket, an access point alias, dotted numbers", () => {
+    for (const name of [
+      "photos--use1-az4--x-s3",
+      "my-ap-hrzrlukc5m36ft7okagglf3gmwluquse1b-s3alias",
+      "1.2.3",
+      "x-xn--a",
+    ]) {
+      expect(validateMoveRequest({ from: name, to: "new" }).from).toBe(name);
+    }
   });
 
   it("rejects buckets outside the deployment's list, and accepts wildcards", () => {
