@@ -1,11 +1,12 @@
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { ConfigError } from "../errors.ts";
+import { createRegionalS3Client } from "../s3/regionalS3Client.ts";
 
 /** Where AWS is: a custom endpoint (emulator, LocalStack) or the real thing through the default chain. */
 export interface AwsTarget {
@@ -42,7 +43,8 @@ export function resolveTarget(
 
 export function createClients(target: AwsTarget, env: NodeJS.ProcessEnv = process.env): AwsClients {
   const common = commonConfig(target, env);
-  const s3 = new S3Client({
+  // Each call goes to its bucket's region, learnt from S3's redirect.
+  const s3 = createRegionalS3Client({
     ...common,
     forcePathStyle: target.endpoint !== undefined,
     requestHandler: httpHandler(target.maxSockets ?? 256),
