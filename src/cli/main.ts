@@ -196,9 +196,10 @@ export function buildCli(): Command {
             (p) => reporter.update(p),
             (opened) => {
               jobId = opened.job.id;
-              if (opened.attached) reporter.rate.resumed();
+              if (opened.attached) reporter.rate.resumed(opened.movedBefore);
               // Even with --quiet: an attached job keeps options this command would change, which the user must know.
               if (!opts.quiet || keptOptions(request, opened).length > 0) console.error(openedLine(request, opened));
+              if (opened.overlapWarning) console.error(`Warning: ${opened.overlapWarning}`);
             },
           );
           reporter.stop();

@@ -23,9 +23,13 @@ export interface ProgressReporter {
 export class RunRate {
   #at = Date.now();
   #moved: number | undefined = 0; // undefined: resumed, the next progress sets where this run started
-  /** Said when the move attached to an unfinished job. */
-  resumed(): void {
-    this.#moved = undefined;
+  /**
+   * Said when the move attached to an unfinished job, with what it had moved when known: else the first progress
+   * sets it, and a run that ends before one has no rate.
+   */
+  resumed(movedBefore?: number): void {
+    this.#at = Date.now();
+    this.#moved = movedBefore;
   }
   note(moved: number): void {
     if (this.#moved === undefined) {

@@ -2,7 +2,7 @@ import { HeadBucketCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { App } from "../app.ts";
 import { BucketError } from "../errors.ts";
 import type { JobStore } from "../jobs/jobStore.ts";
-import type { Job, MoveRequest } from "../types.ts";
+import { isFinished, type Job, type MoveRequest } from "../types.ts";
 import { sendListToken } from "./listing.ts";
 import { checkReportDirectory, reportBucketOf } from "./report.ts";
 import { validateMoveRequest } from "./validation.ts";
@@ -13,6 +13,8 @@ export interface StartResult {
   attached: boolean;
   job: Job;
   next: string;
+  /** Unfinished jobs moving keys this one's overlap (see overlappingJobs), with what that means. */
+  overlapping?: { jobs: Array<Pick<Job, "id" | "state" | "from" | "to" | "prefix">>; warning: string };
 }
 
 /**
@@ -37,16 +39,57 @@ export async function openMove(
   request: MoveRequest,
 ): Promise<StartResult> {
   const { job, attached } = await openJobRecord(app.store, request);
-  await sendListToken(app.clients.sqs, app.resources.listQueueUrl, job);
+  const [, overlapping] = await Promise.all([
+    sendListToken(app.clients.sqs, app.resources.listQueueUrl, job),
+    overlappingJobs(app.store, job),
+  ]);
   const follow = `serverless invoke -f status --data '{"job":"${job.id}"}'`;
   return {
     jobId: job.id,
     attached,
     job,
+    ...(overlapping.length > 0
+      ? {
+          overlapping: {
+            jobs: overlapping.map(({ id, state, from, to, prefix }) => ({ id, state, from, to, prefix })),
+            warning: overlapWarning(overlapping),
+          },
+        }
+      : {}),
     next: request.dryRun
       ? `Dry run ${job.id} is listing the source; nothing will be copied, deleted or queued for moving. Its counts, time and cost: ${follow}`
       : `${attached ? "Continuing" : "Started"} job ${job.id}; follow it with: ${follow}`,
   };
+}
+
+/**
+ * The unfinished jobs, among the recent ones, whose keys overlap this job's: they read or write a bucket this one
+ * reads or writes, under prefixes of which one holds the other. Side by side they still delete nothing unverified,
+ * but what they do is not what a user running one expects: two jobs moving the same keys each count the keys they
+ * reach; a job writing into this one's source feeds it keys; two sources moved into one bucket replace each other's.
+ */
+export async function overlappingJobs(store: Pick<JobStore, "listJobs">, job: Job): Promise<Job[]> {
+  if (job.dryRun) return [];
+  const nested = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
+  return (await store.listJobs()).filter(
+    (other) =>
+      other.id !== job.id &&
+      !other.dryRun &&
+      !isFinished(other.state) &&
+      nested(other.prefix, job.prefix) &&
+      (other.from === job.from || other.to === job.to || other.to === job.from || other.from === job.to),
+  );
+}
+
+/** What a user should know about the jobs overlappingJobs found. */
+export function overlapWarning(jobs: readonly Job[]): string {
+  const named = jobs.map((j) => `${j.id} (${j.state}: s3://${j.from}/${j.prefix} → s3://${j.to}/${j.prefix})`);
+  return (
+    `Another unfinished job moves keys this one's overlap: ${named.join(", ")}. Side by side, nothing is deleted ` +
+    "before its copy is verified, but which job moves a key, where it ends up and what each job counts depend on " +
+    "which gets to it first; where both write one key into the same bucket, the later copy replaces the earlier " +
+    "(--no-overwrite skips it). Cancel one (cancel --job ID) if that is not what you meant."
+  );
 }
 
 /**

@@ -62,6 +62,16 @@ export function prepareMoveWorkerHeap(copyConcurrency: number): void {
   setFlagsFromString("--initial-old-space-size=64");
 }
 
+/** The job a local move opened (or attached to). */
+export interface OpenedMove {
+  job: Job;
+  attached: boolean;
+  /** An attached job: the keys it had moved as this move began, from which this run's rate is measured. */
+  movedBefore?: number;
+  /** Other unfinished jobs move keys this one's overlap: what that means (start.ts, overlapWarning). */
+  overlapWarning?: string;
+}
+
 /**
  * Runs a local move in a worker thread with a bounded heap, so the JavaScript heap stays the same however many
  * objects move (peak RSS: about 202 MB at 10,000 objects, 213 MB at 100,000; bench/README.md, "2026-12-07, later").
@@ -76,7 +86,7 @@ export async function runMoveInWorker(
   input: MoveWorkerInput,
   onProgress: (progress: MoveProgress) => void,
   /** The job is open (new, or the unfinished one this move attached to) and its listing asked for. */
-  onOpened?: (opened: { job: Job; attached: boolean }) => void,
+  onOpened?: (opened: OpenedMove) => void,
 ): Promise<MoveProgress> {
   prepareMoveWorkerHeap(input.copyConcurrency);
   // First of all: the worker's boot is the longest step. It waits for the queues before it touches anything.
@@ -109,13 +119,13 @@ async function openMoveForWorker(
   endpoint: string | undefined,
   input: MoveRequest,
   post: (setup: MoveWorkerSetup) => void,
-): Promise<{ job: Job; attached: boolean }> {
+): Promise<OpenedMove> {
   // Loaded only now, and only what the start needs: the CLI's other commands never pay for the SDK on this thread.
   const [
     { validateMoveRequest },
     { createClients, destroyClients, resolveTarget },
     { startLocalSetup },
-    { checkBuckets, openJobRecord },
+    { checkBuckets, openJobRecord, overlappingJobs, overlapWarning },
     { sendListToken },
     { JobStore },
     { LOCAL_RESOURCES },
@@ -134,14 +144,23 @@ async function openMoveForWorker(
     const buckets = checkBuckets(clients.s3, request);
     const setup = startLocalSetup(clients, buckets);
     const checked = Promise.all([setup.table, buckets]);
-    const opened = checked.then(() => openJobRecord(new JobStore(clients.dynamo, LOCAL_RESOURCES.table), request));
+    const store = new JobStore(clients.dynamo, LOCAL_RESOURCES.table);
+    const opened = checked.then(() => openJobRecord(store, request));
     opened.catch(() => undefined); // awaited below, after the queues
     const [resources, stack] = await Promise.all([setup.resources, setup.stack, checked]);
     post({ kind: "resources", resources, stack });
     const { job, attached } = await opened;
-    await sendListToken(clients.sqs, resources.listQueueUrl, job);
-    post({ kind: "opened", jobId: job.id });
-    return { job, attached };
+    const [, overlapping, before] = await Promise.all([
+      sendListToken(clients.sqs, resources.listQueueUrl, job).then(() => post({ kind: "opened", jobId: job.id })),
+      overlappingJobs(store, job),
+      attached ? store.sumTotals(job.id) : undefined,
+    ]);
+    return {
+      job,
+      attached,
+      ...(before ? { movedBefore: before.moved } : {}),
+      ...(overlapping.length > 0 ? { overlapWarning: overlapWarning(overlapping) } : {}),
+    };
   } finally {
     destroyClients(clients);
   }

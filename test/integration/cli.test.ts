@@ -58,6 +58,28 @@ describe("what the CLI says about a job", () => {
     expect([...(await listAll(app.clients.s3, from)).keys()].sort()).toEqual([seedKey(1), seedKey(2)]);
   });
 
+  it("warns of another unfinished job whose keys overlap, then moves its own; says nothing of one apart", async () => {
+    const { from, to } = await freshBuckets(app.clients.s3, "overlap");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 3, bytes: 128 });
+    // Unfinished, and nothing lists it (no list token was sent): only its record is there to be found.
+    const other = await app.store.openJob({ from, to, prefix: "img", overwrite: true, dryRun: false });
+    const apart = await freshBuckets(app.clients.s3, "overlap-apart");
+    try {
+      const overlapping = await cli(["move", "--from", from, "--to", to, "--quiet"]);
+      expect(overlapping.code).toBe(0);
+      expect(overlapping.stderr).toContain(
+        `Warning: Another unfinished job moves keys this one's overlap: ${other.job.id} (listing: s3://${from}/img → s3://${to}/img).`,
+      );
+      expect((await listAll(app.clients.s3, to)).size).toBe(3);
+
+      const separate = await cli(["move", "--from", apart.from, "--to", apart.to, "--quiet"]);
+      expect(separate.code).toBe(0);
+      expect(separate.stderr).not.toMatch(/Warning/);
+    } finally {
+      await app.store.cancel(other.job.id);
+    }
+  });
+
   /** Starts `move` with `extra` arguments, sends Ctrl-C once it names its job, and returns what it said. */
   async function interruptedMove(from: string, to: string, extra: string[] = []) {
     const args = [CLI, "move", "--from", from, "--to", to, ...extra, "--endpoint", harness.emulator.endpoint];
@@ -119,6 +141,8 @@ describe("what the CLI says about a job", () => {
     expect(result.code).toBe(0);
     expect(result.stderr).toContain(`Continuing job ${jobId}, started `);
     expect(result.stderr).toContain("It keeps the options it was started with (overwrite on");
+    // Its rate is this run's, from the keys the job had moved as it attached: there even before a first progress.
+    expect(result.stdout).toMatch(/^\[done\] listed 5, moved 5, .*, \d+ obj\/s, /m);
     const plain = await cli(["move", "--from", from, "--to", to, "--prefix", "none/", "--quiet"]);
     expect(plain.stderr).not.toMatch(/^Job /m); // a new job with nothing to keep: quiet
   });

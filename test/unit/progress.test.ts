@@ -92,6 +92,17 @@ describe("the rate a move shows", () => {
     expect(rate.perSecond(6000)).toBe(500);
     expect(formatProgressLine(progress(6000, 9000), rate)).toContain(", 500 obj/s,");
   });
+
+  it("for a resumed job whose moved keys were read as it attached, has a rate before any progress", () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const rate = new RunRate();
+    vi.setSystemTime(1_002_000); // the job stood still, and the start took its time: neither counts
+    rate.resumed(5000);
+    vi.setSystemTime(1_004_000);
+    expect(formatProgressLine(progress(6000, 9000), rate)).toContain(", 500 obj/s,");
+    rate.note(5800); // a first progress does not move where the run started
+    expect(rate.perSecond(6000)).toBe(500);
+  });
 });
 
 describe("the line a move prints once its job is open", () => {
