@@ -7,7 +7,14 @@ export function createStartHandler(app: App) {
   return async (event: unknown, _context?: Context) => {
     const result = await startMove(app, event);
     app.logger.info("job started", { jobId: result.jobId, attached: result.attached });
-    return { jobId: result.jobId, attached: result.attached, state: result.job.state, next: result.next };
+    if (result.overlapping) app.logger.warn(result.overlapping.warning, { jobId: result.jobId });
+    return {
+      jobId: result.jobId,
+      attached: result.attached,
+      state: result.job.state,
+      next: result.next,
+      ...(result.overlapping ? { warning: result.overlapping.warning, overlapping: result.overlapping.jobs } : {}),
+    };
   };
 }
 
