@@ -71,7 +71,9 @@ export async function openMove(
 export async function overlappingJobs(store: Pick<JobStore, "listJobs">, job: Job): Promise<Job[]> {
   if (job.dryRun) return [];
   const nested = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
-  return (await store.listJobs()).filter(
+  // Only a warning: a job list that cannot be read is no reason to hold up the move it is about.
+  const recent = await store.listJobs().catch(() => [] as Job[]);
+  return recent.filter(
     (other) =>
       other.id !== job.id &&
       !other.dryRun &&

@@ -47,6 +47,11 @@ describe("overlappingJobs", () => {
     expect(await overlappingJobs({ listJobs: async () => [ours, other] }, ours)).toEqual([]);
   });
 
+  it("finds none, rather than fail the start, when the job list cannot be read", async () => {
+    const unreadable = { listJobs: () => Promise.reject(new Error("ProvisionedThroughputExceededException")) };
+    expect(await overlappingJobs(unreadable, ours)).toEqual([]);
+  });
+
   it("looks for none when the job is a dry run, which moves nothing", async () => {
     const other = job("other", { prefix: "2024/" });
     expect(await overlappingJobs({ listJobs: async () => [other] }, { ...ours, dryRun: true })).toEqual([]);
