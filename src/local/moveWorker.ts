@@ -153,7 +153,7 @@ async function openMoveForWorker(
     const [, overlapping, before] = await Promise.all([
       sendListToken(clients.sqs, resources.listQueueUrl, job).then(() => post({ kind: "opened", jobId: job.id })),
       overlappingJobs(store, job),
-      attached ? store.sumTotals(job.id) : undefined,
+      attached ? store.sumTotals(job.id).catch(() => undefined) : undefined, // for the rate alone: never fatal
     ]);
     return {
       job,
