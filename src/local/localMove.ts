@@ -132,7 +132,7 @@ async function runUntilSettled(
   const onError =
     options.onError ??
     ((error: unknown) =>
-      app.logger.error("local runtime: an invocation or queue call failed; its messages come back", {
+      app.logger.error("local runtime: an invocation, a queue call or its stop did not go as it should", {
         reason: describeError(error),
       }));
   const consumers = [

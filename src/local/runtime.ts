@@ -51,6 +51,8 @@ export class QueueConsumer {
   readonly #inFlight = new Set<Promise<void>>();
   readonly #heartbeats = new Map<string, string>(); // messageId → receiptHandle of records being worked on
   readonly #beats = new Set<Promise<unknown>>(); // heartbeat extensions in flight
+  readonly #abandoned = new Set<Promise<unknown>>(); // invocations past their timeout, still running (withinTimeout)
+  #stopped = Promise.withResolvers<void>(); // resolved by stop(): pollers waiting for a slot wake up
   #receiving = 0; // pollers with a receive out: each may bring back an invocation
   #running = false;
   #loops: Promise<void>[] = [];
@@ -80,6 +82,7 @@ export class QueueConsumer {
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    this.#stopped = Promise.withResolvers<void>();
     const pollers = Math.min(4, this.#options.concurrency); // concurrency is 1 or more (the constructor)
     this.#loops = Array.from({ length: pollers }, () => this.#poll());
     const every = Math.max(1, this.#options.visibilitySeconds / 3) * 1000;
@@ -90,13 +93,24 @@ export class QueueConsumer {
   }
 
   /**
-   * Stops polling and waits for the invocations in flight to finish. A long poll still open (at most 1 s) is not
-   * waited for: whatever it receives after this is handed straight back to the queue. `polled` resolves after it.
+   * Stops polling and waits for the invocations in flight to finish, and up to ABANDONED_GRACE_MS for those that ran
+   * past their timeout (said through onError if some still run). A long poll still open (at most 1 s) is not waited
+   * for: whatever it receives after this is handed straight back to the queue. `polled` resolves after it.
    */
   async stop(): Promise<void> {
     this.#running = false;
+    this.#stopped.resolve();
     await Promise.all(this.#inFlight);
     clearInterval(this.#heartbeatTimer);
+    if (this.#abandoned.size === 0) return;
+    const settled = Promise.allSettled(this.#abandoned).then(() => true);
+    if (!(await Promise.race([settled, sleep(ABANDONED_GRACE_MS).then(() => false)]))) {
+      this.#options.onError?.(
+        new Error(
+          `${this.#abandoned.size} invocation(s) that ran past their timeout still run; what they still do lands as a duplicate delivery's would`,
+        ),
+      );
+    }
   }
 
   /** Resolves when the last long poll has returned (after stop()). */
@@ -108,8 +122,12 @@ export class QueueConsumer {
     while (this.#running) {
       // A receive out counts as an invocation: pollers that wake together when one ends would otherwise each take
       // a batch. This poller's own receive is not out, so at least one invocation is in flight to wait for.
-      if (this.#inFlight.size + this.#receiving >= this.#options.concurrency) {
-        await Promise.race(this.#inFlight);
+      // Invocations past their timeout free their slot, as on Lambda, so that their batches are retried; but no
+      // more of them than the concurrency, for they still hold their keys and whatever they are stuck on: past that,
+      // no batch is taken until one ends.
+      const { concurrency } = this.#options;
+      if (this.#inFlight.size + this.#receiving >= concurrency || this.#abandoned.size > concurrency) {
+        await Promise.race([...this.#inFlight, ...this.#abandoned, this.#stopped.promise]);
         continue;
       }
       this.#receiving += 1;
@@ -185,7 +203,10 @@ export class QueueConsumer {
     this.#invocations += 1;
     let failedIds: Set<string>;
     try {
-      const response = await withinTimeout(handler(event, lambdaContext(settings)), settings.timeoutSeconds);
+      const response = await withinTimeout(handler(event, lambdaContext(settings)), settings.timeoutSeconds, (late) => {
+        this.#abandoned.add(late);
+        void late.finally(() => this.#abandoned.delete(late));
+      });
       failedIds = new Set((response?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
     } catch (error) {
       // A thrown invocation fails the whole batch, as on Lambda.
@@ -302,20 +323,28 @@ export function toSqsRecord(message: Message, queueArn: string): SQSRecord {
   };
 }
 
+/** How long stop() waits for invocations that ran past their timeout. */
+const ABANDONED_GRACE_MS = 2000;
+
 /**
  * What the handler returns, or a "timed out" error once the function's timeout has passed, as Lambda ends an
  * invocation that runs past it. Its batch then fails and comes back, rather than stay in flight for as long as the
- * heartbeat runs. Unlike Lambda this cannot stop the handler: what it still does lands as a duplicate delivery's would.
+ * heartbeat runs. Unlike Lambda this cannot stop the handler: it is handed to `abandon`, and what it still does
+ * lands as a duplicate delivery's would.
  */
-async function withinTimeout<T>(invocation: Promise<T>, timeoutSeconds: number): Promise<T> {
+async function withinTimeout<T>(
+  invocation: Promise<T>,
+  timeoutSeconds: number,
+  abandon: (late: Promise<unknown>) => void,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`Task timed out after ${timeoutSeconds} seconds; its batch goes back to the queue`)),
-      timeoutSeconds * 1000,
-    );
+    timer = setTimeout(() => {
+      abandon(invocation.catch(() => undefined)); // its later failure is nobody's to report
+      reject(new Error(`Task timed out after ${timeoutSeconds} seconds; its batch goes back to the queue`));
+    }, timeoutSeconds * 1000);
   });
-  invocation.catch(() => {}); // an abandoned invocation's later failure is nobody's to report
+  invocation.catch(() => {}); // a failure after the timeout is not an unhandled rejection
   try {
     return await Promise.race([invocation, timedOut]);
   } finally {

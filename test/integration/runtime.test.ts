@@ -226,8 +226,40 @@ describe("the local runtime's visibility timeout", () => {
     await retried.promise;
     await hanging.stop();
     expect(invocations).toBe(2);
-    expect(errors).toEqual([new Error("Task timed out after 2 seconds; its batch goes back to the queue")]);
+    expect(errors).toEqual([
+      new Error("Task timed out after 2 seconds; its batch goes back to the queue"),
+      // stop() waited a while for the first, which never returns, and said so
+      new Error(
+        "1 invocation(s) that ran past their timeout still run; what they still do lands as a duplicate delivery's would",
+      ),
+    ]);
     expect(await queueDepth(sqs, queue.url)).toEqual({ visible: 0, inFlight: 0 });
+  }, 15_000);
+
+  it("takes no batch while more invocations past their timeout still run than its concurrency", async () => {
+    const sqs = sqsClient();
+    const queue = await freshQueue(sqs);
+    for (const body of ["stuck 1", "stuck 2"])
+      await sqs.send(new SendMessageCommand({ QueueUrl: queue.url, MessageBody: body }));
+    let invocations = 0;
+    const stuck = new QueueConsumer({
+      sqs,
+      queueUrl: queue.url,
+      queueArn: queue.arn,
+      handler: async () => {
+        invocations += 1;
+        return new Promise(() => {}); // every invocation hangs
+      },
+      settings: { ...loadStackSettings().mover, batchSize: 1, batchingWindowSeconds: 0, timeoutSeconds: 1 },
+      concurrency: 1,
+      onError: () => undefined,
+    });
+    stuck.start();
+    // The first times out at 1 s and the second batch starts; that one times out at 2 s, and then two run past their
+    // timeout, one more than the concurrency: no batch starts. Without the bound, one would start every second.
+    await sleep(3500);
+    await stuck.stop();
+    expect(invocations).toBe(2);
   }, 15_000);
 
   it("retries a failed record one back-off after its handler returns, though a heartbeat renewed it meanwhile", async () => {
