@@ -279,7 +279,7 @@ export class LeanObjectClient implements ObjectClient {
       try {
         const region = this.#bucketRegions.get(request.bucket) ?? this.#region;
         let response = await this.#send(request, credentials, region);
-        const redirected = redirectRegionOf(response, region);
+        const redirected = redirectRegionOf(request, response, region);
         if (redirected) {
           // A bucket in another region: S3 names it; the call goes there at once, and so does every later one.
           this.#bucketRegions.set(request.bucket, redirected);
@@ -399,11 +399,20 @@ export class LeanObjectClient implements ObjectClient {
 
 /**
  * The bucket's region when S3 refused a call for being sent to (or signed for) another one: a 301 PermanentRedirect
- * from the wrong regional endpoint, or a 400 AuthorizationHeaderMalformed, both naming it in x-amz-bucket-region
- * (the 400 in its body's <Region> too). Undefined for any other answer.
+ * (or 307) from the wrong regional endpoint, or a 400 AuthorizationHeaderMalformed, naming it in x-amz-bucket-region
+ * (the 400 in its body's <Region> too; a HEAD's 400 has no body to name its code). Undefined for any other answer, so
+ * that an unrelated 400 keeps its own cause.
  */
-function redirectRegionOf(response: S3Response, sentTo: string): string | undefined {
-  if (response.status !== 301 && response.status !== 307 && response.status !== 400) return undefined;
+function redirectRegionOf(request: S3Request, response: S3Response, sentTo: string): string | undefined {
+  const code = CODE.exec(response.body)?.[1];
+  const refused =
+    response.status === 301 ||
+    response.status === 307 ||
+    (response.status === 400 &&
+      (request.method === "HEAD" ||
+        code === "AuthorizationHeaderMalformed" ||
+        code === "IllegalLocationConstraintException"));
+  if (!refused) return undefined;
   const header = response.headers["x-amz-bucket-region"];
   const named = (typeof header === "string" ? header : undefined) ?? REGION.exec(response.body)?.[1];
   return named && named !== sentTo && /^[a-z0-9-]+$/.test(named) ? named : undefined;

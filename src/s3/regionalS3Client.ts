@@ -1,4 +1,4 @@
-import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import { HeadBucketCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 
 type Send = (command: { input: object }, options?: object) => Promise<unknown>;
 
@@ -10,6 +10,8 @@ type Send = (command: { input: object }, options?: object) => Promise<unknown>;
  * Not the SDK's own `followRegionRedirects`: it swaps the client's region for the length of each redirected call,
  * so concurrent calls for buckets in two regions sign for each other's, and two redirects at once can leave the
  * client in the wrong region for good (seen with test/integration/regions.test.ts).
+ *
+ * Middleware added to the returned client's stack runs for calls sent in its own region only.
  */
 export function createRegionalS3Client(config: S3ClientConfig & { region: string }): S3Client {
   const home = new S3Client(config);
@@ -23,7 +25,8 @@ export function createRegionalS3Client(config: S3ClientConfig & { region: string
     if (region === undefined || region === config.region) return homeSend;
     let send = regional.get(region);
     if (!send) {
-      const client = new S3Client({ ...config, region });
+      // The home client's credential provider, resolved and cached once for every region (and the lean client).
+      const client = new S3Client({ ...config, region, credentials: home.config.credentials });
       others.push(client);
       send = client.send.bind(client) as Send;
       regional.set(region, send);
@@ -38,7 +41,7 @@ export function createRegionalS3Client(config: S3ClientConfig & { region: string
     try {
       return await sendIn(known)(command, options);
     } catch (error) {
-      const region = redirectRegionOf(error, known ?? config.region);
+      const region = redirectRegionOf(error, known ?? config.region, command);
       if (region === undefined) throw error;
       bucketRegions.set(bucket, region);
       return sendIn(region)(command, options);
@@ -53,15 +56,26 @@ export function createRegionalS3Client(config: S3ClientConfig & { region: string
   return home;
 }
 
-/** The region S3 named in refusing a call sent to (or signed for) another one; undefined for any other error. */
-function redirectRegionOf(error: unknown, sentTo: string): string | undefined {
+/**
+ * The region S3 named in refusing a call for being sent to (or signed for) another one: a 301 or 307 redirect, or a
+ * 400 AuthorizationHeaderMalformed (a HEAD's 400 has no body to name its code). Undefined for any other error, so
+ * that an unrelated 400 keeps its own cause.
+ */
+function redirectRegionOf(error: unknown, sentTo: string, command: object): string | undefined {
   const e = error as {
+    name?: string;
     $metadata?: { httpStatusCode?: number };
     $response?: { headers?: Record<string, string | undefined> };
     Region?: unknown;
   };
   const status = e.$metadata?.httpStatusCode;
-  if (status !== 301 && status !== 307 && status !== 400) return undefined;
+  const head = command instanceof HeadBucketCommand || command instanceof HeadObjectCommand;
+  const refused =
+    status === 301 ||
+    status === 307 ||
+    (status === 400 &&
+      (head || e.name === "AuthorizationHeaderMalformed" || e.name === "IllegalLocationConstraintException"));
+  if (!refused) return undefined;
   const named = e.$response?.headers?.["x-amz-bucket-region"] ?? (typeof e.Region === "string" ? e.Region : undefined);
   return named && named !== sentTo && /^[a-z0-9-]+$/.test(named) ? named : undefined;
 }

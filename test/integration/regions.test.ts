@@ -127,4 +127,35 @@ describe("buckets in other regions than the client's", () => {
     }
     expect(signedFor).toEqual([CLIENT_REGION, "sa-east-1", "sa-east-1"]);
   });
+
+  it.each([
+    ["the lean client", undefined],
+    ["the SDK client", (a: Omit<App, "objects">) => new SdkObjectClient(a.clients.s3)],
+  ])("keeps the cause of an unrelated 400 that names a region, and its region, with %s", async (_name, objects) => {
+    const app = await harness.app({
+      endpoint: harness.proxy.endpoint,
+      region: CLIENT_REGION,
+      ...(objects ? { objects } : {}),
+    });
+    const { from } = await freshBuckets(app.clients.s3, "region-other-400");
+    const signedFor: Array<string | undefined> = [];
+    harness.proxy.setRespond((req) => {
+      if (req.bucket !== from || req.operation !== "ListObjectsV2") return undefined;
+      signedFor.push(signedRegion(req));
+      if (signedFor.length > 1) return undefined;
+      return {
+        status: 400,
+        headers: { "x-amz-bucket-region": "eu-west-1", "content-type": "application/xml" },
+        body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidArgument</Code><Message>bad max-keys</Message></Error>`,
+      };
+    });
+    const page = { prefix: "", startAfter: "", maxKeys: 10 };
+    try {
+      await expect(app.objects.listPage(from, page)).rejects.toMatchObject({ code: "InvalidArgument" });
+      await expect(app.objects.listPage(from, page)).resolves.toMatchObject({ objects: [] });
+    } finally {
+      harness.proxy.setRespond(undefined);
+    }
+    expect(signedFor).toEqual([CLIENT_REGION, CLIENT_REGION]); // neither resent nor learnt
+  });
 });
