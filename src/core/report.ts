@@ -55,8 +55,8 @@ export function reportBucketOf(location: string | undefined): string | undefined
 }
 
 /**
- * Checks, leaving nothing behind, that a file:// report location can take the report: it is a writable directory, or
- * the directory it names can be made in the nearest one that exists. (An s3:// location's bucket is checked with
+ * Checks that a file:// report location can take the report, with a probe file it then removes: it is a writable
+ * directory, or the directory it names can be made in the nearest one that exists. (An s3:// location's bucket is checked with
  * the move's buckets.) Found out only at the first batch, the move would copy and delete that batch's keys, then fail
  * on its report part, over and over.
  */
@@ -79,15 +79,20 @@ export async function checkReportDirectory(location: string): Promise<void> {
     // A file made and removed again, rather than access(): root passes access() on any directory, even one such as
     // /proc where no file can be made (and where the sink's recursive mkdir then never returns).
     const probe = join(dir, `.s3-image-mover-probe-${randomBytes(6).toString("hex")}`);
+    let made = false;
     try {
-      await (await open(probe, "wx")).close();
+      const file = await open(probe, "wx");
+      made = true;
+      await file.close();
     } catch (error) {
       throw new ValidationError(
         `The report directory ${wanted} cannot be written: no file can be made in ${dir} (${(error as Error).message})`,
         { cause: error },
       );
+    } finally {
+      // Made, then not removable (a mount that takes new files but no deletes): the parts can still be written.
+      if (made) await rm(probe, { force: true }).catch(() => undefined);
     }
-    await rm(probe, { force: true });
     return;
   }
 }

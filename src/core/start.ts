@@ -5,7 +5,7 @@ import type { JobStore } from "../jobs/jobStore.ts";
 import { isFinished, type Job, type MoveRequest } from "../types.ts";
 import { sendListToken } from "./listing.ts";
 import { checkReportDirectory, reportBucketOf } from "./report.ts";
-import { validateMoveRequest } from "./validation.ts";
+import { refusedBucketName, validateMoveRequest } from "./validation.ts";
 
 export interface StartResult {
   jobId: string;
@@ -120,8 +120,16 @@ export async function checkBuckets(s3: S3Client, request: Pick<MoveRequest, "fro
         await s3.send(new HeadBucketCommand({ Bucket: bucket }));
       } catch (error) {
         const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-        if (status === 404)
-          throw new BucketError(bucket, `The ${role} bucket "${bucket}" does not exist`, { cause: error });
+        if (status === 404) {
+          const refused = refusedBucketName(bucket);
+          throw new BucketError(
+            bucket,
+            `The ${role} bucket "${bucket}" does not exist${refused ? ` (${refused})` : ""}`,
+            {
+              cause: error,
+            },
+          );
+        }
         if (status === 403) {
           throw new BucketError(bucket, `Access to the ${role} bucket "${bucket}" is denied for these credentials`, {
             cause: error,

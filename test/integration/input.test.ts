@@ -93,7 +93,8 @@ describe("bad input is refused clearly and changes nothing", () => {
       await expect(startMove(app, { from, to, report: `${pathToFileURL(link).href}/reports/` })).rejects.toThrow(
         new ValidationError(`The report directory ${link}/reports/ cannot be made: ${link} is a link to nothing`),
       );
-      // Root passes access() on /proc too, but no file can be made there (and a recursive mkdir never returns).
+      // Root passes access() on /proc too, but no file can be made there (and a recursive mkdir never returns). This
+      // tests the fix when run as root; as another user access() refused it already.
       await expect(startMove(app, { from, to, report: "file:///proc/s3-image-mover-reports/" })).rejects.toThrow(
         /^The report directory \/proc\/s3-image-mover-reports\/ cannot be written: no file can be made in \/proc \(/,
       );
@@ -180,6 +181,11 @@ describe("bad input is refused clearly and changes nothing", () => {
       "an unknown bucket",
       ["move", "--from", "no-such-bucket-x", "--to", "bbb-x"],
       /The source bucket "no-such-bucket-x" does not exist/,
+    ],
+    [
+      "a missing bucket of a name S3 no longer creates, saying so",
+      ["move", "--from", "xn--photos", "--to", "bbb-x"],
+      /The source bucket "xn--photos" does not exist \(S3 reserves bucket names starting with "xn--"\)/,
     ],
     [
       "an invalid bucket name to seed",
