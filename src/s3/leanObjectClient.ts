@@ -299,7 +299,7 @@ export class LeanObjectClient implements ObjectClient {
   }
 
   #send(request: S3Request, credentials: AwsCredentialIdentity, region: string): Promise<S3Response> {
-    const { host, path } = this.#address(request, region);
+    const { host, path } = s3Address(request, region, this.#custom);
     const now = new Date(Date.now() + this.#clockOffsetMs);
     const signed = signRequest(
       { method: request.method, host, path, headers: request.headers, body: request.body },
@@ -323,25 +323,6 @@ export class LeanObjectClient implements ObjectClient {
       headers: answer.headers,
       body: await answer.body.text(), // a connection closed mid-answer rejects here
     }));
-  }
-
-  /**
-   * Path-style on a custom endpoint; virtual-hosted on AWS, except for bucket names that are not one DNS label
-   * (dots break the TLS wildcard certificate): https://docs.aws.amazon.com/AmazonS3/latest/userguide/VirtualHosting.html
-   */
-  #address(request: S3Request, region: string): { host: string; path: string } {
-    const keyPath = request.key === undefined ? "" : `/${encodeKeyPath(request.key)}`;
-    const query = request.subresource === undefined ? "" : `?${request.subresource}`;
-    if (this.#custom) {
-      const { host, basePath } = this.#custom;
-      return { host, path: `${basePath}/${request.bucket}${keyPath}${query}` };
-    }
-    const regional = `s3.${region}.amazonaws.com${region.startsWith("cn-") ? ".cn" : ""}`;
-    if (!DNS_LABEL.test(request.bucket)) {
-      return { host: regional, path: `/${request.bucket}${keyPath}${query}` };
-    }
-    const virtual = `${request.bucket}.${regional}`;
-    return { host: virtual, path: `${keyPath || "/"}${query}` };
   }
 
   #failureOf(request: S3Request, response: S3Response): S3CallError | undefined {
@@ -416,6 +397,24 @@ function redirectRegionOf(request: S3Request, response: S3Response, sentTo: stri
   const header = response.headers["x-amz-bucket-region"];
   const named = (typeof header === "string" ? header : undefined) ?? REGION.exec(response.body)?.[1];
   return named && named !== sentTo && /^[a-z0-9-]+$/.test(named) ? named : undefined;
+}
+
+/**
+ * Where a request goes: path-style on a custom endpoint; on AWS virtual-hosted in the given region, except for bucket
+ * names that are not one DNS label (dots break the TLS wildcard certificate):
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/VirtualHosting.html
+ */
+export function s3Address(
+  request: { bucket: string; key?: string | undefined; subresource?: string | undefined },
+  region: string,
+  custom: { host: string; basePath: string } | undefined,
+): { host: string; path: string } {
+  const keyPath = request.key === undefined ? "" : `/${encodeKeyPath(request.key)}`;
+  const query = request.subresource === undefined ? "" : `?${request.subresource}`;
+  if (custom) return { host: custom.host, path: `${custom.basePath}/${request.bucket}${keyPath}${query}` };
+  const regional = `s3.${region}.amazonaws.com${region.startsWith("cn-") ? ".cn" : ""}`;
+  if (!DNS_LABEL.test(request.bucket)) return { host: regional, path: `/${request.bucket}${keyPath}${query}` };
+  return { host: `${request.bucket}.${regional}`, path: `${keyPath || "/"}${query}` };
 }
 
 export interface SignableRequest {

@@ -4,7 +4,7 @@ import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { SignatureV4 } from "@smithy/signature-v4";
 import type { HttpRequest, SourceData } from "@smithy/types";
 import { describe, expect, it } from "vitest";
-import { encodeKeyPath, signRequest } from "../../src/s3/leanObjectClient.ts";
+import { encodeKeyPath, s3Address, signRequest } from "../../src/s3/leanObjectClient.ts";
 import { encodeCopySource } from "../../src/s3/objectClient.ts";
 
 const DATE = new Date("2026-11-25T12:34:56.789Z");
@@ -153,5 +153,26 @@ describe("key paths", () => {
       expect(sentPath).toBe(`/bucket/${encodeKeyPath(key)}`);
     }
     s3.destroy();
+  });
+});
+
+describe("s3Address", () => {
+  it("addresses AWS virtual-hosted in the bucket's region, path-style for dotted names, and a custom endpoint by path", () => {
+    expect(s3Address({ bucket: "photos", key: "a b.jpg" }, "eu-west-1", undefined)).toEqual({
+      host: "photos.s3.eu-west-1.amazonaws.com",
+      path: "/a%20b.jpg",
+    });
+    expect(s3Address({ bucket: "photos", subresource: "list-type=2" }, "cn-north-1", undefined)).toEqual({
+      host: "photos.s3.cn-north-1.amazonaws.com.cn",
+      path: "/?list-type=2",
+    });
+    expect(s3Address({ bucket: "my.photos", key: "x" }, "ap-southeast-2", undefined)).toEqual({
+      host: "s3.ap-southeast-2.amazonaws.com",
+      path: "/my.photos/x",
+    });
+    expect(s3Address({ bucket: "photos", key: "x" }, "eu-west-1", { host: "127.0.0.1:4566", basePath: "" })).toEqual({
+      host: "127.0.0.1:4566",
+      path: "/photos/x",
+    });
   });
 });
