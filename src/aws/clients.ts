@@ -14,7 +14,16 @@ export interface AwsTarget {
   region?: string | undefined;
   /** Sockets per client; sized to the number of requests kept in flight. */
   maxSockets?: number | undefined;
+  /** How long a call may wait in silence for its answer before it fails (and is retried); see IDLE_TIMEOUT_MS. */
+  idleTimeoutMs?: { s3: number; queuesAndTable: number } | undefined;
 }
+
+/**
+ * Silence, not duration: S3 trickles whitespace while it copies a large part, so a long copy is never silent for a
+ * minute, and SQS and DynamoDB answer within a second or two (the local runtime's long polls wait 1 s). Without it an
+ * endpoint that takes connections and never answers held every call, and a move, forever.
+ */
+export const IDLE_TIMEOUT_MS = { s3: 60_000, queuesAndTable: 30_000 };
 
 export interface AwsClients {
   s3: S3Client;
@@ -43,11 +52,12 @@ export function resolveTarget(
 
 export function createClients(target: AwsTarget, env: NodeJS.ProcessEnv = process.env): AwsClients {
   const common = commonConfig(target, env);
+  const idle = target.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
   // Each call goes to its bucket's region, learnt from S3's redirect.
   const s3 = createRegionalS3Client({
     ...common,
     forcePathStyle: target.endpoint !== undefined,
-    requestHandler: httpHandler(target.maxSockets ?? 256),
+    requestHandler: httpHandler(target.maxSockets ?? 256, idle.s3),
     // Standard mode backs each throttled request off exponentially with jitter. The SDK's adaptive mode adds a
     // client-wide rate limiter that, measured with 3% injected SlowDowns, cut throughput from ~300 to ~20 objects/s;
     // concurrency caps (copyConcurrency, maximumConcurrency) bound the load instead. S3_RETRY_MODE=adaptive opts in.
@@ -56,9 +66,19 @@ export function createClients(target: AwsTarget, env: NodeJS.ProcessEnv = proces
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
   });
-  const sqs = new SQSClient({ ...common, requestHandler: httpHandler(64), retryMode: "standard", maxAttempts: 6 });
+  const sqs = new SQSClient({
+    ...common,
+    requestHandler: httpHandler(64, idle.queuesAndTable),
+    retryMode: "standard",
+    maxAttempts: 6,
+  });
   const dynamo = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ ...common, requestHandler: httpHandler(64), retryMode: "standard", maxAttempts: 8 }),
+    new DynamoDBClient({
+      ...common,
+      requestHandler: httpHandler(64, idle.queuesAndTable),
+      retryMode: "standard",
+      maxAttempts: 8,
+    }),
     { marshallOptions: { removeUndefinedValues: true } },
   );
   return { s3, sqs, dynamo, target };
@@ -83,11 +103,12 @@ function commonConfig(target: AwsTarget, env: NodeJS.ProcessEnv) {
   return config;
 }
 
-function httpHandler(maxSockets: number): NodeHttpHandler {
+function httpHandler(maxSockets: number, idleTimeoutMs: number): NodeHttpHandler {
   return new NodeHttpHandler({
     httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
     httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
     connectionTimeout: 5_000,
-    requestTimeout: 60_000,
+    // Not requestTimeout: in this handler it only logs a warning, unless told to throw, and it counts the whole call.
+    socketTimeout: idleTimeoutMs,
   });
 }

@@ -411,7 +411,8 @@ const NETWORK_CODES = /\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNRE
 function networkFailureOf(error: unknown, depth = 0): string | undefined {
   if (!(error instanceof Error) || depth > 5) return undefined;
   const { code } = error as NodeJS.ErrnoException;
-  if ((code && NETWORK_CODES.test(code)) || NETWORK_CODES.test(error.message)) {
+  // TimeoutError: an endpoint that took the connection and then said nothing (clients.ts, IDLE_TIMEOUT_MS).
+  if ((code && NETWORK_CODES.test(code)) || NETWORK_CODES.test(error.message) || error.name === "TimeoutError") {
     return error.message.split("\n")[0] || code;
   }
   const inner = error instanceof AggregateError ? error.errors : [error.cause];
