@@ -7,6 +7,15 @@ module.enableCompileCache?.();
 const { main } = await import("../src/cli/main.ts");
 
 await main();
+// What is written to a pipe is sent asynchronously: exit only once it is all out (a slow reader of `report` lost
+// its tail), or once the reader has gone.
+const flushed = (stream) =>
+  new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable) return resolve();
+    stream.once("error", resolve).once("close", resolve);
+    stream.write("", resolve);
+  });
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
 // Exit once the command is done rather than when the last idle long poll (up to 1 s) returns:
 // anything such a poll receives now comes back after 1 s (RECEIVE_VISIBILITY_SECONDS in src/local/runtime.ts).
 process.exit();

@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -252,4 +252,40 @@ describe("what the CLI says about a job", () => {
     expect(lines).toHaveLength(12);
     expect(lines.every((l) => l.outcome === "moved")).toBe(true);
   });
+
+  it("writes the whole of a report larger than a pipe holds to a slow reader before it exits", async () => {
+    const { from, to } = await freshBuckets(app.clients.s3, "report-pipe");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 3000, bytes: 64 }); // ~400 KB of lines
+    const { jobId } = await startMove(app, { from, to, report: `s3://${to}/reports/` });
+    await runLocalMove(app, app.stack, { from, to }, { opened: Promise.resolve(jobId) });
+
+    // A shell pipe (a child's own stdio would be a socket pair, which holds it all) into a reader that takes a chunk
+    // every 200 ms: the CLI is done writing while the pipe and its own buffer still hold the end of the report.
+    const reader = join(cwd, "slow-reader.mjs");
+    await writeFile(
+      reader,
+      `let lines = 0;
+      for await (const chunk of process.stdin) {
+        lines += String(chunk).split("\\n").length - 1;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      console.log(lines);`,
+    );
+    const { stdout } = await run(
+      "bash",
+      [
+        "-o",
+        "pipefail",
+        "-c",
+        `"$0" "$1" report --job "$2" --endpoint "$3" | "$0" "$4"`,
+        process.execPath,
+        CLI,
+        jobId,
+        harness.emulator.endpoint,
+        reader,
+      ],
+      { cwd, timeout: 60_000 },
+    );
+    expect(Number(stdout.trim())).toBe(3000);
+  }, 90_000);
 });
