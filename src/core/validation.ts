@@ -40,6 +40,16 @@ export function validateMoveRequest(
   const dryRun = optionalBoolean(fields.dryRun, "dryRun", false);
   const report = validateReportLocation(fields.report, options.allowFileReports === true);
   const reportBucket = reportBucketOf(report);
+  if (report && reportBucket === from) {
+    // The listing would reach the report's own parts, and move them (counted as keys) into the destination.
+    const reportPrefix = report.slice(`s3://${from}/`.length);
+    if (reportPrefix.startsWith(prefix) || prefix.startsWith(reportPrefix)) {
+      throw new ValidationError(
+        `"report" ${report} is inside what this job moves (s3://${from}/${prefix}): the move would move its own ` +
+          "report. Choose a location outside it, such as the destination bucket",
+      );
+    }
+  }
   if (allowedBuckets) {
     const checked = [["from", from], ["to", to], ...(reportBucket ? [["report", reportBucket]] : [])] as const;
     for (const [field, bucket] of checked) {

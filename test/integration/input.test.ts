@@ -183,6 +183,11 @@ describe("bad input is refused clearly and changes nothing", () => {
       /The source bucket "no-such-bucket-x" does not exist/,
     ],
     [
+      "a report location inside the source it would move",
+      ["move", "--from", "aaa-src", "--to", "bbb-dst", "--report", "s3://aaa-src/reports/"],
+      /"report" s3:\/\/aaa-src\/reports\/ is inside what this job moves/,
+    ],
+    [
       "a missing bucket of a name S3 no longer creates, saying so",
       ["move", "--from", "xn--photos", "--to", "bbb-x"],
       /The source bucket "xn--photos" does not exist \(S3 reserves bucket names starting with "xn--"\)/,

@@ -24,6 +24,16 @@ describe("validateMoveRequest", () => {
     ["missing to", { from: "old" }, /"to" is required/],
     ["same bucket", { from: "same", to: "same" }, /same bucket/],
     ["invalid bucket name", { from: "Old_Bucket", to: "new" }, /not a valid S3 bucket name/],
+    [
+      "a report inside the source",
+      { from: "old", to: "new", report: "s3://old/reports/" },
+      /"report" s3:\/\/old\/reports\/ is inside what this job moves \(s3:\/\/old\/\): the move would move its own report/,
+    ],
+    [
+      "a report around the prefix moved",
+      { from: "old", to: "new", prefix: "photos/2024/", report: "s3://old/photos/" },
+      /is inside what this job moves \(s3:\/\/old\/photos\/2024\/\)/,
+    ],
     ["non-string prefix", { from: "old", to: "new", prefix: 5 }, /"prefix" must be a string/],
     ["unknown field", { from: "old", to: "new", form: "x" }, /Unknown field\(s\) "form"/],
     ["non-boolean option", { from: "old", to: "new", dryRun: "yes" }, /"dryRun" must be true or false/],
@@ -44,6 +54,15 @@ describe("validateMoveRequest", () => {
     ]) {
       expect(validateMoveRequest({ from: name, to: "new" }).from).toBe(name);
     }
+  });
+
+  it("takes a report in the source bucket beside the prefix moved, or in the destination", () => {
+    expect(validateMoveRequest({ from: "old", to: "new", prefix: "photos/", report: "s3://old/reports/" }).report).toBe(
+      "s3://old/reports/",
+    );
+    expect(validateMoveRequest({ from: "old", to: "new", report: "s3://new/reports/" }).report).toBe(
+      "s3://new/reports/",
+    );
   });
 
   it("rejects buckets outside the deployment's list, and accepts wildcards", () => {
