@@ -54,6 +54,8 @@ export function reportBucketOf(location: string | undefined): string | undefined
   return location?.startsWith("s3://") ? (location.slice(5).split("/")[0] as string) : undefined;
 }
 
+const PROBE_BYTES = 64 * 1024; // about half a 1,000-key report part
+
 /**
  * Checks that a file:// report location can take the report, with a probe file it then removes: it is a writable
  * directory, or the directory it names can be made in the nearest one that exists. (An s3:// location's bucket is checked with
@@ -83,7 +85,12 @@ export async function checkReportDirectory(location: string): Promise<void> {
     try {
       const file = await open(probe, "wx");
       made = true;
-      await file.close();
+      try {
+        // Some bytes, not an empty file: a full disk still takes an empty one.
+        await file.write(Buffer.alloc(PROBE_BYTES));
+      } finally {
+        await file.close();
+      }
     } catch (error) {
       throw new ValidationError(
         `The report directory ${wanted} cannot be written: no file can be made in ${dir} (${(error as Error).message})`,
@@ -224,7 +231,15 @@ function fileSink(location: string): ReportSink {
     async writePart(name, body) {
       const path = join(dir, name);
       await mkdir(join(path, ".."), { recursive: true });
-      await writeFile(path, body);
+      // Whole or not at all: a write that fails (a full disk) or a crash mid-write leaves no cut-off part behind.
+      const partial = `${path}.${randomBytes(4).toString("hex")}.partial`;
+      try {
+        await writeFile(partial, body);
+        await rename(partial, path);
+      } catch (error) {
+        await rm(partial, { force: true });
+        throw error;
+      }
     },
     async listParts(jobId) {
       const names = await readdir(join(dir, jobId)).catch(() => [] as string[]);
