@@ -167,7 +167,8 @@ export function buildCli(): Command {
           prefix: opts.prefix,
           overwrite: opts.overwrite,
           dryRun: opts.dryRun === true,
-          report: opts.report.startsWith("s3://") ? opts.report : `${pathToFileURL(resolve(opts.report)).href}/`,
+          // A directory, or a location as the start function takes it (s3://, file:///).
+          report: /^(s3|file):\/\//.test(opts.report) ? opts.report : `${pathToFileURL(resolve(opts.report)).href}/`,
         };
         const reporter = createProgressReporter({ quiet: opts.quiet === true });
         let jobId: string | undefined;

@@ -87,7 +87,7 @@ export async function overlappingJobs(store: Pick<JobStore, "listJobs">, job: Jo
 export function overlapWarning(jobs: readonly Job[]): string {
   const named = jobs.map((j) => `${j.id} (${j.state}: s3://${j.from}/${j.prefix} → s3://${j.to}/${j.prefix})`);
   return (
-    `Another unfinished job moves keys this one's overlap: ${named.join(", ")}. Side by side, nothing is deleted ` +
+    `Another unfinished job works on keys that overlap this job's: ${named.join(", ")}. Side by side, nothing is deleted ` +
     "before its copy is verified, but which job moves a key, where it ends up and what each job counts depend on " +
     "which gets to it first; where both write one key into the same bucket, the later copy replaces the earlier " +
     "(--no-overwrite skips it). Cancel one (cancel --job ID) if that is not what you meant."
@@ -135,9 +135,21 @@ export async function checkBuckets(s3: S3Client, request: Pick<MoveRequest, "fro
             cause: error,
           });
         }
-        throw new BucketError(bucket, `Could not reach the ${role} bucket "${bucket}": ${(error as Error).message}`, {
-          cause: error,
-        });
+        // A bodiless answer (HEAD) leaves the SDK's message at "UnknownError": the status, and any region S3
+        // named that the call was not sent again to (it named the region it was sent to, or no region at all).
+        const named = (error as { $response?: { headers?: Record<string, string> } }).$response?.headers?.[
+          "x-amz-bucket-region"
+        ];
+        const answer = status
+          ? ` (S3 answered ${status}${named ? `, naming the bucket's region "${named}", which this call could not be sent to` : ""})`
+          : "";
+        throw new BucketError(
+          bucket,
+          `Could not reach the ${role} bucket "${bucket}": ${(error as Error).message}${answer}`,
+          {
+            cause: error,
+          },
+        );
       }
     }),
     request.report?.startsWith("file://") ? checkReportDirectory(request.report) : undefined,

@@ -68,7 +68,7 @@ describe("what the CLI says about a job", () => {
       const overlapping = await cli(["move", "--from", from, "--to", to, "--quiet"]);
       expect(overlapping.code).toBe(0);
       expect(overlapping.stderr).toContain(
-        `Warning: Another unfinished job moves keys this one's overlap: ${other.job.id} (listing: s3://${from}/img → s3://${to}/img).`,
+        `Warning: Another unfinished job works on keys that overlap this job's: ${other.job.id} (listing: s3://${from}/img → s3://${to}/img).`,
       );
       expect((await listAll(app.clients.s3, to)).size).toBe(3);
 
@@ -234,6 +234,19 @@ describe("what the CLI says about a job", () => {
     expect(parts.length).toBeGreaterThan(0);
     const assembled = await cli(["report", "--job", jobInCommand as string]);
     expect(assembled.stdout.trim().split("\n")).toHaveLength(5);
+  });
+
+  it("takes a file:/// URL for --report as the directory it names", async () => {
+    const { from, to } = await freshBuckets(app.clients.s3, "report-url");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 2, bytes: 64 });
+    const dir = join(cwd, "as-url");
+
+    const result = await cli(["move", "--from", from, "--to", to, "--report", pathToFileURL(dir).href, "--quiet"]);
+
+    expect(result.code).toBe(0);
+    const file = /^Report: (.+)$/m.exec(result.stdout)?.[1] ?? "";
+    expect(file.startsWith(`${dir}/`)).toBe(true);
+    expect((await readFile(file, "utf8")).trim().split("\n")).toHaveLength(2);
   });
 
   it("writes an S3 report onto stdout", async () => {

@@ -4,6 +4,7 @@
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { describe, expect, it } from "vitest";
 import type { App } from "../../src/app.ts";
+import { startMove } from "../../src/core/start.ts";
 import { seedBucket } from "../../src/images/seed.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
 import { SdkObjectClient } from "../../src/s3/sdkObjectClient.ts";
@@ -157,5 +158,24 @@ describe("buckets in other regions than the client's", () => {
       harness.proxy.setRespond(undefined);
     }
     expect(signedFor).toEqual([CLIENT_REGION, CLIENT_REGION]); // neither resent nor learnt
+  });
+
+  it("says what S3 answered when the region it names cannot be used, rather than only that the bucket is unreachable", async () => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint, region: CLIENT_REGION });
+    const { from, to } = await freshBuckets(app.clients.s3, "region-malformed");
+    harness.proxy.setRespond((req) =>
+      req.bucket === from && req.operation === "HeadBucket"
+        ? { status: 301, headers: { "x-amz-bucket-region": "EU West (Ireland)" } }
+        : undefined,
+    );
+    try {
+      await expect(startMove(app, { from, to })).rejects.toThrow(
+        new RegExp(
+          `^Could not reach the source bucket "${from}": .*\\(S3 answered 301, naming the bucket's region "EU West \\(Ireland\\)", which this call could not be sent to\\)$`,
+        ),
+      );
+    } finally {
+      harness.proxy.setRespond(undefined);
+    }
   });
 });

@@ -30,7 +30,7 @@ describe("the start function's answer", () => {
       attached: false,
       overlapping: [{ id: first.jobId, state: "listing", from, to, prefix: "2024/" }],
       warning: expect.stringMatching(
-        new RegExp(`^Another unfinished job moves keys this one's overlap: ${first.jobId} \\(listing: `),
+        new RegExp(`^Another unfinished job works on keys that overlap this job's: ${first.jobId} \\(listing: `),
       ),
     });
     const apart = await start({ from, to, prefix: "2025/" });
