@@ -57,10 +57,19 @@ export function createProgressReporter(options: { quiet: boolean; stream?: NodeJ
   }
   if (stream.isTTY) {
     let bar: SingleBar | undefined;
+    let lastUpdate = Date.now();
+    const watchdog = setInterval(() => {
+      const silent = Date.now() - lastUpdate;
+      if (silent < STALL_NOTICE_MS) return;
+      if (bar) bar.update({ state: `waiting: the endpoint has not answered for ${Math.round(silent / 1000)} s` });
+      else if (silent < STALL_NOTICE_MS + 1000) stream.write(`${stallLine(silent)}\n`); // once, before any bar
+    }, 1000);
+    watchdog.unref();
     return {
       everyMs: 500,
       rate: runRate,
       update(p) {
+        lastUpdate = Date.now();
         runRate.note(p.counts.moved);
         const total = Math.max(p.job.listed, p.counts.listed, 1);
         const done = p.counts.moved + p.counts.skipped + p.counts.failed;
@@ -88,21 +97,45 @@ export function createProgressReporter(options: { quiet: boolean; stream?: NodeJ
           bar.update(done, payload);
         }
       },
-      stop: () => bar?.stop(),
+      stop: () => {
+        clearInterval(watchdog);
+        bar?.stop();
+      },
     };
   }
   let lastLine = 0;
+  let lastUpdate = Date.now();
+  // Progress is read from the endpoint: while it does not answer, no line would come at all. Say so instead.
+  const watchdog = setInterval(() => {
+    const silent = Date.now() - lastUpdate;
+    if (silent >= STALL_NOTICE_MS && Date.now() - lastLine >= STALL_NOTICE_MS) {
+      lastLine = Date.now();
+      stream.write(`${stallLine(silent)}\n`);
+    }
+  }, 1000);
+  watchdog.unref();
   return {
     everyMs: 2000,
     rate: runRate,
     update(p) {
+      lastUpdate = Date.now();
       runRate.note(p.counts.moved);
       if (Date.now() - lastLine < 2000 && p.job.state !== "done") return;
       lastLine = Date.now();
       stream.write(`${formatProgressLine(p, runRate)}\n`);
     },
-    stop: () => undefined,
+    stop: () => clearInterval(watchdog),
   };
+}
+
+/** No progress for this long, and a line says the endpoint is not answering. */
+export const STALL_NOTICE_MS = 10_000;
+
+function stallLine(silentMs: number): string {
+  return (
+    `(no progress read for ${Math.round(silentMs / 1000)} s: the endpoint is not answering; its calls are retried, ` +
+    "each after 30 s of silence, and the move goes on once it answers)"
+  );
 }
 
 export function formatProgressLine(p: MoveProgress, runRate: RunRate): string {

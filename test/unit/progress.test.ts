@@ -105,6 +105,38 @@ describe("the rate a move shows", () => {
   });
 });
 
+describe("the progress display while the endpoint does not answer", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("says so in a line once no progress has come for 10 s, then every 10 s, and stops saying it with progress", () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const { stream, output } = terminal(false);
+    const reporter = createProgressReporter({ quiet: false, stream });
+    reporter.update(progress(100, 1000));
+    vi.advanceTimersByTime(9_000);
+    expect(output()).not.toContain("no progress read");
+    vi.advanceTimersByTime(2_000);
+    expect(output()).toContain("(no progress read for 10 s: the endpoint is not answering;");
+    vi.advanceTimersByTime(10_000);
+    expect(output()).toContain("(no progress read for 20 s:");
+    reporter.update(progress(200, 1000));
+    const before = output();
+    vi.advanceTimersByTime(5_000);
+    expect(output()).toBe(before);
+    reporter.stop();
+  });
+
+  it("on a terminal, shows it in the bar's state", () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const { stream, output } = terminal(true);
+    const reporter = createProgressReporter({ quiet: false, stream });
+    reporter.update(progress(100, 1000));
+    vi.advanceTimersByTime(12_000);
+    reporter.stop();
+    expect(output()).toMatch(/waiting: the endpoint has not answered for 1\d s/);
+  });
+});
+
 describe("the line a move prints once its job is open", () => {
   const job = {
     id: "job-7",
