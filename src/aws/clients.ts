@@ -43,10 +43,16 @@ export function resolveTarget(
       `The endpoint "${endpoint}" (--endpoint or AWS_ENDPOINT_URL) is not an http:// or https:// URL, such as http://127.0.0.1:4566`,
     );
   }
+  const idle = env.IDLE_TIMEOUT_MS ? Number(env.IDLE_TIMEOUT_MS) : undefined;
+  if (idle !== undefined && !(Number.isInteger(idle) && idle > 0)) {
+    throw new ConfigError(`Environment variable IDLE_TIMEOUT_MS must be a positive integer, got "${env.IDLE_TIMEOUT_MS}"`);
+  }
   return {
     endpoint,
     region: options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1",
     maxSockets: options.maxSockets,
+    // One silence for every call: a slow link may need more, a test less.
+    ...(idle ? { idleTimeoutMs: { s3: idle, queuesAndTable: idle } } : {}),
   };
 }
 

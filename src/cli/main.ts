@@ -414,7 +414,7 @@ function networkFailureOf(error: unknown, depth = 0): string | undefined {
   const { code } = error as NodeJS.ErrnoException;
   // TimeoutError: an endpoint that took the connection and then said nothing (clients.ts, IDLE_TIMEOUT_MS).
   if ((code && NETWORK_CODES.test(code)) || NETWORK_CODES.test(error.message) || error.name === "TimeoutError") {
-    return error.message.split("\n")[0] || code;
+    return (error.message.split("\n")[0] || code || error.name).replace(/\.$/, "");
   }
   const inner = error instanceof AggregateError ? error.errors : [error.cause];
   for (const each of inner) {

@@ -25,7 +25,7 @@ export type MoveWorkerSetup =
 export type MoveWorkerMessage =
   | { kind: "progress"; progress: MoveProgress }
   | { kind: "result"; result: MoveProgress }
-  | { kind: "error"; message: string; stack?: string | undefined; ours: boolean };
+  | { kind: "error"; message: string; stack?: string | undefined; name?: string; code?: string; ours: boolean };
 
 /**
  * The V8 heap of the worker that runs a local move. The live set is about 30 MB at 256 copies in flight (heap
@@ -192,6 +192,8 @@ function resultOf(
         settled = true;
         const error = message.ours ? new MoverError(message.message) : new Error(message.message);
         if (message.stack) error.stack = message.stack;
+        if (!message.ours && message.name) error.name = message.name;
+        if (message.code) Object.assign(error, { code: message.code });
         reject(error);
       }
     });

@@ -42,7 +42,16 @@ try {
   }
 } catch (error) {
   const e = error instanceof Error ? error : new Error(String(error));
-  post({ kind: "error", message: e.message, stack: e.stack, ours: error instanceof MoverError });
+  // The name and code too: the CLI tells a network failure (ECONNREFUSED, a TimeoutError) by them.
+  const { code } = e as NodeJS.ErrnoException;
+  post({
+    kind: "error",
+    message: e.message,
+    stack: e.stack,
+    name: e.name,
+    ...(code ? { code } : {}),
+    ours: error instanceof MoverError,
+  });
 }
 // Idle long polls may still be open: end the thread now rather than when they return (as the CLI's exit does).
 process.exit();

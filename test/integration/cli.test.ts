@@ -11,7 +11,7 @@ import { startMove } from "../../src/core/start.ts";
 import { ensureBucket, seedBucket, seedKey } from "../../src/images/seed.ts";
 import type { LocalApp } from "../../src/local/localApp.ts";
 import { runLocalMove } from "../../src/local/localMove.ts";
-import { freshBuckets, type Harness, listAll, startHarness } from "../support/harness.ts";
+import { freshBuckets, type Harness, listAll, startHarness, useProxiedHarness } from "../support/harness.ts";
 
 const CLI = fileURLToPath(new URL("../../bin/s3-image-mover.js", import.meta.url));
 const run = promisify(execFile);
@@ -300,5 +300,40 @@ describe("what the CLI says about a job", () => {
       { cwd, timeout: 60_000 },
     );
     expect(Number(stdout.trim())).toBe(3000);
+  }, 90_000);
+});
+
+describe("what the CLI says when its endpoint stops answering mid-move", () => {
+  const harness = useProxiedHarness();
+
+  it("says in one line that it could not reach the endpoint, for a call the move's worker thread made", async () => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint });
+    const { from, to } = await freshBuckets(app.clients.s3, "silent-mid-move");
+    await seedBucket(app.clients.s3, { bucket: from, objects: 20, bytes: 64 });
+    const cwd = await mkdtemp(join(tmpdir(), "cli-silent-"));
+    // Once the job is open (its list token sent), DynamoDB goes silent: every later read of the job waits forever.
+    let silent = false;
+    harness.proxy.setRespond((req) => {
+      if (req.service === "sqs" && req.operation.startsWith("SendMessage")) silent = true;
+      return silent && req.service === "dynamodb" ? new Promise(() => {}) : undefined;
+    });
+    try {
+      const result = await run(
+        process.execPath,
+        [CLI, "move", "--from", from, "--to", to, "--quiet", "--endpoint", harness.proxy.endpoint],
+        { cwd, timeout: 60_000, env: { ...process.env, IDLE_TIMEOUT_MS: "300" } },
+      ).then(
+        ({ stderr }) => ({ code: 0, stderr }),
+        (error: { code: number; stderr: string }) => error,
+      );
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(
+        /^Error: could not reach S3, SQS or DynamoDB: .*timed out after 300 ms of inactivity[^.]*\. Is the endpoint running/m,
+      );
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      harness.proxy.setRespond(undefined);
+      await rm(cwd, { recursive: true, force: true });
+    }
   }, 90_000);
 });
