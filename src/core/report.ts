@@ -231,7 +231,8 @@ function fileSink(location: string): ReportSink {
     async writePart(name, body) {
       const path = join(dir, name);
       await mkdir(join(path, ".."), { recursive: true });
-      // Whole or not at all: a write that fails (a full disk) or a crash mid-write leaves no cut-off part behind.
+      // Whole or not at all: a write that fails (a full disk) or a crash mid-write leaves no cut-off part to be read
+      // (a process killed mid-write may leave its .partial file, which nothing reads).
       const partial = `${path}.${randomBytes(4).toString("hex")}.partial`;
       try {
         await writeFile(partial, body);
@@ -295,7 +296,9 @@ function s3Sink(location: string, bucket: string, prefix: string, s3: S3Client):
     async copyPart(name, write) {
       const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${prefix}${name}` }));
       if (!out.Body) return;
-      for await (const chunk of out.Body as AsyncIterable<Uint8Array>) await write(chunk);
+      // Read whole (a part is one batch's lines, at most ~150 KB) before it is written on: a reader that pauses, as a
+      // pager does, would otherwise hold the download silent past the client's idle timeout and cut it off.
+      await write(await out.Body.transformToByteArray());
     },
   };
 }

@@ -40,15 +40,13 @@ export function validateMoveRequest(
   const dryRun = optionalBoolean(fields.dryRun, "dryRun", false);
   const report = validateReportLocation(fields.report, options.allowFileReports === true);
   const reportBucket = reportBucketOf(report);
-  if (report && reportBucket === from) {
-    // The listing would reach the report's own parts, and move them (counted as keys) into the destination.
-    const reportPrefix = report.slice(`s3://${from}/`.length);
-    if (reportPrefix.startsWith(prefix) || prefix.startsWith(reportPrefix)) {
-      throw new ValidationError(
-        `"report" ${report} is inside what this job moves (s3://${from}/${prefix}): the move would move its own ` +
-          "report. Choose a location outside it, such as the destination bucket",
-      );
-    }
+  if (reportBucket) bucketName(reportBucket, "report");
+  if (report && reportBucket === from && listingReachesReport(prefix, report.slice(`s3://${from}/`.length))) {
+    // It would list the report's own parts, and move them (counted as keys) into the destination.
+    throw new ValidationError(
+      `"report" ${report} is where this job's listing of s3://${from}/${prefix} would reach its own report parts, ` +
+        "and move them. Choose a location outside it, such as the destination bucket",
+    );
   }
   if (allowedBuckets) {
     const checked = [["from", from], ["to", to], ...(reportBucket ? [["report", reportBucket]] : [])] as const;
@@ -72,6 +70,18 @@ function parseJson(text: string): unknown {
       `Malformed JSON (${(error as Error).message}); expected {"from":"old-bucket","to":"new-bucket"}`,
     );
   }
+}
+
+/**
+ * Whether a listing of `prefix` reaches report parts written under `reportPrefix`: they are named
+ * `<reportPrefix><job id>/part-…`, job ids like 20261208-042312-1e4036. Either the report lies under the prefix,
+ * or the prefix goes on from the report's into what could begin a job id.
+ */
+export function listingReachesReport(prefix: string, reportPrefix: string): boolean {
+  if (reportPrefix.startsWith(prefix)) return true;
+  if (!prefix.startsWith(reportPrefix)) return false;
+  const rest = prefix.slice(reportPrefix.length);
+  return /^(\d{0,8}|\d{8}-\d{0,6}|\d{8}-\d{6}-[0-9a-f]{0,6}|\d{8}-\d{6}-[0-9a-f]{6}\/.*)$/.test(rest);
 }
 
 /**

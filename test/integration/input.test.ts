@@ -185,7 +185,7 @@ describe("bad input is refused clearly and changes nothing", () => {
     [
       "a report location inside the source it would move",
       ["move", "--from", "aaa-src", "--to", "bbb-dst", "--report", "s3://aaa-src/reports/"],
-      /"report" s3:\/\/aaa-src\/reports\/ is inside what this job moves/,
+      /"report" s3:\/\/aaa-src\/reports\/ is where this job's listing of s3:\/\/aaa-src\/ would reach its own report parts/,
     ],
     [
       "a missing bucket of a name S3 no longer creates, saying so",

@@ -27,12 +27,17 @@ describe("validateMoveRequest", () => {
     [
       "a report inside the source",
       { from: "old", to: "new", report: "s3://old/reports/" },
-      /"report" s3:\/\/old\/reports\/ is inside what this job moves \(s3:\/\/old\/\): the move would move its own report/,
+      /"report" s3:\/\/old\/reports\/ is where this job's listing of s3:\/\/old\/ would reach its own report parts/,
     ],
     [
-      "a report around the prefix moved",
-      { from: "old", to: "new", prefix: "photos/2024/", report: "s3://old/photos/" },
-      /is inside what this job moves \(s3:\/\/old\/photos\/2024\/\)/,
+      "a report whose parts the prefix moved would reach",
+      { from: "old", to: "new", prefix: "r/2026", report: "s3://old/r/" },
+      /would reach its own report parts/,
+    ],
+    [
+      "a report bucket name with two dots in a row",
+      { from: "old", to: "new", report: "s3://my..bucket/r/" },
+      /"report" is not a valid S3 bucket name/,
     ],
     ["non-string prefix", { from: "old", to: "new", prefix: 5 }, /"prefix" must be a string/],
     ["unknown field", { from: "old", to: "new", form: "x" }, /Unknown field\(s\) "form"/],
@@ -56,10 +61,15 @@ describe("validateMoveRequest", () => {
     }
   });
 
-  it("takes a report in the source bucket beside the prefix moved, or in the destination", () => {
-    expect(validateMoveRequest({ from: "old", to: "new", prefix: "photos/", report: "s3://old/reports/" }).report).toBe(
-      "s3://old/reports/",
-    );
+  it("takes a report in the source bucket where the listing cannot reach its parts, or in the destination", () => {
+    // Parts go under <report prefix><job id>/: a prefix going on from the report's with other than a job id misses them.
+    for (const [prefix, report] of [
+      ["photos/", "s3://old/"],
+      ["archive/2024/", "s3://old/archive/"],
+      ["photos/", "s3://old/reports/"],
+    ] as const) {
+      expect(validateMoveRequest({ from: "old", to: "new", prefix, report }).report).toBe(report);
+    }
     expect(validateMoveRequest({ from: "old", to: "new", report: "s3://new/reports/" }).report).toBe(
       "s3://new/reports/",
     );
