@@ -6,6 +6,12 @@ import module from "node:module";
 module.enableCompileCache?.();
 const { main } = await import("../src/cli/main.ts");
 
+// A reader that has gone (`report --job X | head -1`) is no error of the command's: end as it would have.
+process.stdout.on("error", (error) => {
+  if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 await main();
 // What is written to a pipe is sent asynchronously: exit only once it is all out (a slow reader of `report` lost
 // its tail), or once the reader has gone.

@@ -137,12 +137,15 @@ export async function checkBuckets(s3: S3Client, request: Pick<MoveRequest, "fro
         }
         // A bodiless answer (HEAD) leaves the SDK's message at "UnknownError": the status, and any region S3
         // named that the call was not sent again to (it named the region it was sent to, or no region at all).
-        const named = (error as { $response?: { headers?: Record<string, string> } }).$response?.headers?.[
-          "x-amz-bucket-region"
-        ];
-        const answer = status
-          ? ` (S3 answered ${status}${named ? `, naming the bucket's region "${named}", which this call could not be sent to` : ""})`
-          : "";
+        const { $response, $region } = error as { $response?: { headers?: Record<string, string> }; $region?: string };
+        const named = $response?.headers?.["x-amz-bucket-region"];
+        const redirect =
+          named && named !== $region
+            ? `, naming the bucket's region "${named}", which this call could not be sent to`
+            : "";
+        // A HEAD's 400 has no body to say why: most often credentials that expired or do not parse.
+        const hint = status === 400 && !redirect ? "; check the credentials (an expired session token, say)" : "";
+        const answer = status ? ` (S3 answered ${status}${redirect}${hint})` : "";
         throw new BucketError(
           bucket,
           `Could not reach the ${role} bucket "${bucket}": ${(error as Error).message}${answer}`,

@@ -41,10 +41,13 @@ export function createRegionalS3Client(config: S3ClientConfig & { region: string
     try {
       return await sendIn(known)(command, options);
     } catch (error) {
-      const region = redirectRegionOf(error, known ?? config.region, command);
-      if (region === undefined) throw error;
+      const sentTo = known ?? config.region;
+      const region = redirectRegionOf(error, sentTo, command);
+      if (region === undefined) throw withRegion(error, sentTo);
       bucketRegions.set(bucket, region);
-      return sendIn(region)(command, options);
+      return sendIn(region)(command, options).catch((again: unknown) => {
+        throw withRegion(again, region);
+      });
     }
   };
   // The promise form only: every caller here awaits `send`.
@@ -54,6 +57,12 @@ export function createRegionalS3Client(config: S3ClientConfig & { region: string
     homeDestroy();
   };
   return home;
+}
+
+/** The error, naming the region its call was sent to (`$region`), so that a message can tell a redirect apart. */
+function withRegion(error: unknown, region: string): unknown {
+  if (error !== null && typeof error === "object") Object.assign(error, { $region: region });
+  return error;
 }
 
 /**

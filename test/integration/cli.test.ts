@@ -266,21 +266,22 @@ describe("what the CLI says about a job", () => {
     expect(lines.every((l) => l.outcome === "moved")).toBe(true);
   });
 
-  it("writes the whole of a report larger than a pipe holds to a slow reader before it exits", async () => {
+  it("writes the whole of a report larger than a pipe holds to a slow reader, and ends quietly when the reader goes", async () => {
     const { from, to } = await freshBuckets(app.clients.s3, "report-pipe");
-    await seedBucket(app.clients.s3, { bucket: from, objects: 3000, bytes: 64 }); // ~400 KB of lines
+    await seedBucket(app.clients.s3, { bucket: from, objects: 1500, bytes: 64 }); // ~200 KB of lines
     const { jobId } = await startMove(app, { from, to, report: `s3://${to}/reports/` });
     await runLocalMove(app, app.stack, { from, to }, { opened: Promise.resolve(jobId) });
 
-    // A shell pipe (a child's own stdio would be a socket pair, which holds it all) into a reader that takes a chunk
-    // every 200 ms: the CLI is done writing while the pipe and its own buffer still hold the end of the report.
+    // Through a shell pipe (a child's own stdio would be a socket pair, which holds it all), into a reader that takes
+    // a chunk every 100 ms: the command must wait for it. (Each part is written whole and drained, and bin/ waits for
+    // stdout before it exits; at ea5ee84, which wrote a part in chunks and exited at once, 2,968 of 3,000 arrived.)
     const reader = join(cwd, "slow-reader.mjs");
     await writeFile(
       reader,
       `let lines = 0;
       for await (const chunk of process.stdin) {
         lines += String(chunk).split("\\n").length - 1;
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        await new Promise((resolve) => setTimeout(resolve, 100));
       }
       console.log(lines);`,
     );
@@ -299,7 +300,24 @@ describe("what the CLI says about a job", () => {
       ],
       { cwd, timeout: 60_000 },
     );
-    expect(Number(stdout.trim())).toBe(3000);
+    expect(Number(stdout.trim())).toBe(1500);
+    // A reader that goes after one line: the command ends as it would have, with no EPIPE crash.
+    const first = await run(
+      "bash",
+      [
+        "-o",
+        "pipefail",
+        "-c",
+        `"$0" "$1" report --job "$2" --endpoint "$3" | head -1`,
+        process.execPath,
+        CLI,
+        jobId,
+        harness.emulator.endpoint,
+      ],
+      { cwd, timeout: 60_000 },
+    );
+    expect((JSON.parse(first.stdout) as ReportLine).outcome).toBe("moved");
+    expect(first.stderr).toBe("");
   }, 90_000);
 });
 

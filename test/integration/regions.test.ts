@@ -178,4 +178,24 @@ describe("buckets in other regions than the client's", () => {
       harness.proxy.setRespond(undefined);
     }
   });
+
+  it("blames the credentials, not a region, for a bucket check's 400 naming the region it was sent to", async () => {
+    const app = await harness.app({ endpoint: harness.proxy.endpoint, region: CLIENT_REGION });
+    const { from, to } = await freshBuckets(app.clients.s3, "region-expired");
+    // An expired session token: S3 answers a HEAD 400, with the bucket's own region in its header.
+    harness.proxy.setRespond((req) =>
+      req.bucket === from && req.operation === "HeadBucket"
+        ? { status: 400, headers: { "x-amz-bucket-region": CLIENT_REGION } }
+        : undefined,
+    );
+    try {
+      const refused = startMove(app, { from, to });
+      await expect(refused).rejects.toThrow(
+        /\(S3 answered 400; check the credentials \(an expired session token, say\)\)$/,
+      );
+      await expect(refused).rejects.not.toThrow(/naming the bucket's region/);
+    } finally {
+      harness.proxy.setRespond(undefined);
+    }
+  });
 });
