@@ -45,7 +45,9 @@ export function resolveTarget(
   }
   const idle = env.IDLE_TIMEOUT_MS ? Number(env.IDLE_TIMEOUT_MS) : undefined;
   if (idle !== undefined && !(Number.isInteger(idle) && idle > 0)) {
-    throw new ConfigError(`Environment variable IDLE_TIMEOUT_MS must be a positive integer, got "${env.IDLE_TIMEOUT_MS}"`);
+    throw new ConfigError(
+      `Environment variable IDLE_TIMEOUT_MS must be a positive integer, got "${env.IDLE_TIMEOUT_MS}"`,
+    );
   }
   return {
     endpoint,
