@@ -222,6 +222,24 @@ export async function assembleReportFile(sink: ReportSink, jobId: string, file: 
 /** Bytes a local part is read in: one buffer per sink, reused for every chunk of every part. */
 const FILE_CHUNK_BYTES = 64 * 1024;
 
+/**
+ * Removes the temporary files a killed writer left in a local job's part directory (`*.partial`, see fileSink), once
+ * older than `olderThanMs`: a late writer of the same part may still be at work on a younger one.
+ */
+export async function removeStalePartials(jobDir: string, olderThanMs = 60_000, now = Date.now()): Promise<string[]> {
+  const names = await readdir(jobDir).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const name of names.filter((n) => n.endsWith(".partial"))) {
+    const path = join(jobDir, name);
+    const info = await stat(path).catch(() => undefined);
+    if (info && now - info.mtimeMs >= olderThanMs) {
+      await rm(path, { force: true });
+      removed.push(name);
+    }
+  }
+  return removed;
+}
+
 function fileSink(location: string): ReportSink {
   const dir = fileURLToPath(location);
   let buffer: Buffer | undefined;

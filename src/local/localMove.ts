@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import type { App } from "../app.ts";
 import { queueDepth } from "../aws/queues.ts";
 import { sendListToken } from "../core/listing.ts";
-import { assembleReportFile, reportSinkFor } from "../core/report.ts";
+import { assembleReportFile, removeStalePartials, reportSinkFor } from "../core/report.ts";
 import { checkMove, openMove } from "../core/start.ts";
 import { validateMoveRequest } from "../core/validation.ts";
 import { describeError } from "../errors.ts";
@@ -118,6 +118,7 @@ export async function writeLocalReport(app: App, job: Job): Promise<string | und
   await mkdir(dir, { recursive: true });
   const file = join(dir, `${job.id}.jsonl`);
   await assembleReportFile(reportSinkFor(job.report, app.clients.s3), job.id, file);
+  await removeStalePartials(join(dir, job.id)); // left by a process killed mid-write; never read
   return file;
 }
 

@@ -1,10 +1,16 @@
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AwsClients, createClients, destroyClients, resolveTarget } from "../../src/aws/clients.ts";
-import { assembleReport, assembleReportFile, type ReportSink, reportSinkFor } from "../../src/core/report.ts";
+import {
+  assembleReport,
+  assembleReportFile,
+  type ReportSink,
+  removeStalePartials,
+  reportSinkFor,
+} from "../../src/core/report.ts";
 import { type Emulator, startEmulator } from "../../src/emulator/emulator.ts";
 import { freshBuckets } from "../support/harness.ts";
 
@@ -128,5 +134,28 @@ describe("a move report assembled into one local file", () => {
       ),
     );
     expect(await readFile(file, "utf8")).toBe(body("p0b0", 500) + body("p0b1", 500));
+  });
+});
+
+describe("removeStalePartials", () => {
+  it("removes the .partial files a killed writer left, once a minute old, and nothing else", async () => {
+    const jobDir = await mkdtemp(join(tmpdir(), "partials-"));
+    try {
+      const old = new Date(Date.now() - 5 * 60_000);
+      for (const name of ["part-000000000-0000-v000001.jsonl.ab12cd34.partial", "part-000000000-0000-v000001.jsonl"]) {
+        await writeFile(join(jobDir, name), "{}\n");
+        await utimes(join(jobDir, name), old, old);
+      }
+      await writeFile(join(jobDir, "part-000000001-0000-v000001.jsonl.ef56ab78.partial"), "{}\n"); // a writer at work
+
+      expect(await removeStalePartials(jobDir)).toEqual(["part-000000000-0000-v000001.jsonl.ab12cd34.partial"]);
+      expect((await readdir(jobDir)).sort()).toEqual([
+        "part-000000000-0000-v000001.jsonl",
+        "part-000000001-0000-v000001.jsonl.ef56ab78.partial",
+      ]);
+      expect(await removeStalePartials(join(jobDir, "no-such-dir"))).toEqual([]);
+    } finally {
+      await rm(jobDir, { recursive: true, force: true });
+    }
   });
 });
