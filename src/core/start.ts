@@ -64,24 +64,40 @@ export async function openMove(
 
 /**
  * The unfinished jobs, among the recent ones, whose keys overlap this job's: they read or write a bucket this one
- * reads or writes, under prefixes of which one holds the other. Side by side they still delete nothing unverified,
+ * reads or writes, under prefixes of which one holds the other, or one writes its S3 report where the other lists
+ * (its parts would be moved as keys). Side by side they still delete nothing unverified,
  * but what they do is not what a user running one expects: two jobs moving the same keys each count the keys they
  * reach; a job writing into this one's source feeds it keys; two sources moved into one bucket replace each other's.
  */
 export async function overlappingJobs(store: Pick<JobStore, "listJobs">, job: Job): Promise<Job[]> {
   if (job.dryRun) return [];
   const nested = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
+  // One job's report parts written where the other lists: they are moved as keys.
+  const reportIn = (writer: Job, lister: Job) => {
+    const location = writer.report?.startsWith("s3://") ? writer.report.slice(5) : undefined;
+    const slash = location?.indexOf("/") ?? -1;
+    return (
+      location !== undefined &&
+      location.slice(0, slash) === lister.from &&
+      nested(location.slice(slash + 1), lister.prefix)
+    );
+  };
   // Only a warning: a job list that cannot be read is no reason to hold up the move it is about.
-  const recent = await store.listJobs().catch(() => [] as Job[]);
+  const recent = await store.listJobs(RECENT_JOBS_LOOKED_AT).catch(() => [] as Job[]);
   return recent.filter(
     (other) =>
       other.id !== job.id &&
       !other.dryRun &&
       !isFinished(other.state) &&
-      nested(other.prefix, job.prefix) &&
-      (other.from === job.from || other.to === job.to || other.to === job.from || other.from === job.to),
+      ((nested(other.prefix, job.prefix) &&
+        (other.from === job.from || other.to === job.to || other.to === job.from || other.from === job.to)) ||
+        reportIn(other, job) ||
+        reportIn(job, other)),
   );
 }
+
+/** How many of the most recent jobs overlappingJobs looks at (dry runs among them). */
+export const RECENT_JOBS_LOOKED_AT = 50;
 
 /** What a user should know about the jobs overlappingJobs found. */
 export function overlapWarning(jobs: readonly Job[]): string {

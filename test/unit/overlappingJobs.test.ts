@@ -47,6 +47,18 @@ describe("overlappingJobs", () => {
     expect(await overlappingJobs({ listJobs: async () => [ours, other] }, ours)).toEqual([]);
   });
 
+  it("finds a job whose S3 report goes where this one lists, and one listing where this one's report goes", async () => {
+    const writesIntoOurs = job("writer", { from: "camera", to: "cold", prefix: "", report: "s3://photos/2024/r/" });
+    const listsOurReport = job("lister", { from: "logs", to: "cold", prefix: "" });
+    const reporting = { ...ours, report: "s3://logs/moves/" };
+    const apart = job("apart", { from: "camera", to: "cold", prefix: "", report: "s3://photos-reports/r/" });
+    expect(await overlappingJobs({ listJobs: async () => [writesIntoOurs, apart] }, ours)).toEqual([writesIntoOurs]);
+    expect(await overlappingJobs({ listJobs: async () => [listsOurReport] }, reporting)).toEqual([listsOurReport]);
+    // Beside the prefix this job lists, a report is no concern of it.
+    const besideOurs = job("beside", { from: "camera", to: "cold", prefix: "", report: "s3://photos/2025-reports/" });
+    expect(await overlappingJobs({ listJobs: async () => [besideOurs] }, ours)).toEqual([]);
+  });
+
   it("finds none, rather than fail the start, when the job list cannot be read", async () => {
     const unreadable = { listJobs: () => Promise.reject(new Error("ProvisionedThroughputExceededException")) };
     expect(await overlappingJobs(unreadable, ours)).toEqual([]);
