@@ -6,11 +6,17 @@ import module from "node:module";
 module.enableCompileCache?.();
 const { main } = await import("../src/cli/main.ts");
 
-// A reader that has gone (`report --job X | head -1`) is no error of the command's: end as it would have.
-process.stdout.on("error", (error) => {
-  if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
-  throw error;
-});
+// A reader that has gone (`report --job X | head -1`) is no error of the command's: what it still writes has
+// nowhere to go, but the command runs to its end, with its own cleanup and exit code.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error) => {
+    if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_DESTROYED") throw error;
+    stream.write = (_chunk, encoding, done) => {
+      (typeof encoding === "function" ? encoding : done)?.();
+      return true;
+    };
+  });
+}
 
 await main();
 // What is written to a pipe is sent asynchronously: exit only once it is all out (a slow reader of `report` lost

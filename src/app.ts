@@ -72,6 +72,7 @@ export function createObjectClient(
     credentials: clients.s3.config.credentials,
     maxSockets: settings.copyConcurrency,
     maxAttempts: settings.s3MaxAttempts,
+    idleTimeoutMs: clients.target.idleTimeoutMs?.s3,
   });
 }
 

@@ -24,6 +24,7 @@ export interface AwsTarget {
  * endpoint that takes connections and never answers held every call, and a move, forever.
  */
 export const IDLE_TIMEOUT_MS = { s3: 60_000, queuesAndTable: 30_000 };
+const MIN_IDLE_TIMEOUT_MS = 1500;
 
 export interface AwsClients {
   s3: S3Client;
@@ -44,16 +45,17 @@ export function resolveTarget(
     );
   }
   const idle = env.IDLE_TIMEOUT_MS ? Number(env.IDLE_TIMEOUT_MS) : undefined;
-  if (idle !== undefined && !(Number.isInteger(idle) && idle > 0)) {
+  // Past the local runtime's 1 s long polls, which are silent while they wait.
+  if (idle !== undefined && !(Number.isInteger(idle) && idle >= MIN_IDLE_TIMEOUT_MS)) {
     throw new ConfigError(
-      `Environment variable IDLE_TIMEOUT_MS must be a positive integer, got "${env.IDLE_TIMEOUT_MS}"`,
+      `Environment variable IDLE_TIMEOUT_MS must be a whole number of milliseconds, ${MIN_IDLE_TIMEOUT_MS} or more, got "${env.IDLE_TIMEOUT_MS}"`,
     );
   }
   return {
     endpoint,
     region: options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1",
     maxSockets: options.maxSockets,
-    // One silence for every call: a slow link may need more, a test less.
+    // One silence for every call, the lean S3 client's too: a slow link may need more, a test less.
     ...(idle ? { idleTimeoutMs: { s3: idle, queuesAndTable: idle } } : {}),
   };
 }

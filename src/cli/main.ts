@@ -293,6 +293,8 @@ export function buildCli(): Command {
           else
             await assembleReport(reportSinkFor(job.report, app.clients.s3), job.id, async (chunk) => {
               if (!process.stdout.write(chunk)) await once(process.stdout, "drain");
+            }).catch((error: NodeJS.ErrnoException) => {
+              if (error.code !== "EPIPE") throw error; // its reader has gone (| head): nothing more to write to
             });
         },
         () => {

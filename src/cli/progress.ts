@@ -134,7 +134,7 @@ export const STALL_NOTICE_MS = 10_000;
 function stallLine(silentMs: number): string {
   return (
     `(no progress read for ${Math.round(silentMs / 1000)} s: the endpoint is not answering; its calls are retried, ` +
-    "each after 30 s of silence (60 s for S3), and the move goes on once it answers)"
+    "each after its idle timeout (30 s, 60 s for S3, unless IDLE_TIMEOUT_MS says), and the move goes on once it answers)"
   );
 }
 

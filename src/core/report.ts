@@ -226,10 +226,15 @@ const FILE_CHUNK_BYTES = 64 * 1024;
  * Removes the temporary files a killed writer left in a local job's part directory (`*.partial`, see fileSink), once
  * older than `olderThanMs`: a late writer of the same part may still be at work on a younger one.
  */
-export async function removeStalePartials(jobDir: string, olderThanMs = 60_000, now = Date.now()): Promise<string[]> {
+export async function removeStalePartials(
+  jobDir: string,
+  olderThanMs = 60_000,
+  now = Date.now(),
+  startingWith = "",
+): Promise<string[]> {
   const names = await readdir(jobDir).catch(() => [] as string[]);
   const removed: string[] = [];
-  for (const name of names.filter((n) => n.endsWith(".partial"))) {
+  for (const name of names.filter((n) => n.startsWith(startingWith) && n.endsWith(".partial"))) {
     const path = join(jobDir, name);
     const info = await stat(path).catch(() => undefined);
     if (info && now - info.mtimeMs >= olderThanMs) {
@@ -314,7 +319,8 @@ function s3Sink(location: string, bucket: string, prefix: string, s3: S3Client):
     async copyPart(name, write) {
       const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${prefix}${name}` }));
       if (!out.Body) return;
-      // Read whole (a part is one batch's lines, at most ~150 KB) before it is written on: a reader that pauses, as a
+      // Read whole (a part is one batch's lines: ~150 KB for 1,000 short keys, about 1.2 MB at the longest) before it
+      // is written on: a reader that pauses, as a
       // pager does, would otherwise hold the download silent past the client's idle timeout and cut it off.
       await write(await out.Body.transformToByteArray());
     },

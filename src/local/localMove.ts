@@ -118,7 +118,9 @@ export async function writeLocalReport(app: App, job: Job): Promise<string | und
   await mkdir(dir, { recursive: true });
   const file = join(dir, `${job.id}.jsonl`);
   await assembleReportFile(reportSinkFor(job.report, app.clients.s3), job.id, file);
-  await removeStalePartials(join(dir, job.id)); // left by a process killed mid-write; never read
+  // Left by a process killed mid-write, of a part or of an assembly; never read.
+  await removeStalePartials(join(dir, job.id));
+  await removeStalePartials(dir, undefined, undefined, `${job.id}.jsonl.`);
   return file;
 }
 

@@ -27,6 +27,8 @@ export interface LeanObjectClientOptions {
   maxSockets?: number | undefined;
   /** Tries per call, the first one included. Default 6. */
   maxAttempts?: number | undefined;
+  /** How long a call may wait in silence (no header, no body byte) before it fails and is retried. Default 60 s. */
+  idleTimeoutMs?: number | undefined;
 }
 
 interface S3Request {
@@ -104,9 +106,18 @@ export class LeanObjectClient implements ObjectClient {
   #credentials: AwsCredentialIdentity | undefined;
   #refreshing: Promise<AwsCredentialIdentity> | undefined;
   #clockOffsetMs = 0;
+  readonly #idleTimeoutMs: number;
 
   constructor(options: LeanObjectClientOptions) {
-    const { endpoint, region, credentials, maxSockets = 256, maxAttempts = 6 } = options;
+    const {
+      endpoint,
+      region,
+      credentials,
+      maxSockets = 256,
+      maxAttempts = 6,
+      idleTimeoutMs = IDLE_TIMEOUT_MS,
+    } = options;
+    this.#idleTimeoutMs = idleTimeoutMs;
     if (!region) throw new TypeError(`Expected \`region\` to be an AWS region, got "${region}".`);
     if (!Number.isInteger(maxSockets) || maxSockets < 1) {
       throw new TypeError(`Expected \`maxSockets\` to be a positive integer, got ${maxSockets}.`);
@@ -316,8 +327,8 @@ export class LeanObjectClient implements ObjectClient {
       headers: signed.headers,
       body: request.body ?? null,
       // S3 trickles whitespace during long copies, so only silence times out.
-      headersTimeout: IDLE_TIMEOUT_MS,
-      bodyTimeout: IDLE_TIMEOUT_MS,
+      headersTimeout: this.#idleTimeoutMs,
+      bodyTimeout: this.#idleTimeoutMs,
     }).then(async (answer) => ({
       status: answer.statusCode,
       headers: answer.headers,

@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -236,6 +236,20 @@ describe("what the CLI says about a job", () => {
     expect(assembled.stdout.trim().split("\n")).toHaveLength(5);
   });
 
+  it("runs to its end, cleanup and exit code included, when its reader goes after the first line", async () => {
+    const { stdout } = await run(
+      "bash",
+      ["-o", "pipefail", "-c", `"$0" "$1" demo --objects 20 | head -1`, process.execPath, CLI],
+      {
+        cwd,
+        timeout: 60_000,
+      },
+    );
+    const state = /state in (\S+) \(removed at the end\)/.exec(stdout)?.[1];
+    expect(state).toBeDefined();
+    await expect(stat(state as string)).rejects.toMatchObject({ code: "ENOENT" }); // it got as far as its cleanup
+  }, 90_000);
+
   it("takes a file:/// URL for --report as the directory it names", async () => {
     const { from, to } = await freshBuckets(app.clients.s3, "report-url");
     await seedBucket(app.clients.s3, { bucket: from, objects: 2, bytes: 64 });
@@ -273,8 +287,8 @@ describe("what the CLI says about a job", () => {
     await runLocalMove(app, app.stack, { from, to }, { opened: Promise.resolve(jobId) });
 
     // Through a shell pipe (a child's own stdio would be a socket pair, which holds it all), into a reader that takes
-    // a chunk every 100 ms: the command must wait for it. (Each part is written whole and drained, and bin/ waits for
-    // stdout before it exits; at ea5ee84, which wrote a part in chunks and exited at once, 2,968 of 3,000 arrived.)
+    // a chunk every 100 ms: the command must wait for it. (At ea5ee84, which wrote a part in chunks and exited at once,
+    // 2,968 of 3,000 arrived. Since each part is written whole and drained, this passes without bin/'s flush too.)
     const reader = join(cwd, "slow-reader.mjs");
     await writeFile(
       reader,
@@ -339,14 +353,14 @@ describe("what the CLI says when its endpoint stops answering mid-move", () => {
       const result = await run(
         process.execPath,
         [CLI, "move", "--from", from, "--to", to, "--quiet", "--endpoint", harness.proxy.endpoint],
-        { cwd, timeout: 60_000, env: { ...process.env, IDLE_TIMEOUT_MS: "300" } },
+        { cwd, timeout: 60_000, env: { ...process.env, IDLE_TIMEOUT_MS: "1500" } },
       ).then(
         ({ stderr }) => ({ code: 0, stderr }),
         (error: { code: number; stderr: string }) => error,
       );
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(
-        /^Error: could not reach S3, SQS or DynamoDB: .*timed out after 300 ms of inactivity[^.]*\. Is the endpoint running/m,
+        /^Error: could not reach S3, SQS or DynamoDB: .*timed out after 1500 ms of inactivity[^.]*\. Is the endpoint running/m,
       );
       expect(result.stderr).not.toMatch(/\n\s+at /);
     } finally {
