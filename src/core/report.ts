@@ -49,18 +49,24 @@ export function validateReportLocation(location: unknown, allowFiles: boolean): 
   );
 }
 
+/** The bucket and key prefix of an s3:// report location; undefined for a local one. */
+export function s3ReportLocation(location: string | undefined): { bucket: string; prefix: string } | undefined {
+  const match = location === undefined ? null : /^s3:\/\/([^/]+)\/?(.*)$/.exec(location);
+  return match ? { bucket: match[1] as string, prefix: match[2] as string } : undefined;
+}
+
 /** The bucket of an s3:// report location; undefined for a local one. */
 export function reportBucketOf(location: string | undefined): string | undefined {
-  return location?.startsWith("s3://") ? (location.slice(5).split("/")[0] as string) : undefined;
+  return s3ReportLocation(location)?.bucket;
 }
 
 const PROBE_BYTES = 64 * 1024; // about half a 1,000-key report part
 
 /**
  * Checks that a file:// report location can take the report, with a probe file it then removes: it is a writable
- * directory, or the directory it names can be made in the nearest one that exists. (An s3:// location's bucket is checked with
- * the move's buckets.) Found out only at the first batch, the move would copy and delete that batch's keys, then fail
- * on its report part, over and over.
+ * directory, or the directory it names can be made in the nearest one that exists. (An s3:// location's bucket is
+ * checked with the move's buckets.) Found out only at the first batch, the move would copy and delete that batch's
+ * keys, then fail on its report part, over and over.
  */
 export async function checkReportDirectory(location: string): Promise<void> {
   const wanted = fileURLToPath(location);
@@ -106,9 +112,9 @@ export async function checkReportDirectory(location: string): Promise<void> {
 
 export function reportSinkFor(location: string, s3: S3Client): ReportSink {
   if (location.startsWith("file://")) return fileSink(location);
-  const match = /^s3:\/\/([^/]+)\/(.*)$/.exec(location);
-  if (!match) throw new ValidationError(`Not a report location: ${location}`);
-  return s3Sink(location, match[1] as string, match[2] as string, s3);
+  const s3Location = s3ReportLocation(location);
+  if (!s3Location) throw new ValidationError(`Not a report location: ${location}`);
+  return s3Sink(location, s3Location.bucket, s3Location.prefix, s3);
 }
 
 /**
@@ -223,19 +229,21 @@ export async function assembleReportFile(sink: ReportSink, jobId: string, file: 
 const FILE_CHUNK_BYTES = 64 * 1024;
 
 /**
- * Removes the temporary files a killed writer left in a local job's part directory (`*.partial`, see fileSink), once
- * older than `olderThanMs`: a late writer of the same part may still be at work on a younger one.
+ * Removes the temporary files a killed writer left in a local report directory (`*.partial`: a part's, see fileSink,
+ * or an assembly's), once older than `olderThanMs`: a late writer of the same file may still be at work on a younger one.
  */
 export async function removeStalePartials(
-  jobDir: string,
-  olderThanMs = 60_000,
-  now = Date.now(),
-  startingWith = "",
+  dir: string,
+  {
+    startingWith = "",
+    olderThanMs = 60_000,
+    now = Date.now(),
+  }: { startingWith?: string; olderThanMs?: number; now?: number } = {},
 ): Promise<string[]> {
-  const names = await readdir(jobDir).catch(() => [] as string[]);
+  const names = await readdir(dir).catch(() => [] as string[]);
   const removed: string[] = [];
   for (const name of names.filter((n) => n.startsWith(startingWith) && n.endsWith(".partial"))) {
-    const path = join(jobDir, name);
+    const path = join(dir, name);
     const info = await stat(path).catch(() => undefined);
     if (info && now - info.mtimeMs >= olderThanMs) {
       await rm(path, { force: true });
@@ -320,8 +328,8 @@ function s3Sink(location: string, bucket: string, prefix: string, s3: S3Client):
       const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `${prefix}${name}` }));
       if (!out.Body) return;
       // Read whole (a part is one batch's lines: ~150 KB for 1,000 short keys, about 1.2 MB at the longest) before it
-      // is written on: a reader that pauses, as a
-      // pager does, would otherwise hold the download silent past the client's idle timeout and cut it off.
+      // is written on: a reader that pauses, as a pager does, would otherwise hold the download silent past the
+      // client's idle timeout and cut it off.
       await write(await out.Body.transformToByteArray());
     },
   };

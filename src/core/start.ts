@@ -4,8 +4,8 @@ import { BucketError } from "../errors.ts";
 import type { JobStore } from "../jobs/jobStore.ts";
 import { isFinished, type Job, type MoveRequest } from "../types.ts";
 import { sendListToken } from "./listing.ts";
-import { checkReportDirectory, reportBucketOf } from "./report.ts";
-import { refusedBucketName, validateMoveRequest } from "./validation.ts";
+import { checkReportDirectory, reportBucketOf, s3ReportLocation } from "./report.ts";
+import { listingReachesReport, refusedBucketName, validateMoveRequest } from "./validation.ts";
 
 export interface StartResult {
   jobId: string;
@@ -72,15 +72,10 @@ export async function openMove(
 export async function overlappingJobs(store: Pick<JobStore, "listJobs">, job: Job): Promise<Job[]> {
   if (job.dryRun) return [];
   const nested = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
-  // One job's report parts written where the other lists: they are moved as keys.
+  // One job's report parts written where the other lists: they are moved as keys (the rule a start refuses its own by).
   const reportIn = (writer: Job, lister: Job) => {
-    const location = writer.report?.startsWith("s3://") ? writer.report.slice(5) : undefined;
-    const slash = location?.indexOf("/") ?? -1;
-    return (
-      location !== undefined &&
-      location.slice(0, slash) === lister.from &&
-      nested(location.slice(slash + 1), lister.prefix)
-    );
+    const location = s3ReportLocation(writer.report);
+    return location?.bucket === lister.from && listingReachesReport(lister.prefix, location.prefix);
   };
   // Only a warning: a job list that cannot be read is no reason to hold up the move it is about.
   const recent = await store.listJobs(RECENT_JOBS_LOOKED_AT).catch(() => [] as Job[]);

@@ -1,6 +1,6 @@
 import { ValidationError } from "../errors.ts";
 import type { MoveRequest } from "../types.ts";
-import { reportBucketOf, validateReportLocation } from "./report.ts";
+import { s3ReportLocation, validateReportLocation } from "./report.ts";
 
 const FIELDS = new Set(["from", "to", "prefix", "overwrite", "dryRun", "report"]);
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
@@ -39,9 +39,10 @@ export function validateMoveRequest(
   const overwrite = optionalBoolean(fields.overwrite, "overwrite", true);
   const dryRun = optionalBoolean(fields.dryRun, "dryRun", false);
   const report = validateReportLocation(fields.report, options.allowFileReports === true);
-  const reportBucket = reportBucketOf(report);
+  const s3Report = s3ReportLocation(report);
+  const reportBucket = s3Report?.bucket;
   if (reportBucket) bucketName(reportBucket, "report");
-  if (report && reportBucket === from && listingReachesReport(prefix, report.slice(`s3://${from}/`.length))) {
+  if (s3Report?.bucket === from && listingReachesReport(prefix, s3Report.prefix)) {
     // It would list the report's own parts, and move them (counted as keys) into the destination.
     throw new ValidationError(
       `"report" ${report} is where this job's listing of s3://${from}/${prefix} would reach its own report parts, ` +

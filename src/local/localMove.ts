@@ -120,7 +120,7 @@ export async function writeLocalReport(app: App, job: Job): Promise<string | und
   await assembleReportFile(reportSinkFor(job.report, app.clients.s3), job.id, file);
   // Left by a process killed mid-write, of a part or of an assembly; never read.
   await removeStalePartials(join(dir, job.id));
-  await removeStalePartials(dir, undefined, undefined, `${job.id}.jsonl.`);
+  await removeStalePartials(dir, { startingWith: `${job.id}.jsonl.` });
   return file;
 }
 

@@ -14,6 +14,7 @@ import {
   type ListPageResult,
   MAX_KEYS_PER_DELETE,
   type ObjectClient,
+  regionToFollow,
 } from "./objectClient.ts";
 import { UndiciAgent, undiciRequest } from "./undiciAgent.ts";
 
@@ -389,25 +390,19 @@ export class LeanObjectClient implements ObjectClient {
   }
 }
 
-/**
- * The bucket's region when S3 refused a call for being sent to (or signed for) another one: a 301 PermanentRedirect
- * (or 307) from the wrong regional endpoint, or a 400 AuthorizationHeaderMalformed, naming it in x-amz-bucket-region
- * (the 400 in its body's <Region> too; a HEAD's 400 has no body to name its code). Undefined for any other answer, so
- * that an unrelated 400 keeps its own cause.
- */
+/** The region to send a call to again, by regionToFollow's rule, from a raw answer. */
 function redirectRegionOf(request: S3Request, response: S3Response, sentTo: string): string | undefined {
-  const code = CODE.exec(response.body)?.[1];
-  const refused =
-    response.status === 301 ||
-    response.status === 307 ||
-    (response.status === 400 &&
-      (request.method === "HEAD" ||
-        code === "AuthorizationHeaderMalformed" ||
-        code === "IllegalLocationConstraintException"));
-  if (!refused) return undefined;
+  if (response.status !== 301 && response.status !== 307 && response.status !== 400) return undefined; // the copy loop's path
   const header = response.headers["x-amz-bucket-region"];
-  const named = (typeof header === "string" ? header : undefined) ?? REGION.exec(response.body)?.[1];
-  return named && named !== sentTo && /^[a-z0-9-]+$/.test(named) ? named : undefined;
+  return regionToFollow(
+    {
+      status: response.status,
+      code: CODE.exec(response.body)?.[1],
+      head: request.method === "HEAD",
+      named: (typeof header === "string" ? header : undefined) ?? REGION.exec(response.body)?.[1],
+    },
+    sentTo,
+  );
 }
 
 /**

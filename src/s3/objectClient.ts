@@ -85,3 +85,22 @@ export function keptStorageClass(listed: string | undefined, toBucket: string): 
   if (toBucket.endsWith("--x-s3")) return undefined;
   return listed && KEPT_STORAGE_CLASSES.has(listed) ? listed : undefined;
 }
+
+/**
+ * The region to send a call to again, when S3 refused it for being sent to (or signed for) another: a 301 or 307
+ * redirect, or a 400 AuthorizationHeaderMalformed or IllegalLocationConstraintException (a HEAD's 400 has no body to
+ * name its code), naming the bucket's region. Undefined for any other answer, so that an unrelated 400 keeps its own
+ * cause, and for a region that is the one it was sent to or no region name at all (no loop). Both clients follow it.
+ */
+export function regionToFollow(
+  answer: { status: number | undefined; code: string | undefined; head: boolean; named: string | undefined },
+  sentTo: string,
+): string | undefined {
+  const { status, code, head, named } = answer;
+  const refused =
+    status === 301 ||
+    status === 307 ||
+    (status === 400 &&
+      (head || code === "AuthorizationHeaderMalformed" || code === "IllegalLocationConstraintException"));
+  return refused && named && named !== sentTo && /^[a-z0-9-]+$/.test(named) ? named : undefined;
+}

@@ -1,4 +1,5 @@
 import { HeadBucketCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
+import { regionToFollow } from "./objectClient.ts";
 
 type Send = (command: { input: object }, options?: object) => Promise<unknown>;
 
@@ -18,20 +19,17 @@ export function createRegionalS3Client(config: S3ClientConfig & { region: string
   const homeSend = home.send.bind(home) as Send;
   const homeDestroy = home.destroy.bind(home);
   const bucketRegions = new Map<string, string>();
-  const regional = new Map<string, Send>();
-  const others: S3Client[] = [];
+  const regional = new Map<string, S3Client>();
 
   const sendIn = (region: string | undefined): Send => {
     if (region === undefined || region === config.region) return homeSend;
-    let send = regional.get(region);
-    if (!send) {
+    let client = regional.get(region);
+    if (!client) {
       // The home client's credential provider, resolved and cached once for every region (and the lean client).
-      const client = new S3Client({ ...config, region, credentials: home.config.credentials });
-      others.push(client);
-      send = client.send.bind(client) as Send;
-      regional.set(region, send);
+      client = new S3Client({ ...config, region, credentials: home.config.credentials });
+      regional.set(region, client);
     }
-    return send;
+    return client.send.bind(client) as Send;
   };
 
   const send: Send = async (command, options) => {
@@ -53,7 +51,7 @@ export function createRegionalS3Client(config: S3ClientConfig & { region: string
   // The promise form only: every caller here awaits `send`.
   home.send = send as S3Client["send"];
   home.destroy = () => {
-    for (const client of others) client.destroy();
+    for (const client of regional.values()) client.destroy();
     homeDestroy();
   };
   return home;
@@ -65,11 +63,7 @@ function withRegion(error: unknown, region: string): unknown {
   return error;
 }
 
-/**
- * The region S3 named in refusing a call for being sent to (or signed for) another one: a 301 or 307 redirect, or a
- * 400 AuthorizationHeaderMalformed (a HEAD's 400 has no body to name its code). Undefined for any other error, so
- * that an unrelated 400 keeps its own cause.
- */
+/** The region to send a call to again, by regionToFollow's rule, from the SDK's error. */
 function redirectRegionOf(error: unknown, sentTo: string, command: object): string | undefined {
   const e = error as {
     name?: string;
@@ -77,14 +71,13 @@ function redirectRegionOf(error: unknown, sentTo: string, command: object): stri
     $response?: { headers?: Record<string, string | undefined> };
     Region?: unknown;
   };
-  const status = e.$metadata?.httpStatusCode;
-  const head = command instanceof HeadBucketCommand || command instanceof HeadObjectCommand;
-  const refused =
-    status === 301 ||
-    status === 307 ||
-    (status === 400 &&
-      (head || e.name === "AuthorizationHeaderMalformed" || e.name === "IllegalLocationConstraintException"));
-  if (!refused) return undefined;
-  const named = e.$response?.headers?.["x-amz-bucket-region"] ?? (typeof e.Region === "string" ? e.Region : undefined);
-  return named && named !== sentTo && /^[a-z0-9-]+$/.test(named) ? named : undefined;
+  return regionToFollow(
+    {
+      status: e.$metadata?.httpStatusCode,
+      code: e.name,
+      head: command instanceof HeadBucketCommand || command instanceof HeadObjectCommand,
+      named: e.$response?.headers?.["x-amz-bucket-region"] ?? (typeof e.Region === "string" ? e.Region : undefined),
+    },
+    sentTo,
+  );
 }
